@@ -1,0 +1,92 @@
+"""``agentguide serve``: one process with OTLP/gRPC and one HTTP port, over one store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+
+from agentguide.config import ServeSettings, default_data_dir
+from api.app import create_app
+from receiver.grpc_server import start_grpc_server
+from receiver.limits import IngestLimits
+from receiver.service import IngestService
+from storage.database import apply_migrations, open_database
+from storage.deriver import Deriver
+from storage.store import Store
+
+logger = logging.getLogger("agentguide")
+
+SHUTDOWN_GRACE_S = 15.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``serve`` stops gRPC and HTTP together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(settings: ServeSettings) -> None:
+    database = open_database(settings.database_url, settings.data_dir or default_data_dir())
+    try:
+        await asyncio.to_thread(apply_migrations, database.url)
+        store = await Store.open(database.url, max_size=settings.db_pool_size)
+        ingest = IngestService(
+            store,
+            IngestLimits(
+                max_request_bytes=settings.max_request_bytes,
+                max_inflight_bytes=settings.max_inflight_bytes,
+            ),
+        )
+        deriver = Deriver(store)
+        deriver.start()
+        grpc_server, _ = await start_grpc_server(ingest, settings.host, settings.grpc_port)
+        http_server = _Server(
+            uvicorn.Config(
+                create_app(store, ingest),
+                host=settings.host,
+                port=settings.http_port,
+                log_level=settings.log_level,
+                access_log=False,
+                timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
+                h11_max_incomplete_event_size=64 * 1024,
+            )
+        )
+
+        loop = asyncio.get_running_loop()
+        grpc_stopping: list[asyncio.Task[None]] = []
+
+        def request_shutdown() -> None:
+            if http_server.should_exit:
+                return
+            logger.info("shutting down: finishing in-flight exports")
+            http_server.should_exit = True
+            grpc_stopping.append(loop.create_task(grpc_server.stop(grace=SHUTDOWN_GRACE_S)))
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, request_shutdown)
+        logger.info(
+            "AgentGuide is serving: OTLP/gRPC on %s:%d, OTLP/HTTP and the API on http://%s:%d",
+            settings.host,
+            settings.grpc_port,
+            settings.host,
+            settings.http_port,
+        )
+        try:
+            await http_server.serve()
+        finally:
+            if not grpc_stopping:
+                grpc_stopping.append(loop.create_task(grpc_server.stop(grace=SHUTDOWN_GRACE_S)))
+            await asyncio.gather(*grpc_stopping)
+            await deriver.stop()
+            await store.close()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+    finally:
+        database.close()

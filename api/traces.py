@@ -1,0 +1,31 @@
+"""The raw view of a trace: every stored span, in OTLP/JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
+
+from api.errors import ApiError
+from receiver.otlp_json import assemble_request, request_to_json
+from storage.store import DEFAULT_PROJECT_ID, Store
+
+router = APIRouter(tags=["traces"])
+
+TRACE_ID_PATTERN = "^[0-9a-fA-F]{32}$"
+
+
+@router.get(
+    "/v1/traces/{trace_id}",
+    summary="Every stored span of a trace, as OTLP/JSON",
+    responses={404: {"description": "No span of this trace is stored"}},
+)
+async def get_trace(
+    request: Request,
+    trace_id: str = Path(description="32 hex characters", pattern=TRACE_ID_PATTERN),
+) -> dict[str, Any]:
+    store: Store = request.app.state.store
+    stored = await store.get_trace(DEFAULT_PROJECT_ID, bytes.fromhex(trace_id))
+    if not stored:
+        raise ApiError(404, f"no spans stored for trace {trace_id.lower()}")
+    return request_to_json(assemble_request(stored))

@@ -1,0 +1,194 @@
+"""OTLP/HTTP: ``POST /v1/traces`` with protobuf or JSON bodies, gzip or not.
+
+Errors are answered with a ``google.rpc.Status`` in the request's encoding, per the OTLP
+specification; retryable ones (429, 503) carry ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Final
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from receiver.otlp_json import OtlpJsonError, request_from_json
+from receiver.service import IngestService, Overloaded
+from storage.store import DEFAULT_PROJECT_ID, StorageUnavailable
+
+PROTOBUF: Final = "application/x-protobuf"
+JSON: Final = "application/json"
+_PROTOBUF_ALIASES: Final = frozenset({PROTOBUF, "application/protobuf"})
+
+_GRPC_CODE_BY_STATUS: Final = {
+    400: code_pb2.INVALID_ARGUMENT,
+    405: code_pb2.UNIMPLEMENTED,
+    413: code_pb2.INVALID_ARGUMENT,
+    415: code_pb2.INVALID_ARGUMENT,
+    429: code_pb2.RESOURCE_EXHAUSTED,
+    503: code_pb2.UNAVAILABLE,
+}
+
+
+class BodyError(Exception):
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+def error_response(
+    status_code: int, message: str, media_type: str = JSON, retry_after_s: int | None = None
+) -> Response:
+    """A ``google.rpc.Status`` body in the given encoding."""
+    status = status_pb2.Status(
+        code=_GRPC_CODE_BY_STATUS.get(status_code, code_pb2.UNKNOWN), message=message
+    )
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+    if media_type == PROTOBUF:
+        body = status.SerializeToString()
+    else:
+        body = orjson.dumps(json_format.MessageToDict(status))
+    return Response(body, status_code=status_code, media_type=media_type, headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) to hold more than ``limit`` bytes of it."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            declared_size = int(declared)
+        except ValueError:
+            raise BodyError(400, f"Content-Length {declared[:32]!r} is not a number") from None
+        if declared_size > limit:
+            raise BodyError(413, f"body of {declared_size} bytes is over the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyError(413, f"body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BodyError(400, "the client disconnected before sending the whole body") from None
+    return b"".join(chunks)
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress a gzip body without ever holding more than ``limit`` bytes of output."""
+    output: list[bytes] = []
+    size = 0
+    remaining = body
+    try:
+        while remaining:
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            data = remaining
+            while data:
+                chunk = decompressor.decompress(data, limit - size + 1)
+                size += len(chunk)
+                if size > limit:
+                    raise BodyError(413, f"body is over the limit of {limit} bytes once gunzipped")
+                output.append(chunk)
+                data = decompressor.unconsumed_tail
+            if not decompressor.eof:
+                raise BodyError(400, "gzip body is truncated")
+            remaining = decompressor.unused_data
+    except zlib.error as exc:
+        raise BodyError(400, f"body is not valid gzip: {exc}") from None
+    return b"".join(output)
+
+
+def decode_request(
+    body: bytes, media_type: str
+) -> tuple[ExportTraceServiceRequest, list[str]]:
+    if media_type == PROTOBUF:
+        request = ExportTraceServiceRequest()
+        try:
+            request.ParseFromString(body)
+        except DecodeError as exc:
+            raise BodyError(
+                400, f"body is not a protobuf ExportTraceServiceRequest: {exc}"
+            ) from None
+        return request, []
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BodyError(400, f"body is not valid JSON: {exc}") from None
+    try:
+        return request_from_json(document)
+    except OtlpJsonError as exc:
+        raise BodyError(400, str(exc)) from None
+
+
+def _media_type(request: Request) -> str | None:
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type in _PROTOBUF_ALIASES:
+        return PROTOBUF
+    if media_type == JSON:
+        return JSON
+    return None
+
+
+class OtlpHttpReceiver:
+    """The Starlette endpoint for ``POST /v1/traces``."""
+
+    def __init__(self, service: IngestService) -> None:
+        self.service = service
+
+    async def __call__(self, request: Request) -> Response:
+        limits = self.service.limits
+        media_type = _media_type(request)
+        if media_type is None:
+            shown = request.headers.get("content-type", "") or "none"
+            return error_response(
+                415,
+                f"unsupported Content-Type {shown[:100]!r}: send {PROTOBUF} or {JSON}",
+            )
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip", ""):
+            return error_response(
+                415,
+                f"unsupported Content-Encoding {encoding[:50]!r}: send gzip or none",
+                media_type,
+            )
+        admitted = 0
+        try:
+            declared = request.headers.get("content-length", "")
+            admitted = min(int(declared), limits.max_request_bytes) if declared.isdigit() else 0
+            self.service.admission.admit(admitted)
+        except Overloaded as exc:
+            return error_response(429, str(exc), media_type, limits.retry_after_overloaded_s)
+        try:
+            body = await read_body(request, limits.max_request_bytes)
+            if encoding == "gzip":
+                body = gunzip(body, limits.max_request_bytes)
+                self.service.admission.grow(len(body))
+                admitted += len(body)
+            export_request, decode_errors = decode_request(body, media_type)
+            del body
+            response = await self.service.export(
+                export_request, DEFAULT_PROJECT_ID, decode_errors
+            )
+        except BodyError as exc:
+            return error_response(exc.status_code, exc.message, media_type)
+        except Overloaded as exc:
+            return error_response(429, str(exc), media_type, limits.retry_after_overloaded_s)
+        except StorageUnavailable as exc:
+            return error_response(
+                503,
+                f"the database is unavailable, nothing was stored; retry later ({exc})",
+                media_type,
+                limits.retry_after_unavailable_s,
+            )
+        finally:
+            self.service.admission.release(admitted)
+        if media_type == PROTOBUF:
+            return Response(response.SerializeToString(), media_type=PROTOBUF)
+        return Response(orjson.dumps(json_format.MessageToDict(response)), media_type=JSON)

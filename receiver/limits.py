@@ -1,0 +1,16 @@
+"""Ingest limits, shared by both receivers and the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_INFLIGHT_BYTES = 96 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
+    retry_after_overloaded_s: int = 1
+    retry_after_unavailable_s: int = 5

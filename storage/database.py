@@ -1,0 +1,93 @@
+"""Where the database is: a configured URL, or an embedded PostgreSQL; and its schema migrations."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddedPostgres:
+    """A real PostgreSQL 16 (from the ``pgserver`` wheel) in a data directory of ours."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._server: Any = None
+
+    def start(self) -> str:
+        import pgserver  # imported here: it is only needed when no database URL is given
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        logger.info("starting embedded PostgreSQL in %s", self.data_dir)
+        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        return str(self._server.get_uri())
+
+    def stop(self) -> None:
+        if self._server is not None:
+            logger.info("stopping embedded PostgreSQL")
+            self._server.cleanup()
+            self._server = None
+
+
+def migrations_dir() -> Path:
+    return Path(str(resources.files("storage"))) / "migrations"
+
+
+def yoyo_url(database_url: str) -> str:
+    """yoyo names the psycopg 3 driver in the URL scheme."""
+    scheme, sep, rest = database_url.partition("://")
+    if not sep or scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
+        raise ValueError(
+            f"database URL must start with postgresql:// (got {scheme or 'no scheme'}://...)"
+        )
+    return "postgresql+psycopg://" + rest
+
+
+def apply_migrations(database_url: str) -> list[str]:
+    """Apply pending migrations, each in its own transaction under yoyo's lock.
+
+    Returns the ids of the migrations applied now (empty when the schema was current).
+    """
+    from yoyo import get_backend, read_migrations
+
+    backend = get_backend(yoyo_url(database_url))
+    migrations = read_migrations(str(migrations_dir()))
+    with backend.lock():
+        pending = backend.to_apply(migrations)
+        backend.apply_migrations(pending)
+    applied = [migration.id for migration in pending]
+    if applied:
+        logger.info("applied migrations: %s", ", ".join(applied))
+    return applied
+
+
+def check_connection(database_url: str, timeout_s: float = 5.0) -> None:
+    """Raise psycopg.OperationalError with the server's reason when the database is unreachable."""
+    with psycopg.connect(database_url, connect_timeout=max(1, int(timeout_s))) as conn:
+        conn.execute("SELECT 1")
+
+
+@dataclass
+class DatabaseHandle:
+    """The URL to use, and the embedded server behind it when there is one."""
+
+    url: str
+    embedded: EmbeddedPostgres | None = field(default=None)
+
+    def close(self) -> None:
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def open_database(database_url: str | None, data_dir: Path) -> DatabaseHandle:
+    """Use ``database_url`` when given, else start the embedded PostgreSQL in ``data_dir``."""
+    if database_url:
+        return DatabaseHandle(url=database_url)
+    embedded = EmbeddedPostgres(data_dir)
+    return DatabaseHandle(url=embedded.start(), embedded=embedded)

@@ -1,0 +1,55 @@
+"""Plain records that cross the storage boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class SpanBatch:
+    """The spans of one export request, column by column, ready for a bulk insert.
+
+    ``facts`` holds each span's mapping facts as JSON text.
+    """
+
+    trace_ids: list[bytes] = field(default_factory=list)
+    span_ids: list[bytes] = field(default_factory=list)
+    parent_span_ids: list[bytes | None] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    start_ns: list[int] = field(default_factory=list)
+    end_ns: list[int] = field(default_factory=list)
+    resource_hashes: list[bytes] = field(default_factory=list)
+    scope_hashes: list[bytes] = field(default_factory=list)
+    spans: list[bytes] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+    resources: dict[bytes, ResourceRecord] = field(default_factory=dict)
+    scopes: dict[bytes, ScopeRecord] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.span_ids)
+
+
+@dataclass(slots=True)
+class ResourceRecord:
+    resource: bytes  # serialized opentelemetry.proto.resource.v1.Resource
+    schema_url: str
+    service_name: str | None
+
+
+@dataclass(slots=True)
+class ScopeRecord:
+    scope: bytes  # serialized opentelemetry.proto.common.v1.InstrumentationScope
+    schema_url: str
+
+
+@dataclass(slots=True)
+class StoredSpan:
+    """One stored span with the resource and scope it arrived under."""
+
+    span: bytes
+    resource_hash: bytes
+    resource: bytes
+    resource_schema_url: str
+    scope_hash: bytes
+    scope: bytes
+    scope_schema_url: str

@@ -1,0 +1,372 @@
+"""The span store: the one place that writes spans and derived rows to PostgreSQL.
+
+Ingest commits the raw spans and marks their traces dirty in one transaction; the deriver
+later recomputes the runs, steps, artifacts and metrics of each dirty trace from all of that
+trace's stored spans, under a per-trace advisory lock. Derived state is therefore a function
+of the stored spans alone, whatever the arrival order, batching, duplicates or receiver.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from mapping import derive_trace, facts_from_dict
+from mapping.model import DerivedTrace
+from storage.records import SpanBatch, StoredSpan
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROJECT_ID = 1
+
+
+class StorageUnavailable(Exception):
+    """The database cannot be reached or has no free connection: the caller may retry."""
+
+
+_INSERT_RESOURCES = """
+INSERT INTO resources (project_id, resource_hash, resource, schema_url, service_name)
+SELECT %s, h, r, u, s FROM unnest(%s::bytea[], %s::bytea[], %s::text[], %s::text[]) AS t(h, r, u, s)
+ON CONFLICT DO NOTHING
+"""
+
+_INSERT_SCOPES = """
+INSERT INTO scopes (project_id, scope_hash, scope, schema_url)
+SELECT %s, h, s, u FROM unnest(%s::bytea[], %s::bytea[], %s::text[]) AS t(h, s, u)
+ON CONFLICT DO NOTHING
+"""
+
+_INSERT_SPANS = """
+INSERT INTO spans (trace_id, project_id, span_id, parent_span_id, name, start_ns, end_ns,
+                   resource_hash, scope_hash, span, facts)
+SELECT t.trace_id, %s, t.span_id, t.parent_span_id, t.name, t.start_ns, t.end_ns,
+       t.resource_hash, t.scope_hash, t.span, t.facts::jsonb
+FROM unnest(%s::bytea[], %s::bytea[], %s::bytea[], %s::text[], %s::int8[], %s::int8[],
+            %s::bytea[], %s::bytea[], %s::bytea[], %s::text[])
+     AS t(trace_id, span_id, parent_span_id, name, start_ns, end_ns,
+          resource_hash, scope_hash, span, facts)
+ON CONFLICT DO NOTHING
+"""
+
+_MARK_DIRTY = """
+INSERT INTO dirty_traces (trace_id, project_id) SELECT t, %s FROM unnest(%s::bytea[]) AS t
+"""
+
+_CLAIM_DIRTY = """
+DELETE FROM dirty_traces d
+USING (SELECT ctid FROM dirty_traces ORDER BY marked_at LIMIT %s FOR UPDATE SKIP LOCKED) claimed
+WHERE d.ctid = claimed.ctid
+RETURNING d.project_id, d.trace_id
+"""
+
+_LOCK_TRACES = """
+SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(%s::int8[]) AS k ORDER BY k) AS keys
+"""
+
+_SELECT_FACTS = """
+SELECT trace_id, facts::text FROM spans WHERE project_id = %s AND trace_id = ANY(%s)
+"""
+
+_DERIVED_TABLES = ("runs", "steps", "artifacts", "run_metrics")
+
+_RUN_COLUMNS = (
+    "trace_id, project_id, id, span_id, parent_run_id, name, agent_name, agent_id, agent_version,"
+    " agent_description, status, input, input_truncated, output, output_truncated, error_type,"
+    " error_message, start_ns, end_ns, duration_ms, models, input_tokens, output_tokens,"
+    " total_tokens, step_count, tool_call_count, llm_call_count, failed_step_count,"
+    " orphan_span_count, session_id, user_id, service_name, handoff_from_agent"
+)
+_STEP_COLUMNS = (
+    "trace_id, project_id, id, run_id, span_id, step_index, kind, name, tool_name, model, status,"
+    " input, input_truncated, output, output_truncated, error_type, error_message, start_ns,"
+    " end_ns, duration_ms, input_tokens, output_tokens, total_tokens, parent_step_id, child_run_id"
+)
+_ARTIFACT_COLUMNS = (
+    "trace_id, project_id, id, run_id, step_id, span_id, type, name, content, url, time_ns,"
+    " truncated"
+)
+_METRIC_COLUMNS = "trace_id, project_id, run_id, name, value, tags, seq"
+
+_UPSERT_AGENTS = """
+INSERT INTO agents (project_id, name, agent_id, version, description, first_seen_ns, last_seen_ns)
+SELECT %s, n, i, v, d, f, l
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int8[], %s::int8[])
+     AS t(n, i, v, d, f, l)
+ORDER BY n
+ON CONFLICT (project_id, name) DO UPDATE SET
+    agent_id = coalesce(EXCLUDED.agent_id, agents.agent_id),
+    version = coalesce(EXCLUDED.version, agents.version),
+    description = coalesce(EXCLUDED.description, agents.description),
+    first_seen_ns = least(agents.first_seen_ns, EXCLUDED.first_seen_ns),
+    last_seen_ns = greatest(agents.last_seen_ns, EXCLUDED.last_seen_ns)
+"""
+
+_SELECT_TRACE = """
+SELECT s.span, s.resource_hash, r.resource, r.schema_url, s.scope_hash, sc.scope, sc.schema_url
+FROM spans s
+JOIN resources r ON r.project_id = s.project_id AND r.resource_hash = s.resource_hash
+JOIN scopes sc ON sc.project_id = s.project_id AND sc.scope_hash = s.scope_hash
+WHERE s.trace_id = %s AND s.project_id = %s
+ORDER BY s.start_ns, s.span_id
+"""
+
+
+def trace_lock_key(project_id: int, trace_id: bytes) -> int:
+    """A signed 64-bit advisory lock key for one trace of one project."""
+    key = int.from_bytes(trace_id[:8], "big") ^ (project_id * 0x9E3779B97F4A7C15)
+    key &= 0xFFFFFFFFFFFFFFFF
+    return key - (1 << 64) if key >= 1 << 63 else key
+
+
+def _duration_ms(start_ns: int, end_ns: int | None) -> float | None:
+    return None if end_ns is None else (end_ns - start_ns) / 1e6
+
+
+def _derived_rows(project_id: int, derived: DerivedTrace) -> dict[str, list[tuple[Any, ...]]]:
+    trace_id = bytes.fromhex(derived.trace_id)
+    runs = [
+        (
+            trace_id, project_id, r.id, bytes.fromhex(r.span_id), r.parent_run_id, r.name,
+            r.agent_name, r.agent_id, r.agent_version, r.agent_description, r.status, r.input,
+            r.input_truncated, r.output, r.output_truncated, r.error_type, r.error_message,
+            r.start_ns, r.end_ns, _duration_ms(r.start_ns, r.end_ns), r.models, r.input_tokens,
+            r.output_tokens, r.total_tokens, r.step_count, r.tool_call_count, r.llm_call_count,
+            r.failed_step_count, r.orphan_span_count, r.session_id, r.user_id, r.service_name,
+            r.handoff_from_agent,
+        )
+        for r in derived.runs
+    ]  # fmt: skip
+    steps = [
+        (
+            trace_id, project_id, s.id, s.run_id, bytes.fromhex(s.span_id), s.index, s.kind,
+            s.name, s.tool_name, s.model, s.status, s.input, s.input_truncated, s.output,
+            s.output_truncated, s.error_type, s.error_message, s.start_ns, s.end_ns,
+            _duration_ms(s.start_ns, s.end_ns), s.input_tokens, s.output_tokens, s.total_tokens,
+            s.parent_step_id, s.child_run_id,
+        )
+        for s in derived.steps
+    ]  # fmt: skip
+    artifacts = [
+        (
+            trace_id, project_id, a.id, a.run_id, a.step_id, bytes.fromhex(a.span_id), a.type,
+            a.name, a.content, a.url, a.time_ns, a.truncated,
+        )
+        for a in derived.artifacts
+    ]  # fmt: skip
+    metrics = [
+        (trace_id, project_id, m.run_id, m.name, m.value, orjson.dumps(m.tags).decode(), seq)
+        for seq, m in enumerate(derived.metrics)
+    ]
+    return {"runs": runs, "steps": steps, "artifacts": artifacts, "run_metrics": metrics}
+
+
+_COLUMNS_BY_TABLE = {
+    "runs": _RUN_COLUMNS,
+    "steps": _STEP_COLUMNS,
+    "artifacts": _ARTIFACT_COLUMNS,
+    "run_metrics": _METRIC_COLUMNS,
+}
+
+
+class Store:
+    """Span writer, span reader and deriver over one PostgreSQL connection pool."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+        self.after_commit: list[Callable[[], None]] = []
+
+    @classmethod
+    async def open(
+        cls, database_url: str, *, min_size: int = 1, max_size: int = 8, timeout_s: float = 5.0
+    ) -> Store:
+        pool = AsyncConnectionPool(
+            database_url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout_s,
+            open=False,
+            kwargs={"connect_timeout": max(1, int(timeout_s))},
+            name="agentguide",
+        )
+        await pool.open(wait=False)
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def ping(self) -> None:
+        """Raise StorageUnavailable unless the database answers."""
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute("SELECT 1")
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    async def write_spans(self, project_id: int, batch: SpanBatch) -> None:
+        """Commit the spans (idempotently: known spans are kept as they are) and mark their
+        traces for derivation. Returns only once committed; raises StorageUnavailable when the
+        outcome is a failure the sender should retry."""
+        if not len(batch):
+            return
+        trace_ids = sorted(set(batch.trace_ids))
+        resources = list(batch.resources.items())
+        scopes = list(batch.scopes.items())
+        for attempt in (1, 2):
+            try:
+                async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+                    if resources:
+                        await conn.execute(
+                            _INSERT_RESOURCES,
+                            (
+                                project_id,
+                                [h for h, _ in resources],
+                                [r.resource for _, r in resources],
+                                [r.schema_url for _, r in resources],
+                                [r.service_name for _, r in resources],
+                            ),
+                        )
+                    if scopes:
+                        await conn.execute(
+                            _INSERT_SCOPES,
+                            (
+                                project_id,
+                                [h for h, _ in scopes],
+                                [s.scope for _, s in scopes],
+                                [s.schema_url for _, s in scopes],
+                            ),
+                        )
+                    await conn.execute(
+                        _INSERT_SPANS,
+                        (
+                            project_id,
+                            batch.trace_ids,
+                            batch.span_ids,
+                            batch.parent_span_ids,
+                            batch.names,
+                            batch.start_ns,
+                            batch.end_ns,
+                            batch.resource_hashes,
+                            batch.scope_hashes,
+                            batch.spans,
+                            batch.facts,
+                        ),
+                    )
+                    await conn.execute(_MARK_DIRTY, (project_id, trace_ids))
+                break
+            except PoolTimeout as exc:
+                raise StorageUnavailable("no database connection available: " + str(exc)) from exc
+            except psycopg.OperationalError as exc:
+                # A pooled connection may have died with the server; the write is idempotent,
+                # so one more try on a fresh connection is safe.
+                if attempt == 2:
+                    raise StorageUnavailable(str(exc)) from exc
+                logger.warning("span write failed, retrying once: %s", exc)
+        for callback in self.after_commit:
+            callback()
+
+    async def get_trace(self, project_id: int, trace_id: bytes) -> list[StoredSpan]:
+        """Every stored span of a trace with its resource and scope, by start time."""
+        try:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(_SELECT_TRACE, (trace_id, project_id))
+                rows = await cursor.fetchall()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        return [StoredSpan(*row) for row in rows]
+
+    async def derive_pending(self, max_traces: int = 200) -> int:
+        """Derive the runs and steps of up to ``max_traces`` dirty traces; the count claimed."""
+        async with self.pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute(_CLAIM_DIRTY, (max_traces,))
+            claimed = {(project_id, bytes(trace_id)) for project_id, trace_id in await cursor.fetchall()}
+            if not claimed:
+                return 0
+            await conn.execute(_LOCK_TRACES, ([trace_lock_key(p, t) for p, t in claimed],))
+            by_project: dict[int, list[bytes]] = defaultdict(list)
+            for project_id, trace_id in sorted(claimed):
+                by_project[project_id].append(trace_id)
+            for project_id, trace_ids in by_project.items():
+                await self._derive_traces(conn, project_id, trace_ids)
+        return len(claimed)
+
+    async def derive_all_pending(self) -> int:
+        """Derive until no trace is dirty; the number of traces derived."""
+        total = 0
+        while claimed := await self.derive_pending():
+            total += claimed
+        return total
+
+    async def _derive_traces(
+        self, conn: psycopg.AsyncConnection[Any], project_id: int, trace_ids: Sequence[bytes]
+    ) -> None:
+        cursor = await conn.execute(_SELECT_FACTS, (project_id, list(trace_ids)))
+        facts_by_trace: dict[bytes, list[Any]] = defaultdict(list)
+        for trace_id, facts_json in await cursor.fetchall():
+            facts_by_trace[bytes(trace_id)].append(facts_from_dict(orjson.loads(facts_json)))
+        derived = [derive_trace(facts) for facts in facts_by_trace.values()]
+        for table in _DERIVED_TABLES:
+            await conn.execute(
+                sql.SQL("DELETE FROM {} WHERE project_id = %s AND trace_id = ANY(%s)").format(
+                    sql.Identifier(table)
+                ),
+                (project_id, list(trace_ids)),
+            )
+        rows_by_table: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        for trace in derived:
+            for table, rows in _derived_rows(project_id, trace).items():
+                rows_by_table[table].extend(rows)
+        for table, rows in rows_by_table.items():
+            if rows:
+                await self._copy_rows(conn, table, _COLUMNS_BY_TABLE[table], rows)
+        await self._upsert_agents(conn, project_id, derived)
+
+    @staticmethod
+    async def _copy_rows(
+        conn: psycopg.AsyncConnection[Any],
+        table: str,
+        columns: str,
+        rows: Iterable[tuple[Any, ...]],
+    ) -> None:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table),
+            sql.SQL(", ").join(sql.Identifier(c.strip()) for c in columns.split(",")),
+        )
+        async with conn.cursor().copy(statement) as copy:
+            for row in rows:
+                await copy.write_row(row)
+
+    @staticmethod
+    async def _upsert_agents(
+        conn: psycopg.AsyncConnection[Any], project_id: int, derived: Sequence[DerivedTrace]
+    ) -> None:
+        seen: dict[str, Any] = {}
+        for trace in derived:
+            for agent in trace.agents:
+                known = seen.get(agent.name)
+                if known is None:
+                    seen[agent.name] = agent
+                else:
+                    known.first_seen_ns = min(known.first_seen_ns, agent.first_seen_ns)
+                    known.last_seen_ns = max(known.last_seen_ns, agent.last_seen_ns)
+        if not seen:
+            return
+        agents = sorted(seen.values(), key=lambda a: a.name)
+        await conn.execute(
+            _UPSERT_AGENTS,
+            (
+                project_id,
+                [a.name for a in agents],
+                [a.agent_id for a in agents],
+                [a.version for a in agents],
+                [a.description for a in agents],
+                [a.first_seen_ns for a in agents],
+                [a.last_seen_ns for a in agents],
+            ),
+        )
