@@ -1,0 +1,106 @@
+"""Micro-benchmark of mapping: µs per span for span_facts, and µs per span for derive_trace.
+
+Run: python bench/bench_mapping.py [fixtures dir]. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mapping import derive_trace, facts_from_dict, facts_to_dict, span_facts  # noqa: E402
+from mapping.model import SpanFacts  # noqa: E402
+
+Triple = tuple[Span, Resource, InstrumentationScope]
+
+
+def fixture_spans(root: Path) -> list[Triple]:
+    spans = []
+    for body in sorted(root.glob("*/*/*.body.bin")):
+        request = ExportTraceServiceRequest.FromString(body.read_bytes())
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    spans.append((span, resource_spans.resource, scope_spans.scope))
+    return spans
+
+
+def synthetic_span() -> Triple:
+    """A tool span with 10 attributes, four of them 1 KB payloads."""
+    span = Span(
+        trace_id=bytes(range(16)),
+        span_id=bytes(range(8)),
+        parent_span_id=bytes(range(1, 9)),
+        name="execute_tool search",
+        start_time_unix_nano=1_700_000_000_000_000_000,
+        end_time_unix_nano=1_700_000_000_500_000_000,
+    )
+    payload = "x" * 1024
+    attributes: dict[str, str | int] = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "search",
+        "gen_ai.tool.call.id": "call_1",
+        "gen_ai.tool.call.arguments": payload,
+        "gen_ai.tool.call.result": payload,
+        "gen_ai.agent.name": "research-agent",
+        "gen_ai.conversation.id": "conv-1",
+        "app.request.body": payload,
+        "app.response.body": payload,
+        "app.retries": 2,
+    }
+    for key, value in attributes.items():
+        kv = span.attributes.add()
+        kv.key = key
+        if isinstance(value, int):
+            kv.value.int_value = value
+        else:
+            kv.value.string_value = value
+    resource = Resource()
+    kv = resource.attributes.add()
+    kv.key, kv.value.string_value = "service.name", "bench"
+    return span, resource, InstrumentationScope(name="bench")
+
+
+def per_item_us(run: Callable[[], object], items: int, seconds: float = 1.0) -> float:
+    rounds = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        run()
+        rounds += 1
+    return (time.perf_counter() - started) / (rounds * items) * 1e6
+
+
+def main() -> None:
+    default = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("AGENTGUIDE_FIXTURES_DIR", default))
+    spans = fixture_spans(root)
+    synthetic = [synthetic_span()]
+
+    def facts_of(triples: list[Triple]) -> list[SpanFacts]:
+        return [span_facts(*triple) for triple in triples]
+
+    print(f"span_facts, {len(spans)} fixture spans:    {per_item_us(lambda: facts_of(spans), len(spans)):6.1f} µs/span")
+    print(f"span_facts, synthetic 10 attrs x 1 KB: {per_item_us(lambda: facts_of(synthetic), 1):6.1f} µs/span")
+
+    facts = facts_of(spans)
+    print(f"facts_to_dict + facts_from_dict:       {per_item_us(lambda: [facts_from_dict(facts_to_dict(f)) for f in facts], len(facts)):6.1f} µs/span")
+
+    traces: dict[str, list[SpanFacts]] = {}
+    for f in facts:
+        traces.setdefault(f.trace_id, []).append(f)
+    groups = list(traces.values())
+    print(f"derive_trace, {len(groups)} fixture traces:      {per_item_us(lambda: [derive_trace(g) for g in groups], len(facts)):6.1f} µs/span")
+
+
+if __name__ == "__main__":
+    main()

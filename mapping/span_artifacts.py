@@ -1,0 +1,145 @@
+"""Artifacts of one span: exception events, GenAI message events, retrieved documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from mapping.conventions import OPENINFERENCE_DOCUMENT_PREFIXES
+from mapping.model import ArtifactFacts
+from mapping.values import as_text, cap, display_text, python_value
+
+_EXCEPTION_EVENT = "exception"
+_CHOICE_EVENT = "gen_ai.choice"
+_URL_KEYS = ("url", "uri", "source", "link", "href")
+
+
+def _artifact(
+    type_: str,
+    name: str | None,
+    content: str | None,
+    url: str | None = None,
+    time_ns: int | None = None,
+) -> ArtifactFacts:
+    text, truncated = cap(content)
+    return ArtifactFacts(
+        type=type_, name=name, content=text, url=url, time_ns=time_ns, truncated=truncated
+    )
+
+
+def _event_attributes(event: Span.Event) -> dict[str, Any]:
+    return {kv.key: python_value(kv.value) for kv in event.attributes}
+
+
+def _exception_content(attrs: Mapping[str, Any]) -> str | None:
+    message = as_text(attrs.get("exception.message"))
+    stacktrace = as_text(attrs.get("exception.stacktrace"))
+    if message and stacktrace:
+        return f"{message}\n\n{stacktrace}"
+    return message or stacktrace
+
+
+def _is_message_event(name: str) -> bool:
+    return name == _CHOICE_EVENT or (name.startswith("gen_ai.") and name.endswith(".message"))
+
+
+def event_artifacts(events: Iterable[Span.Event]) -> list[ArtifactFacts]:
+    """Exception events (name = exception type, content = message and stack trace) and GenAI
+    message/choice events (name = event name, content = compact JSON of its attributes)."""
+    artifacts = []
+    for event in events:
+        name = event.name
+        if name == _EXCEPTION_EVENT:
+            attrs = _event_attributes(event)
+            artifacts.append(
+                _artifact(
+                    "exception",
+                    as_text(attrs.get("exception.type")),
+                    _exception_content(attrs),
+                    time_ns=event.time_unix_nano,
+                )
+            )
+        elif _is_message_event(name):
+            type_ = "choice" if name == _CHOICE_EVENT else "message"
+            content = display_text(_event_attributes(event)) or None
+            artifacts.append(_artifact(type_, name, content, time_ns=event.time_unix_nano))
+    return artifacts
+
+
+def last_exception(events: Iterable[Span.Event]) -> tuple[str | None, str | None]:
+    """The type and message of the span's last ``exception`` event (the one that ended it)."""
+    found: tuple[str | None, str | None] = (None, None)
+    for event in events:
+        if event.name == _EXCEPTION_EVENT:
+            attrs = _event_attributes(event)
+            found = (as_text(attrs.get("exception.type")), as_text(attrs.get("exception.message")))
+    return found
+
+
+def _url_in(metadata: Any) -> str | None:
+    if isinstance(metadata, str):
+        try:
+            metadata = orjson.loads(metadata)
+        except orjson.JSONDecodeError:
+            return None
+    if not isinstance(metadata, dict):
+        return None
+    for key in _URL_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, str) and "://" in value:
+            return value
+    return None
+
+
+def _openinference_documents(attrs: Mapping[str, Any]) -> list[ArtifactFacts]:
+    """``retrieval.documents.<n>.document.<field>`` (and reranker output documents)."""
+    documents: dict[tuple[int, int], dict[str, Any]] = {}
+    for key, value in attrs.items():
+        for family, prefix in enumerate(OPENINFERENCE_DOCUMENT_PREFIXES):
+            if key.startswith(prefix):
+                index, _, field = key[len(prefix) :].partition(".document.")
+                if index.isdigit() and field:
+                    documents.setdefault((family, int(index)), {})[field] = value
+                break
+    artifacts = []
+    for position in sorted(documents):
+        document = documents[position]
+        url = as_text(document.get("url")) or _url_in(document.get("metadata"))
+        artifacts.append(
+            _artifact(
+                "document", as_text(document.get("id")), as_text(document.get("content")), url
+            )
+        )
+    return artifacts
+
+
+def _gen_ai_documents(value: Any) -> list[ArtifactFacts]:
+    """``gen_ai.retrieval.documents``: a JSON array of objects with ``id``, ``score``, ..."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return [_artifact("document", None, value)]
+    if not isinstance(value, list):
+        return []
+    artifacts = []
+    for document in value:
+        if isinstance(document, dict):
+            content = document.get("content")
+            text = content if isinstance(content, str) else display_text(document)
+            url = _url_in(document) or _url_in(document.get("metadata"))
+            artifacts.append(_artifact("document", as_text(document.get("id")), text, url))
+        else:
+            artifacts.append(_artifact("document", None, display_text(document)))
+    return artifacts
+
+
+def document_artifacts(openinference: Mapping[str, Any], gen_ai: Any) -> list[ArtifactFacts]:
+    """Retrieved documents of both conventions, OpenInference first, in index order."""
+    artifacts = _openinference_documents(openinference)
+    if gen_ai is not None:
+        artifacts.extend(_gen_ai_documents(gen_ai))
+    return artifacts

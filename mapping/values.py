@@ -1,0 +1,79 @@
+"""OTLP ``AnyValue`` to Python values, and Python values to capped display strings.
+
+Display strings: strings as they are; booleans as ``true``/``false``; numbers via ``str``;
+arrays and key/value lists as compact JSON; bytes as standard base64 (the same encoding
+OTLP/JSON uses for bytes), also inside arrays and key/value lists.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+MAX_DISPLAY_CHARS = 32768
+"""The longest input, output or artifact text mapping keeps; longer text is cut and flagged."""
+
+
+def python_value(value: AnyValue) -> Any:
+    """The Python value of an ``AnyValue``: str, bool, int, float, bytes, list, dict or None."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [python_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: python_value(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, kind)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError
+
+
+def display_text(value: Any) -> str | None:
+    """A display string for a Python attribute value (see the module doc), None for None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+def cap(text: str | None) -> tuple[str | None, bool]:
+    """``text`` cut to ``MAX_DISPLAY_CHARS`` characters, and whether it was cut."""
+    if text is None or len(text) <= MAX_DISPLAY_CHARS:
+        return text, False
+    return text[:MAX_DISPLAY_CHARS], True
+
+
+def as_int(value: Any) -> int | None:
+    """An integer count from an attribute value: ints, integral floats, digit strings."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+    return None
+
+
+def as_text(value: Any) -> str | None:
+    """A short identifier-like string (names, ids) from an attribute value."""
+    if value is None or value == "":
+        return None
+    return display_text(value)
