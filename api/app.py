@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from api import traces
 from api.errors import ApiError, install_error_handlers
@@ -17,12 +16,13 @@ def create_app(store: Store, ingest: IngestService) -> FastAPI:
         title="AgentGuide",
         summary="An OpenTelemetry span store for AI agents: runs, steps and KPIs over OTLP.",
         version="0.1.0",
-        default_response_class=ORJSONResponse,
     )
     app.state.store = store
     app.state.ingest = ingest
     install_error_handlers(app)
-    app.add_route("/v1/traces", OtlpHttpReceiver(ingest), methods=["POST"], include_in_schema=False)
+    app.add_route(
+        "/v1/traces", OtlpHttpReceiver(ingest).handle, methods=["POST"], include_in_schema=False
+    )
     app.include_router(traces.router)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storage.store import StorageUnavailable
@@ -54,32 +54,32 @@ def _describe_validation_error(exc: RequestValidationError) -> tuple[str, list[s
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> ORJSONResponse:
-        return ORJSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = str(exc.detail)
         if exc.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
         elif exc.status_code == 404 and exc.detail == "Not Found":
             message = f"no such path: {request.url.path}"
-        return ORJSONResponse(
+        return JSONResponse(
             error_body(_CODES.get(exc.status_code, "error"), message),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         message, names = _describe_validation_error(exc)
-        return ORJSONResponse(
+        return JSONResponse(
             error_body("invalid_parameter", message, parameters=names), status_code=422
         )
 
     @app.exception_handler(StorageUnavailable)
-    async def _storage_unavailable(_: Request, exc: StorageUnavailable) -> ORJSONResponse:
-        return ORJSONResponse(
+    async def _storage_unavailable(_: Request, exc: StorageUnavailable) -> JSONResponse:
+        return JSONResponse(
             error_body("unavailable", f"the database is unavailable: {exc}"),
             status_code=503,
             headers={"Retry-After": "5"},

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
 
 from api.errors import ApiError
 from receiver.otlp_json import assemble_request, request_to_json
@@ -18,14 +20,19 @@ TRACE_ID_PATTERN = "^[0-9a-fA-F]{32}$"
 @router.get(
     "/v1/traces/{trace_id}",
     summary="Every stored span of a trace, as OTLP/JSON",
-    responses={404: {"description": "No span of this trace is stored"}},
+    response_class=Response,
+    responses={
+        200: {"content": {"application/json": {}}, "description": "OTLP/JSON spans"},
+        404: {"description": "No span of this trace is stored"},
+    },
 )
 async def get_trace(
     request: Request,
     trace_id: str = Path(description="32 hex characters", pattern=TRACE_ID_PATTERN),
-) -> dict[str, Any]:
+) -> Response:
     store: Store = request.app.state.store
     stored = await store.get_trace(DEFAULT_PROJECT_ID, bytes.fromhex(trace_id))
     if not stored:
         raise ApiError(404, f"no spans stored for trace {trace_id.lower()}")
-    return request_to_json(assemble_request(stored))
+    document: dict[str, Any] = request_to_json(assemble_request(stored))
+    return Response(orjson.dumps(document), media_type="application/json")

@@ -142,7 +142,7 @@ class OtlpHttpReceiver:
     def __init__(self, service: IngestService) -> None:
         self.service = service
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         limits = self.service.limits
         media_type = _media_type(request)
         if media_type is None:

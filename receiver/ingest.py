@@ -24,7 +24,7 @@ from storage.records import ResourceRecord, ScopeRecord, SpanBatch
 
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
-_MAX_REPORTED_ERRORS = 5
+_MAX_REPORTED_ERRORS = 10
 _MAX_TIMESTAMP_NS = (1 << 63) - 1  # PostgreSQL bigint
 
 

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +42,33 @@ def migrations_dir() -> Path:
 
 
 def yoyo_url(database_url: str) -> str:
-    """yoyo names the psycopg 3 driver in the URL scheme."""
-    scheme, sep, rest = database_url.partition("://")
-    if not sep or scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
-        raise ValueError(
-            f"database URL must start with postgresql:// (got {scheme or 'no scheme'}://...)"
-        )
-    return "postgresql+psycopg://" + rest
+    """The same database as a yoyo URL (yoyo names the psycopg 3 driver in the scheme).
+
+    Accepts any libpq connection string: a ``postgresql://`` URL or ``key=value`` pairs.
+    """
+    if database_url.startswith("postgresql+psycopg://"):
+        return database_url
+    try:
+        params = conninfo_to_dict(database_url)
+    except psycopg.ProgrammingError as exc:
+        raise ValueError(f"not a PostgreSQL connection string: {exc}") from None
+    user = quote(str(params.pop("user", "") or ""), safe="")
+    password = params.pop("password", None)
+    credentials = user + (":" + quote(str(password), safe="") if password else "")
+    host = str(params.pop("host", "") or "")
+    port = params.pop("port", None)
+    dbname = quote(str(params.pop("dbname", "") or ""), safe="")
+    netloc = ""
+    if host and not host.startswith("/"):
+        netloc = host + (f":{port}" if port else "")
+    else:
+        if host:
+            params["host"] = host
+        if port:
+            params["port"] = port
+    query = urlencode({key: str(value) for key, value in params.items()})
+    at = "@" if credentials else ""
+    return f"postgresql+psycopg://{credentials}{at}{netloc}/{dbname}" + (f"?{query}" if query else "")
 
 
 def apply_migrations(database_url: str) -> list[str]:
