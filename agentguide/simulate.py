@@ -918,8 +918,10 @@ class _RunPlanner:
             failure = chat.failure
 
         end = cursor + _ns(rng.uniform(0.001, 0.015))
-        input_tokens = sum(_int_attr(s, "gen_ai.usage.input_tokens") for s in steps)
-        output_tokens = sum(_int_attr(s, "gen_ai.usage.output_tokens") for s in steps)
+        # The run's own model calls only: a nested run reports its tokens itself.
+        llm_steps = [step for step in steps if step.role == "llm"]
+        input_tokens = sum(_int_attr(step, "gen_ai.usage.input_tokens") for step in llm_steps)
+        output_tokens = sum(_int_attr(step, "gen_ai.usage.output_tokens") for step in llm_steps)
         attributes: dict[str, AttributeValue] = {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.name": agent.name,
