@@ -1,4 +1,4 @@
-"""Micro-benchmark of mapping: µs per span for span_facts, and µs per span for derive_trace.
+"""Micro-benchmark of mapping: µs per span of span_facts, the facts codec and derive_trace.
 
 Run: python bench/bench_mapping.py [fixtures dir]. Prints figures; asserts nothing.
 """
@@ -6,6 +6,7 @@ Run: python bench/bench_mapping.py [fixtures dir]. Prints figures; asserts nothi
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -18,8 +19,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mapping import derive_trace, facts_from_dict, facts_to_dict, span_facts  # noqa: E402
-from mapping.model import SpanFacts  # noqa: E402
+from mapping import derive_trace, facts_from_dict, facts_to_dict, span_facts
+from mapping.model import SpanFacts
 
 Triple = tuple[Span, Resource, InstrumentationScope]
 
@@ -71,35 +72,59 @@ def synthetic_span() -> Triple:
     return span, resource, InstrumentationScope(name="bench")
 
 
-def per_item_us(run: Callable[[], object], items: int, seconds: float = 1.0) -> float:
-    rounds = 0
+def per_item_us(run: Callable[[], object], items: int, rounds: int = 7) -> tuple[float, float]:
+    """Best and median µs per item over ``rounds`` timed rounds of about 0.2 s each."""
     started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    calls = 0
+    while time.perf_counter() - started < 0.05:
         run()
-        rounds += 1
-    return (time.perf_counter() - started) / (rounds * items) * 1e6
+        calls += 1
+    calls = max(1, int(calls * 4))
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(calls):
+            run()
+        timings.append((time.perf_counter() - started) / (calls * items) * 1e6)
+    return min(timings), statistics.median(timings)
+
+
+def report(label: str, microseconds: tuple[float, float]) -> None:
+    best, median = microseconds
+    print(f"{label:<42} best {best:6.1f} µs/span   median {median:6.1f} µs/span")
 
 
 def main() -> None:
     default = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("AGENTGUIDE_FIXTURES_DIR", default))
-    spans = fixture_spans(root)
+    configured = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("AGENTGUIDE_FIXTURES_DIR")
+    spans = fixture_spans(Path(configured) if configured else default)
     synthetic = [synthetic_span()]
 
     def facts_of(triples: list[Triple]) -> list[SpanFacts]:
         return [span_facts(*triple) for triple in triples]
 
-    print(f"span_facts, {len(spans)} fixture spans:    {per_item_us(lambda: facts_of(spans), len(spans)):6.1f} µs/span")
-    print(f"span_facts, synthetic 10 attrs x 1 KB: {per_item_us(lambda: facts_of(synthetic), 1):6.1f} µs/span")
+    report(
+        f"span_facts, {len(spans)} fixture spans", per_item_us(lambda: facts_of(spans), len(spans))
+    )
+    report("span_facts, synthetic 10 attrs, 4 x 1 KB", per_item_us(lambda: facts_of(synthetic), 1))
 
     facts = facts_of(spans)
-    print(f"facts_to_dict + facts_from_dict:       {per_item_us(lambda: [facts_from_dict(facts_to_dict(f)) for f in facts], len(facts)):6.1f} µs/span")
+
+    def round_trip() -> list[SpanFacts]:
+        return [facts_from_dict(facts_to_dict(f)) for f in facts]
+
+    report("facts_to_dict + facts_from_dict", per_item_us(round_trip, len(facts)))
 
     traces: dict[str, list[SpanFacts]] = {}
     for f in facts:
         traces.setdefault(f.trace_id, []).append(f)
     groups = list(traces.values())
-    print(f"derive_trace, {len(groups)} fixture traces:      {per_item_us(lambda: [derive_trace(g) for g in groups], len(facts)):6.1f} µs/span")
+
+    def derive_all() -> None:
+        for group in groups:
+            derive_trace(group)
+
+    report(f"derive_trace, {len(groups)} fixture traces", per_item_us(derive_all, len(facts)))
 
 
 if __name__ == "__main__":
