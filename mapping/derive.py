@@ -124,7 +124,8 @@ def _agent_name(anchor: Anchor, steps: list[StepNode]) -> str:
         return facts.agent_name or facts.service_name or facts.name
     if facts is not None:  # the trace root standing in for an agent
         return facts.service_name or facts.agent_name_hint or facts.name
-    hint = _first_of_steps(steps, "agent_name_hint") or _first_of_steps(steps, "service_name")
+    calls = [node for node in steps if node.child_run_key is None]  # sub-agents name themselves
+    hint = _first_of_steps(calls, "agent_name_hint") or _first_of_steps(steps, "service_name")
     return hint or UNKNOWN_AGENT
 
 

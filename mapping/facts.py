@@ -14,7 +14,9 @@ from mapping import conventions as c
 from mapping.messages import first_user_prompt, indexed_messages
 from mapping.model import ArtifactFacts, SpanFacts, SpanStatus
 from mapping.span_artifacts import document_artifacts, event_artifacts, last_exception
-from mapping.values import as_int, as_text, cap, display_text, python_value
+from mapping.values import MAX_DISPLAY_CHARS, as_int, as_text, cap, display_text, python_value
+
+__all__ = ["MAX_DISPLAY_CHARS", "read_attributes", "read_prefixed", "span_facts"]
 
 _STATUS: Mapping[int, SpanStatus] = {
     Status.STATUS_CODE_UNSET: "UNSET",

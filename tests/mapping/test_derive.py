@@ -495,3 +495,18 @@ def test_artifacts_belong_to_the_run_and_step_of_their_span() -> None:
     ]
     assert trace.artifacts[2].url == "u"
     assert (trace.artifacts[0].content, trace.artifacts[0].time_ns) == ("boom", 5)
+
+
+def test_placeholder_hint_comes_from_its_calls_not_its_sub_agents() -> None:
+    trace = derive_trace(
+        [
+            facts(3, 1, "agent", agent_name="child", agent_name_hint="child", start=5),
+            facts(4, 1, "tool", agent_name_hint="parent", start=9),
+        ]
+    )
+    assert run_of(trace, 1).agent_name == "parent"
+
+
+def test_parent_links_that_form_a_cycle_map_to_nothing() -> None:
+    trace = derive_trace([facts(1, 2, "tool"), facts(2, 1, "agent"), facts(3, 3, "llm")])
+    assert trace == DerivedTrace(trace_id=TRACE)
