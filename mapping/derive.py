@@ -63,14 +63,32 @@ class RunSteps:
         self.nodes = sorted(anchor.steps, key=lambda node: _order(node.facts))
         self._by_span_id = {node.facts.span_id: node for node in self.nodes}
 
-    def _has_ancestor(self, node: StepNode, predicate: Callable[[SpanFacts], bool]) -> bool:
-        parent_id = node.parent_step_span_id
-        while parent_id is not None:
-            parent = self._by_span_id[parent_id]
-            if predicate(parent.facts):
-                return True
-            parent_id = parent.parent_step_span_id
-        return False
+    def _below(self, predicate: Callable[[SpanFacts], bool]) -> set[str]:
+        """Span ids of the steps below a step (of this run) that satisfies ``predicate``.
+
+        Each step is walked once: a chain walked up stops at a step already decided.
+        """
+        decided: dict[str, bool] = {}
+        for node in self.nodes:
+            chain = []
+            current = node
+            while True:
+                span_id = current.facts.span_id
+                if span_id in decided:
+                    below = decided[span_id]
+                    break
+                chain.append(span_id)
+                parent_id = current.parent_step_span_id
+                if parent_id is None:
+                    below = False
+                    break
+                current = self._by_span_id[parent_id]
+                if predicate(current.facts):
+                    below = True
+                    break
+            for span_id in chain:
+                decided[span_id] = below
+        return {span_id for span_id, below in decided.items() if below}
 
     def own_calls(self) -> list[StepNode]:
         """The run's steps other than sub-agent steps."""
@@ -79,28 +97,36 @@ class RunSteps:
     def llm_calls(self) -> list[StepNode]:
         """LLM steps, except those nested in another LLM step: two instrumentations (say a
         framework's and the provider SDK's) recording one call are counted once."""
+        nested = self._below(_is_llm)
         return [
             node
             for node in self.own_calls()
-            if node.facts.category == "llm" and not self._has_ancestor(node, _is_llm)
+            if node.facts.category == "llm" and node.facts.span_id not in nested
         ]
 
     def token_reporting_llm_steps(self) -> list[SpanFacts]:
         """LLM steps whose tokens count: they report tokens and no LLM step above them does."""
+        nested = self._below(_is_llm_with_tokens)
         return [
             node.facts
             for node in self.own_calls()
-            if _is_llm_with_tokens(node.facts) and not self._has_ancestor(node, _is_llm_with_tokens)
+            if _is_llm_with_tokens(node.facts) and node.facts.span_id not in nested
         ]
 
     def usage_totals(self) -> dict[str, float]:
         """Each usage attribute summed over the run's own steps, skipping a step when a step
         above it reports the same attribute (the outer one already includes it)."""
+        calls = self.own_calls()
+        keys = sorted({key for node in calls for key in node.facts.usage})
         totals: dict[str, float] = {}
-        for node in self.own_calls():
-            for key, value in node.facts.usage.items():
-                if not self._has_ancestor(node, lambda f, key=key: key in f.usage):  # type: ignore[misc]
-                    totals[key] = totals.get(key, 0) + value
+        for key in keys:
+            nested = self._below(lambda f, key=key: key in f.usage)  # type: ignore[misc]
+            values = [
+                node.facts.usage[key]
+                for node in calls
+                if key in node.facts.usage and node.facts.span_id not in nested
+            ]
+            totals[key] = sum(values)
         return totals
 
 
