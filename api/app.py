@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import traces
+from api import agents, metrics, rest_runs, runs, tools, traces
 from api.errors import ApiError, install_error_handlers
 from receiver.http import OtlpHttpReceiver
 from receiver.service import IngestService
@@ -24,6 +24,11 @@ def create_app(store: Store, ingest: IngestService) -> FastAPI:
         "/v1/traces", OtlpHttpReceiver(ingest).handle, methods=["POST"], include_in_schema=False
     )
     app.include_router(traces.router)
+    app.include_router(runs.router)
+    app.include_router(rest_runs.router)
+    app.include_router(agents.router)
+    app.include_router(tools.router)
+    app.include_router(metrics.router)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:

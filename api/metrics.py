@@ -1,0 +1,130 @@
+"""GET /v1/metrics/summary and /v1/metrics/timeseries: how the agents are doing."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from api.params import (
+    ERROR_RESPONSES,
+    TIME_DESCRIPTION,
+    AgentDep,
+    QueriesDep,
+    WindowDep,
+    invalid_parameter,
+    time_value,
+)
+from api.presenters import present_distribution, rate
+from api.schemas import (
+    Bucket,
+    ErrorCount,
+    FailingTool,
+    RunCounts,
+    StatusCounts,
+    Summary,
+    Timeseries,
+    TokenTotals,
+)
+from api.times import format_optional_time, format_time
+
+router = APIRouter(tags=["metrics"], responses=ERROR_RESPONSES)
+
+BucketName = Literal["1m", "5m", "1h", "1d"]
+BUCKET_NS: dict[str, int] = {
+    "1m": 60 * 10**9,
+    "5m": 300 * 10**9,
+    "1h": 3600 * 10**9,
+    "1d": 86400 * 10**9,
+}
+DEFAULT_SPAN_NS = 86400 * 10**9
+MAX_BUCKETS = 10_000
+
+
+@router.get(
+    "/v1/metrics/summary",
+    summary="Run counts, success rate, durations, tokens, failing tools and errors",
+    response_model=Summary,
+)
+async def summary(queries: QueriesDep, window: WindowDep, agent: AgentDep) -> Summary:
+    rows = await queries.summary(agent=agent, window=window)
+    counts = rows.runs_by_status
+    finished = counts["SUCCESS"] + counts["FAILED"] + counts["CANCELLED"]
+    return Summary(
+        since=format_optional_time(window.since_ns),
+        until=format_optional_time(window.until_ns),
+        agent=agent,
+        runs=RunCounts(total=sum(counts.values()), by_status=StatusCounts(**counts)),
+        success_rate=rate(counts["SUCCESS"], finished),
+        duration_ms=present_distribution(rows.duration_ms),
+        steps_per_run=present_distribution(rows.steps_per_run),
+        tokens=TokenTotals(
+            input=rows.input_tokens, output=rows.output_tokens, total=rows.total_tokens
+        ),
+        top_failing_tools=[
+            FailingTool(
+                tool=tool.tool,
+                calls=tool.calls,
+                failures=tool.failures,
+                failure_rate=tool.failures / tool.calls if tool.calls else 0.0,
+            )
+            for tool in rows.top_failing_tools
+        ],
+        top_errors=[
+            ErrorCount(type=error.type, message=error.message, count=error.count)
+            for error in rows.top_errors
+        ],
+    )
+
+
+@router.get(
+    "/v1/metrics/timeseries",
+    summary="Runs, failures, success rate and durations per time bucket",
+    response_model=Timeseries,
+)
+async def timeseries(
+    queries: QueriesDep,
+    agent: AgentDep,
+    bucket: Annotated[BucketName, Query(description="bucket width")] = "1h",
+    since: Annotated[
+        str | None,
+        Query(description="default: 24 hours before until. " + TIME_DESCRIPTION),
+    ] = None,
+    until: Annotated[str | None, Query(description="default: now. " + TIME_DESCRIPTION)] = None,
+) -> Timeseries:
+    width = BUCKET_NS[bucket]
+    until_ns = time_value(until, "until")
+    if until_ns is None:
+        until_ns = time.time_ns()
+    since_ns = time_value(since, "since")
+    if since_ns is None:
+        since_ns = max(0, until_ns - DEFAULT_SPAN_NS)
+    if since_ns > until_ns:
+        raise invalid_parameter("until", "must not be before since")
+    first_ns = since_ns - since_ns % width
+    count = max(1, -(-(until_ns - first_ns) // width))
+    if count > MAX_BUCKETS:
+        raise invalid_parameter(
+            "bucket",
+            f"{count} buckets of {bucket} between since and until; at most {MAX_BUCKETS}: "
+            "use a wider bucket or a shorter range",
+        )
+    rows = await queries.timeseries(agent=agent, first_ns=first_ns, bucket_ns=width, buckets=count)
+    return Timeseries(
+        bucket=bucket,
+        since=format_time(first_ns),
+        until=format_time(first_ns + count * width),
+        agent=agent,
+        buckets=[
+            Bucket(
+                start=format_time(row.start_ns),
+                runs=row.runs,
+                failures=row.failures,
+                success_rate=rate(row.successes, row.finished),
+                avg_duration_ms=row.avg_duration_ms,
+                p95_duration_ms=row.p95_duration_ms,
+            )
+            for row in rows
+        ],
+    )

@@ -1,0 +1,130 @@
+"""From storage rows to the API's answer models."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from api.schemas import (
+    AgentRef,
+    Artifact,
+    Distribution,
+    ErrorInfo,
+    Metric,
+    Run,
+    RunDetail,
+    Step,
+)
+from api.times import format_optional_time, format_time
+from storage.query_records import (
+    ArtifactRow,
+    MetricRow,
+    Percentiles,
+    RunDetailRows,
+    RunRow,
+    StepRow,
+)
+
+
+def _error(error_type: str | None, message: str | None) -> ErrorInfo | None:
+    if error_type is None and message is None:
+        return None
+    return ErrorInfo(type=error_type, message=message)
+
+
+def present_run(row: RunRow) -> Run:
+    return Run(
+        id=row.id,
+        trace_id=row.trace_id,
+        span_id=row.span_id,
+        name=row.name,
+        agent=AgentRef(id=row.agent_id, name=row.agent_name, version=row.agent_version),
+        parent_run_id=row.parent_run_id,
+        status=row.status,  # type: ignore[arg-type]
+        input=row.input,
+        input_truncated=row.input_truncated,
+        output=row.output,
+        output_truncated=row.output_truncated,
+        error=_error(row.error_type, row.error_message),
+        started_at=format_time(row.start_ns),
+        finished_at=format_optional_time(row.end_ns),
+        duration_ms=row.duration_ms,
+        step_count=row.step_count,
+        tool_call_count=row.tool_call_count,
+        llm_call_count=row.llm_call_count,
+        failed_step_count=row.failed_step_count,
+        orphan_span_count=row.orphan_span_count,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        total_tokens=row.total_tokens,
+        models=list(row.models),
+        session_id=row.session_id,
+        user_id=row.user_id,
+        service_name=row.service_name,
+    )
+
+
+def present_artifact(row: ArtifactRow) -> Artifact:
+    return Artifact(
+        id=row.id,
+        type=row.type,
+        name=row.name,
+        content=row.content,
+        url=row.url,
+        time=format_optional_time(row.time_ns),
+        truncated=row.truncated,
+        span_id=row.span_id,
+    )
+
+
+def present_step(row: StepRow, artifacts: list[Artifact]) -> Step:
+    return Step(
+        id=row.id,
+        run_id=row.run_id,
+        index=row.index,
+        kind=row.kind,
+        name=row.name,
+        tool_name=row.tool_name,
+        status=row.status,  # type: ignore[arg-type]
+        input=row.input,
+        input_truncated=row.input_truncated,
+        output=row.output,
+        output_truncated=row.output_truncated,
+        error=_error(row.error_type, row.error_message),
+        started_at=format_time(row.start_ns),
+        finished_at=format_optional_time(row.end_ns),
+        duration_ms=row.duration_ms,
+        model=row.model,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        total_tokens=row.total_tokens,
+        span_id=row.span_id,
+        parent_step_id=row.parent_step_id,
+        child_run_id=row.child_run_id,
+        artifacts=artifacts,
+    )
+
+
+def present_metric(row: MetricRow) -> Metric:
+    return Metric(name=row.name, value=row.value, tags=row.tags)
+
+
+def present_run_detail(rows: RunDetailRows) -> RunDetail:
+    by_step: dict[str | None, list[Artifact]] = defaultdict(list)
+    for artifact in rows.artifacts:
+        by_step[artifact.step_id].append(present_artifact(artifact))
+    run = present_run(rows.run)
+    return RunDetail(
+        **run.model_dump(),
+        steps=[present_step(step, by_step.get(step.id, [])) for step in rows.steps],
+        metrics=[present_metric(metric) for metric in rows.metrics],
+        artifacts=by_step.get(None, []),
+        child_runs=[present_run(child) for child in rows.child_runs],
+    )
+
+
+def present_distribution(values: Percentiles) -> Distribution:
+    return Distribution(avg=values.avg, p50=values.p50, p95=values.p95, p99=values.p99)
+
+
+def rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None

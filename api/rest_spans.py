@@ -1,0 +1,229 @@
+"""The spans behind REST-ingested runs: a run is an ``invoke_agent`` span, a step an
+``execute_tool`` span under it, written with the OpenTelemetry GenAI keys an instrumented agent
+would set. Mapping therefore derives REST runs exactly like OTLP runs.
+
+What OTLP has no word for lives in ``agentguide.*`` attributes: the lifecycle status of a run
+or step that is not finished (PENDING, RUNNING) or was cancelled, and named run metrics. An
+unfinished span ends when it starts; mapping reads the status attribute to leave it open.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+SCOPE_NAME = "agentguide.rest"
+SCOPE_VERSION = "1"
+
+RUN_STATUS_KEY = "agentguide.run.status"
+STEP_STATUS_KEY = "agentguide.step.status"
+STEP_INDEX_KEY = "agentguide.step.index"
+METRIC_PREFIX = "agentguide.metric."
+TOKEN_METRIC_KEYS = {
+    "input_tokens": "gen_ai.usage.input_tokens",
+    "output_tokens": "gen_ai.usage.output_tokens",
+    "total_tokens": "gen_ai.usage.total_tokens",
+}
+
+_INT64_LIMIT = float(1 << 63)
+
+UNFINISHED_RUN_STATUSES = frozenset({"PENDING", "RUNNING"})
+FINAL_RUN_STATUSES = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFacts:
+    type: str | None
+    message: str
+
+
+def new_trace_id() -> bytes:
+    while (trace_id := os.urandom(16)) == bytes(16):
+        pass
+    return trace_id
+
+
+def new_span_id() -> bytes:
+    while (span_id := os.urandom(8)) == bytes(8):
+        pass
+    return span_id
+
+
+def json_text(value: Any) -> str | None:
+    """A REST input or output as span text: strings as they are, other JSON as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _any_value(value: str | int | float) -> AnyValue:
+    if isinstance(value, str):
+        return AnyValue(string_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    return AnyValue(double_value=value)
+
+
+def set_attribute(span: Span, key: str, value: str | int | float | None) -> None:
+    """Set, replace or (with None) remove one attribute."""
+    kept = [kv for kv in span.attributes if kv.key != key]
+    del span.attributes[:]
+    span.attributes.extend(kept)
+    if value is not None:
+        span.attributes.append(KeyValue(key=key, value=_any_value(value)))
+
+
+def get_attribute(span: Span, key: str) -> Any:
+    for kv in span.attributes:
+        if kv.key == key:
+            kind = kv.value.WhichOneof("value")
+            return getattr(kv.value, kind) if kind else None
+    return None
+
+
+def _set_all(span: Span, attributes: Iterable[tuple[str, str | int | float | None]]) -> None:
+    for key, value in attributes:
+        set_attribute(span, key, value)
+
+
+def new_run_span(
+    *,
+    trace_id: bytes,
+    span_id: bytes,
+    agent_name: str,
+    agent_id: str | None,
+    agent_version: str | None,
+    agent_description: str | None,
+    input_text: str | None,
+    session_id: str | None,
+    user_id: str | None,
+    start_ns: int,
+) -> Span:
+    span = Span(
+        trace_id=trace_id,
+        span_id=span_id,
+        name=f"invoke_agent {agent_name}",
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=start_ns,
+    )
+    _set_all(
+        span,
+        [
+            ("gen_ai.operation.name", "invoke_agent"),
+            ("gen_ai.agent.name", agent_name),
+            ("gen_ai.agent.id", agent_id),
+            ("gen_ai.agent.version", agent_version),
+            ("gen_ai.agent.description", agent_description),
+            ("input.value", input_text),
+            ("session.id", session_id),
+            ("user.id", user_id),
+            (RUN_STATUS_KEY, "PENDING"),
+        ],
+    )
+    return span
+
+
+def new_step_span(
+    *,
+    run_span: Span,
+    span_id: bytes,
+    tool_name: str,
+    tool_call_id: str | None,
+    input_text: str | None,
+    index: int | None,
+    start_ns: int,
+) -> Span:
+    span = Span(
+        trace_id=run_span.trace_id,
+        span_id=span_id,
+        parent_span_id=run_span.span_id,
+        name=f"execute_tool {tool_name}",
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=start_ns,
+    )
+    _set_all(
+        span,
+        [
+            ("gen_ai.operation.name", "execute_tool"),
+            ("gen_ai.tool.name", tool_name),
+            ("gen_ai.tool.call.id", tool_call_id),
+            ("gen_ai.tool.call.arguments", input_text),
+            (STEP_INDEX_KEY, index),
+            (STEP_STATUS_KEY, "RUNNING"),
+        ],
+    )
+    return span
+
+
+def run_status(span: Span) -> str:
+    status = get_attribute(span, RUN_STATUS_KEY)
+    return status if isinstance(status, str) else "SUCCESS"
+
+
+def step_status(span: Span) -> str:
+    status = get_attribute(span, STEP_STATUS_KEY)
+    return status if isinstance(status, str) else "SUCCESS"
+
+
+def _record_error(span: Span, error: ErrorFacts, at_ns: int) -> None:
+    span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=error.message))
+    set_attribute(span, "error.type", error.type)
+    event = span.events.add(name="exception", time_unix_nano=at_ns)
+    if error.type is not None:
+        event.attributes.append(KeyValue(key="exception.type", value=_any_value(error.type)))
+    event.attributes.append(KeyValue(key="exception.message", value=_any_value(error.message)))
+
+
+def finish(
+    span: Span, *, status_key: str, status: str, end_ns: int, error: ErrorFacts | None
+) -> None:
+    """End a run or step span with a final status (and error, for FAILED)."""
+    span.end_time_unix_nano = end_ns
+    set_attribute(span, status_key, status)
+    if status == "SUCCESS":
+        span.status.CopyFrom(Status(code=Status.STATUS_CODE_OK))
+    elif status == "FAILED":
+        _record_error(span, error or ErrorFacts(type=None, message="failed"), end_ns)
+
+
+def set_metrics(span: Span, metrics: dict[str, float]) -> None:
+    """Token counts as the GenAI usage keys, any other metric as ``agentguide.metric.<name>``."""
+    for name, value in metrics.items():
+        number: int | float = (
+            int(value) if value.is_integer() and abs(value) < _INT64_LIMIT else value
+        )
+        set_attribute(span, TOKEN_METRIC_KEYS.get(name, METRIC_PREFIX + name), number)
+
+
+def rest_resource(service_name: str) -> Resource:
+    resource = Resource()
+    resource.attributes.append(KeyValue(key="service.name", value=_any_value(service_name)))
+    return resource
+
+
+def rest_scope() -> InstrumentationScope:
+    return InstrumentationScope(name=SCOPE_NAME, version=SCOPE_VERSION)
+
+
+def export_request(
+    spans: Iterable[Span], resource: Resource, scope: InstrumentationScope
+) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.CopyFrom(resource)
+    scope_spans = resource_spans.scope_spans.add()
+    scope_spans.scope.CopyFrom(scope)
+    scope_spans.spans.extend(spans)
+    return request

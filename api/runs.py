@@ -1,0 +1,96 @@
+"""GET /v1/runs and GET /v1/runs/{run_id}: the runs, newest first, and one run in full."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from api.errors import ApiError
+from api.pagination import InvalidCursor, decode_cursor, encode_cursor
+from api.params import (
+    ERROR_RESPONSES,
+    AgentDep,
+    QueriesDep,
+    WindowDep,
+    invalid_parameter,
+    text_value,
+)
+from api.presenters import present_run, present_run_detail
+from api.schemas import RunDetail, RunList, RunStatusName
+from storage.query_records import RunFilters
+
+router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
+
+RUN_ID_PATTERN = "^[0-9a-fA-F]{48}$"
+MAX_LIMIT = 500
+MAX_OFFSET = 1_000_000
+
+
+@router.get("/v1/runs", summary="Runs, newest first, filtered", response_model=RunList)
+async def list_runs(
+    queries: QueriesDep,
+    window: WindowDep,
+    agent: AgentDep,
+    status: Annotated[RunStatusName | None, Query(description="run status")] = None,
+    trace_id: Annotated[
+        str | None,
+        Query(description="the runs of one trace (32 hex characters)", pattern="^[0-9a-fA-F]{32}$"),
+    ] = None,
+    session_id: Annotated[str | None, Query(description="session or conversation id")] = None,
+    user_id: Annotated[str | None, Query()] = None,
+    tool: Annotated[str | None, Query(description="runs that called this tool")] = None,
+    min_duration_ms: Annotated[
+        float | None,
+        Query(ge=0, allow_inf_nan=False, description="runs that took at least this long"),
+    ] = None,
+    has_error: Annotated[
+        bool | None,
+        Query(description="true: the run failed or one of its steps did; false: neither"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 50,
+    cursor: Annotated[
+        str | None, Query(description="next_cursor of the previous page, as given")
+    ] = None,
+    offset: Annotated[
+        int,
+        Query(ge=0, le=MAX_OFFSET, description="runs to skip (after the cursor, if any)"),
+    ] = 0,
+) -> RunList:
+    after = None
+    if cursor is not None:
+        try:
+            after = decode_cursor(cursor)
+        except InvalidCursor as exc:
+            raise invalid_parameter("cursor", str(exc)) from None
+    filters = RunFilters(
+        window=window,
+        agent=agent,
+        status=status,
+        trace_id=bytes.fromhex(trace_id) if trace_id else None,
+        session_id=text_value(session_id, "session_id"),
+        user_id=text_value(user_id, "user_id"),
+        tool=text_value(tool, "tool"),
+        min_duration_ms=min_duration_ms,
+        has_error=has_error,
+    )
+    page = await queries.list_runs(filters, after=after, limit=limit, offset=offset)
+    return RunList(
+        items=[present_run(row) for row in page.runs],
+        next_cursor=encode_cursor(page.next_key) if page.next_key else None,
+    )
+
+
+@router.get(
+    "/v1/runs/{run_id}",
+    summary="One run with its ordered steps, metrics, artifacts and child runs",
+    response_model=RunDetail,
+)
+async def get_run(
+    queries: QueriesDep,
+    run_id: Annotated[str, Path(description="48 hex characters", pattern=RUN_ID_PATTERN)],
+) -> RunDetail:
+    detail = await queries.get_run_detail(run_id)
+    if detail is None:
+        raise ApiError(404, f"no run {run_id.lower()}")
+    return present_run_detail(detail)

@@ -1,0 +1,237 @@
+"""The JSON answers of the query API, as Pydantic models: /openapi.json documents every field."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+Timestamp = Annotated[
+    str,
+    Field(
+        description="RFC 3339 in UTC, with nanosecond precision where the span had it",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+RunStatusName = Literal["PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED"]
+StepStatusName = Literal["RUNNING", "SUCCESS", "FAILED"]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable: not_found, invalid_parameter, conflict, ...")
+    message: str = Field(description="what is wrong, for a person")
+    parameters: list[str] | None = Field(
+        default=None, description="for invalid_parameter: the parameters at fault"
+    )
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class AgentRef(BaseModel):
+    id: str | None = Field(description="gen_ai.agent.id where the agent span gives one")
+    name: str
+    version: str | None
+
+
+class ErrorInfo(BaseModel):
+    type: str | None = Field(description="exception type or error.type")
+    message: str | None
+
+
+class Run(BaseModel):
+    """One agent invocation."""
+
+    id: str = Field(description="48 hex characters: the trace id, then the agent span's id")
+    trace_id: str
+    span_id: str
+    name: str = Field(description="the agent span's name")
+    agent: AgentRef
+    parent_run_id: str | None = Field(description="the run that invoked this one (nested agents)")
+    status: RunStatusName
+    input: str | None
+    input_truncated: bool = Field(description="input was cut for display; the raw span has all")
+    output: str | None
+    output_truncated: bool
+    error: ErrorInfo | None
+    started_at: Timestamp
+    finished_at: Timestamp | None = Field(description="null while the run is not finished")
+    duration_ms: float | None
+    step_count: int
+    tool_call_count: int
+    llm_call_count: int
+    failed_step_count: int
+    orphan_span_count: int = Field(description="spans of the run whose parent has not arrived")
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    models: list[str]
+    session_id: str | None
+    user_id: str | None
+    service_name: str | None
+
+
+class RunList(BaseModel):
+    items: list[Run]
+    next_cursor: str | None = Field(
+        description="pass as cursor to get the next page; null on the last page"
+    )
+
+
+class Artifact(BaseModel):
+    id: str
+    type: str = Field(description="exception, message, choice, document, event, ...")
+    name: str | None
+    content: str | None
+    url: str | None
+    time: Timestamp | None
+    truncated: bool
+    span_id: str
+
+
+class Step(BaseModel):
+    """One tool call, LLM call, retrieval, sub-agent, ... of a run."""
+
+    id: str = Field(description="48 hex characters: the trace id, then the step span's id")
+    run_id: str
+    index: int = Field(description="0-based position in the run, by start time")
+    kind: str = Field(
+        description="tool, llm, agent, embedding, retriever, reranker, guardrail, evaluator, "
+        "planning, memory or task"
+    )
+    name: str
+    tool_name: str | None
+    status: StepStatusName
+    input: str | None
+    input_truncated: bool
+    output: str | None
+    output_truncated: bool
+    error: ErrorInfo | None
+    started_at: Timestamp
+    finished_at: Timestamp | None
+    duration_ms: float | None
+    model: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    span_id: str
+    parent_step_id: str | None = Field(description="the step this one is nested in")
+    child_run_id: str | None = Field(description="for an agent step: the run it invoked")
+    artifacts: list[Artifact]
+
+
+class Metric(BaseModel):
+    name: str
+    value: float
+    tags: dict[str, Any]
+
+
+class RunDetail(Run):
+    """A run with its steps in order, its metrics, artifacts and the runs it invoked."""
+
+    steps: list[Step]
+    metrics: list[Metric]
+    artifacts: list[Artifact] = Field(description="artifacts of the run's own spans")
+    child_runs: list[Run]
+
+
+class Agent(BaseModel):
+    id: str | None
+    name: str
+    version: str | None
+    description: str | None
+    run_count: int
+    failure_count: int
+    last_run_at: Timestamp
+    first_seen_at: Timestamp
+    last_seen_at: Timestamp
+
+
+class AgentList(BaseModel):
+    items: list[Agent]
+
+
+class Distribution(BaseModel):
+    """Exact (percentile_cont) percentiles; null when there is no value."""
+
+    avg: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class ToolStats(BaseModel):
+    tool: str
+    calls: int
+    failures: int
+    failure_rate: float = Field(description="failures / calls")
+    duration_ms: Distribution
+
+
+class ToolList(BaseModel):
+    items: list[ToolStats]
+
+
+class StatusCounts(BaseModel):
+    PENDING: int
+    RUNNING: int
+    SUCCESS: int
+    FAILED: int
+    CANCELLED: int
+
+
+class RunCounts(BaseModel):
+    total: int
+    by_status: StatusCounts
+
+
+class TokenTotals(BaseModel):
+    input: int
+    output: int
+    total: int
+
+
+class FailingTool(BaseModel):
+    tool: str
+    calls: int
+    failures: int
+    failure_rate: float
+
+
+class ErrorCount(BaseModel):
+    type: str | None
+    message: str | None
+    count: int
+
+
+class Summary(BaseModel):
+    since: Timestamp | None
+    until: Timestamp | None
+    agent: str | None
+    runs: RunCounts
+    success_rate: float | None = Field(
+        description="SUCCESS / finished runs (SUCCESS, FAILED, CANCELLED); null when none"
+    )
+    duration_ms: Distribution = Field(description="of finished runs")
+    steps_per_run: Distribution
+    tokens: TokenTotals
+    top_failing_tools: list[FailingTool]
+    top_errors: list[ErrorCount] = Field(description="the errors of failed runs, most frequent")
+
+
+class Bucket(BaseModel):
+    start: Timestamp
+    runs: int
+    failures: int
+    success_rate: float | None = Field(description="null when no run of the bucket finished")
+    avg_duration_ms: float | None
+    p95_duration_ms: float | None
+
+
+class Timeseries(BaseModel):
+    bucket: Literal["1m", "5m", "1h", "1d"]
+    since: Timestamp
+    until: Timestamp
+    agent: str | None
+    buckets: list[Bucket]

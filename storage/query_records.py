@@ -1,0 +1,202 @@
+"""Plain records the read queries take and return. Times are Unix nanoseconds, ids hex text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A half-open interval [since_ns, until_ns); either end may be open."""
+
+    since_ns: int | None = None
+    until_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunKey:
+    """The position of a run in the newest-first order: the keyset of a page."""
+
+    start_ns: int
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilters:
+    """What ``list_runs`` selects; None means no condition."""
+
+    window: TimeWindow = field(default_factory=TimeWindow)
+    agent: str | None = None
+    status: str | None = None
+    trace_id: bytes | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    tool: str | None = None
+    min_duration_ms: float | None = None
+    has_error: bool | None = None
+
+
+@dataclass(slots=True)
+class RunRow:
+    id: str
+    trace_id: str
+    span_id: str
+    parent_run_id: str | None
+    name: str
+    agent_name: str
+    agent_id: str | None
+    agent_version: str | None
+    status: str
+    input: str | None
+    input_truncated: bool
+    output: str | None
+    output_truncated: bool
+    error_type: str | None
+    error_message: str | None
+    start_ns: int
+    end_ns: int | None
+    duration_ms: float | None
+    models: list[str]
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    step_count: int
+    tool_call_count: int
+    llm_call_count: int
+    failed_step_count: int
+    orphan_span_count: int
+    session_id: str | None
+    user_id: str | None
+    service_name: str | None
+
+
+@dataclass(slots=True)
+class StepRow:
+    id: str
+    run_id: str
+    span_id: str
+    index: int
+    kind: str
+    name: str
+    tool_name: str | None
+    model: str | None
+    status: str
+    input: str | None
+    input_truncated: bool
+    output: str | None
+    output_truncated: bool
+    error_type: str | None
+    error_message: str | None
+    start_ns: int
+    end_ns: int | None
+    duration_ms: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    parent_step_id: str | None
+    child_run_id: str | None
+
+
+@dataclass(slots=True)
+class ArtifactRow:
+    id: str
+    step_id: str | None
+    span_id: str
+    type: str
+    name: str | None
+    content: str | None
+    url: str | None
+    time_ns: int | None
+    truncated: bool
+
+
+@dataclass(slots=True)
+class MetricRow:
+    name: str
+    value: float
+    tags: dict[str, object]
+
+
+@dataclass(slots=True)
+class RunDetailRows:
+    """A run with everything the trace holds about it."""
+
+    run: RunRow
+    steps: list[StepRow]
+    artifacts: list[ArtifactRow]
+    metrics: list[MetricRow]
+    child_runs: list[RunRow]
+
+
+@dataclass(slots=True)
+class AgentRow:
+    name: str
+    agent_id: str | None
+    version: str | None
+    description: str | None
+    first_seen_ns: int
+    last_seen_ns: int
+    run_count: int
+    failure_count: int
+    last_run_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    avg: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+@dataclass(slots=True)
+class ToolStatsRow:
+    tool: str
+    calls: int
+    failures: int
+    duration_ms: Percentiles
+
+
+@dataclass(slots=True)
+class FailingToolRow:
+    tool: str
+    calls: int
+    failures: int
+
+
+@dataclass(slots=True)
+class ErrorCountRow:
+    type: str | None
+    message: str | None
+    count: int
+
+
+@dataclass(slots=True)
+class SummaryRows:
+    runs_by_status: dict[str, int]
+    duration_ms: Percentiles
+    steps_per_run: Percentiles
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    top_failing_tools: list[FailingToolRow]
+    top_errors: list[ErrorCountRow]
+
+
+@dataclass(slots=True)
+class BucketRow:
+    start_ns: int
+    runs: int
+    failures: int
+    successes: int
+    finished: int
+    avg_duration_ms: float | None
+    p95_duration_ms: float | None
+
+
+@dataclass(slots=True)
+class RunPage:
+    """One page of runs, and the key to continue after it (None on the last page)."""
+
+    runs: list[RunRow]
+    next_key: RunKey | None
