@@ -31,7 +31,7 @@ def _order(span: SpanFacts) -> tuple[int, str]:
     return span.start_ns, span.span_id
 
 
-def reports_tokens(facts: SpanFacts) -> bool:
+def _reports_tokens(facts: SpanFacts) -> bool:
     return (
         facts.input_tokens is not None
         or facts.output_tokens is not None
@@ -39,7 +39,7 @@ def reports_tokens(facts: SpanFacts) -> bool:
     )
 
 
-def total_of(facts: SpanFacts) -> int | None:
+def _total_of(facts: SpanFacts) -> int | None:
     """The reported total, else input + output when either is reported."""
     if facts.total_tokens is not None:
         return facts.total_tokens
@@ -53,7 +53,7 @@ def _is_llm(facts: SpanFacts) -> bool:
 
 
 def _is_llm_with_tokens(facts: SpanFacts) -> bool:
-    return facts.category == "llm" and reports_tokens(facts)
+    return facts.category == "llm" and _reports_tokens(facts)
 
 
 class RunSteps:
@@ -157,12 +157,12 @@ def _agent_name(anchor: Anchor, steps: list[StepNode]) -> str:
 
 def _tokens(anchor: Anchor, steps: RunSteps) -> tuple[int, int, int]:
     counted = steps.token_reporting_llm_steps()
-    if not counted and anchor.facts is not None and reports_tokens(anchor.facts):
+    if not counted and anchor.facts is not None and _reports_tokens(anchor.facts):
         counted = [anchor.facts]
     return (
         sum(f.input_tokens or 0 for f in counted),
         sum(f.output_tokens or 0 for f in counted),
-        sum(total_of(f) or 0 for f in counted),
+        sum(_total_of(f) or 0 for f in counted),
     )
 
 
@@ -204,7 +204,7 @@ def _step(trace_id: str, run_id: str, index: int, node: StepNode) -> Step:
         end_ns=f.end_ns,
         input_tokens=f.input_tokens if is_call else None,
         output_tokens=f.output_tokens if is_call else None,
-        total_tokens=total_of(f) if is_call else None,
+        total_tokens=_total_of(f) if is_call else None,
         parent_step_id=(
             make_id(trace_id, node.parent_step_span_id) if node.parent_step_span_id else None
         ),
@@ -212,59 +212,60 @@ def _step(trace_id: str, run_id: str, index: int, node: StepNode) -> Step:
     )
 
 
+def _orphan_count(tree: RunTree, anchor: Anchor) -> int:
+    spans = tree.spans
+    return sum(
+        1
+        for member in anchor.members
+        if member.facts.parent_span_id is not None and member.facts.parent_span_id not in spans
+    )
+
+
 def _run(tree: RunTree, trace_id: str, anchor: Anchor, steps: list[Step], rs: RunSteps) -> Run:
-    facts = anchor.facts
+    span = anchor.facts  # None for a placeholder
+    agent = span if anchor.kind == "agent" else None
     status = _status(anchor)
-    error_type = facts.error_type if facts else None
-    error_message = facts.error_message if facts else None
-    failed_steps = [n.facts for n in rs.nodes if n.facts.status == "ERROR"]
+    error_type = span.error_type if span else None
+    error_message = span.error_message if span else None
+    failed_steps = [node.facts for node in rs.nodes if node.facts.status == "ERROR"]
     if status == "FAILED" and error_message is None and failed_steps:
         failing = max(failed_steps, key=lambda f: (f.end_ns, f.span_id))
         error_message = failing.error_message
         error_type = error_type or failing.error_type
     input_tokens, output_tokens, total_tokens = _tokens(anchor, rs)
-    spans = tree.spans
-    orphans = sum(
-        1
-        for m in anchor.members
-        if m.facts.parent_span_id is not None and m.facts.parent_span_id not in spans
-    )
-    start_ns = facts.start_ns if facts else min(m.facts.start_ns for m in anchor.members)
     agent_name = _agent_name(anchor, rs.nodes)
-    is_agent = anchor.kind == "agent" and facts is not None
     return Run(
         id=make_id(trace_id, anchor.key),
         trace_id=trace_id,
         span_id=anchor.key,
         parent_run_id=make_id(trace_id, anchor.parent_key) if anchor.parent_key else None,
-        name=facts.name if facts else agent_name,
+        name=span.name if span else agent_name,
         agent_name=agent_name,
-        agent_id=facts.agent_id if is_agent and facts else None,
-        agent_version=facts.agent_version if is_agent and facts else None,
-        agent_description=facts.agent_description if is_agent and facts else None,
+        agent_id=agent.agent_id if agent else None,
+        agent_version=agent.agent_version if agent else None,
+        agent_description=agent.agent_description if agent else None,
         status=status,
-        input=facts.input if facts else None,
-        input_truncated=facts.input_truncated if facts else False,
-        output=facts.output if facts else None,
-        output_truncated=facts.output_truncated if facts else False,
+        input=span.input if span else None,
+        input_truncated=span.input_truncated if span else False,
+        output=span.output if span else None,
+        output_truncated=span.output_truncated if span else False,
         error_type=error_type,
         error_message=error_message,
-        start_ns=start_ns,
-        end_ns=facts.end_ns if facts else None,
+        start_ns=span.start_ns if span else min(m.facts.start_ns for m in anchor.members),
+        end_ns=span.end_ns if span else None,
         models=_models(anchor, rs),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         total_tokens=total_tokens,
         step_count=len(steps),
-        tool_call_count=sum(1 for s in steps if s.kind == "tool"),
+        tool_call_count=sum(1 for step in steps if step.kind == "tool"),
         llm_call_count=len(rs.llm_calls()),
         failed_step_count=len(failed_steps),
-        orphan_span_count=orphans,
-        session_id=(facts.session_id if facts else None) or _first_of_steps(rs.nodes, "session_id"),
-        user_id=(facts.user_id if facts else None) or _first_of_steps(rs.nodes, "user_id"),
-        service_name=(facts.service_name if facts else None)
-        or _first_of_steps(rs.nodes, "service_name"),
-        handoff_from_agent=facts.handoff_from_agent if facts else None,
+        orphan_span_count=_orphan_count(tree, anchor),
+        session_id=(span and span.session_id) or _first_of_steps(rs.nodes, "session_id"),
+        user_id=(span and span.user_id) or _first_of_steps(rs.nodes, "user_id"),
+        service_name=(span and span.service_name) or _first_of_steps(rs.nodes, "service_name"),
+        handoff_from_agent=agent.handoff_from_agent if agent else None,
     )
 
 
@@ -319,14 +320,18 @@ def _agents(runs: list[Run]) -> list[AgentSeen]:
 def derive_trace(facts: Iterable[SpanFacts]) -> DerivedTrace:
     """The runs, steps, artifacts, metrics and agents of one trace's span facts.
 
-    Span ids must be unique in ``facts``. Lists are ordered: runs by (start, span id); steps,
-    artifacts and metrics grouped by run in run order, steps by index, artifacts by their
-    span's (start, span id) then position; agents by name.
+    ``facts`` are the spans of one trace (else ValueError), with unique span ids; no facts
+    give an empty ``DerivedTrace`` with trace id "". Lists are ordered: runs by (start, span
+    id); steps, artifacts and metrics grouped by run in run order, steps by index, artifacts
+    by their span's (start, span id) then position; agents by name.
     """
     tree = build_run_tree(facts)
-    if not tree.spans:
+    trace_ids = {f.trace_id for f in tree.spans.values()}
+    if len(trace_ids) > 1:
+        raise ValueError(f"derive_trace takes the spans of one trace, got {len(trace_ids)}")
+    if not trace_ids:
         return DerivedTrace(trace_id="")
-    trace_id = next(iter(tree.spans.values())).trace_id
+    trace_id = trace_ids.pop()
     derived = DerivedTrace(trace_id=trace_id)
     built = []
     for anchor in tree.anchors.values():

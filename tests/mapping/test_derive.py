@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mapping import derive_trace
 from mapping.model import ArtifactFacts, DerivedTrace, Metric, Run, Step
 from tests.mapping.builders import TRACE, facts, rid, sid
@@ -510,3 +512,10 @@ def test_placeholder_hint_comes_from_its_calls_not_its_sub_agents() -> None:
 def test_parent_links_that_form_a_cycle_map_to_nothing() -> None:
     trace = derive_trace([facts(1, 2, "tool"), facts(2, 1, "agent"), facts(3, 3, "llm")])
     assert trace == DerivedTrace(trace_id=TRACE)
+
+
+def test_spans_of_two_traces_are_refused() -> None:
+    other = facts(2, None, "agent")
+    other.trace_id = "f" * 32
+    with pytest.raises(ValueError, match="one trace"):
+        derive_trace([facts(1, None, "agent"), other])

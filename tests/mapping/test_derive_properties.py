@@ -93,7 +93,7 @@ def assert_consistent(facts_set: list[SpanFacts], trace: DerivedTrace) -> None:
             assert child.parent_run_id == step.run_id
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(traces, st.randoms(use_true_random=False))
 def test_any_order_gives_the_same_result(facts_set: list[SpanFacts], rng: object) -> None:
     expected = derive_trace(facts_set)
@@ -104,6 +104,7 @@ def test_any_order_gives_the_same_result(facts_set: list[SpanFacts], rng: object
     assert_consistent(facts_set, expected)
 
 
+@settings(deadline=None)
 @given(traces, st.data())
 def test_splits_and_duplicate_deliveries_give_the_same_result(
     facts_set: list[SpanFacts], data: st.DataObject
@@ -120,6 +121,7 @@ def test_splits_and_duplicate_deliveries_give_the_same_result(
     assert derive_trace(stored.values()) == derive_trace(facts_set)
 
 
+@settings(deadline=None)
 @given(traces, st.data())
 def test_removing_a_parent_then_adding_it_back_gives_the_whole(
     facts_set: list[SpanFacts], data: st.DataObject
@@ -132,6 +134,7 @@ def test_removing_a_parent_then_adding_it_back_gives_the_whole(
     assert derive_trace([*without, parent]) == whole
 
 
+@settings(deadline=None)
 @given(traces, st.data())
 def test_an_agent_not_yet_arrived_is_a_placeholder_with_the_same_id_and_steps(
     facts_set: list[SpanFacts], data: st.DataObject
@@ -159,7 +162,7 @@ def test_generated_traces_cover_the_interesting_shapes() -> None:
     """The generator reaches placeholders, fallback runs, nested runs and deep chains."""
     seen: set[str] = set()
 
-    @settings(max_examples=200, database=None)
+    @settings(max_examples=200, database=None, deadline=None)
     @given(generated_traces())
     def observe(facts_set: list[SpanFacts]) -> None:
         trace = derive_trace(facts_set)

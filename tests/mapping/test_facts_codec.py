@@ -7,7 +7,7 @@ from typing import get_args
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mapping import facts_from_dict, facts_to_dict
@@ -89,6 +89,7 @@ span_facts_strategy = st.builds(
 )
 
 
+@settings(deadline=None)
 @given(span_facts_strategy)
 def test_any_facts_round_trip(f: SpanFacts) -> None:
     back = _round_trip(f)
