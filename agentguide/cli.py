@@ -83,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
         "RESOURCE_EXHAUSTED (env AGENTGUIDE_MAX_INFLIGHT_BYTES; default 96 MiB)",
     )
     serve.add_argument(
+        "--max-concurrent-grpc-exports",
+        type=int,
+        default=env_int(
+            "AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS", ServeSettings.max_concurrent_grpc_exports
+        ),
+        help="gRPC exports processed at once; more get RESOURCE_EXHAUSTED "
+        "(env AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS; default 8)",
+    )
+    serve.add_argument(
         "--db-pool-size",
         type=int,
         default=env_int("AGENTGUIDE_DB_POOL_SIZE", ServeSettings.db_pool_size),
@@ -115,6 +124,7 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         max_request_bytes=args.max_request_bytes,
         max_inflight_bytes=args.max_inflight_bytes,
+        max_concurrent_grpc_exports=args.max_concurrent_grpc_exports,
         db_pool_size=args.db_pool_size,
         log_level=args.log_level,
     )

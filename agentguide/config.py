@@ -6,7 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from receiver.limits import DEFAULT_MAX_INFLIGHT_BYTES, DEFAULT_MAX_REQUEST_BYTES
+from receiver.limits import (
+    DEFAULT_MAX_CONCURRENT_GRPC_EXPORTS,
+    DEFAULT_MAX_INFLIGHT_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES,
+)
 
 
 def default_data_dir() -> Path:
@@ -38,5 +42,6 @@ class ServeSettings:
     data_dir: Path | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
+    max_concurrent_grpc_exports: int = DEFAULT_MAX_CONCURRENT_GRPC_EXPORTS
     db_pool_size: int = 8
     log_level: str = "info"

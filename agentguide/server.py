@@ -42,6 +42,7 @@ async def serve(settings: ServeSettings) -> None:
             IngestLimits(
                 max_request_bytes=settings.max_request_bytes,
                 max_inflight_bytes=settings.max_inflight_bytes,
+                max_concurrent_grpc_exports=settings.max_concurrent_grpc_exports,
             ),
         )
         deriver = Deriver(store)

@@ -98,10 +98,13 @@ __all__ = [
     "SimulationConfig",
     "SimulationSummary",
     "ToolCallRecord",
+    "agent_names",
     "agentguide_api_url",
     "build_span_exporter",
+    "build_tracer_provider",
     "configure_parser",
     "export_request_to_otlp_json",
+    "format_summary",
     "generate_into",
     "parse_headers",
     "parse_retry_after",
@@ -1689,13 +1692,14 @@ def simulate(
         finally:
             provider.shutdown()
 
-    try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="agentguide-simulate") as pool:
-            futures = [pool.submit(work, worker) for worker in range(workers)]
+    with ThreadPoolExecutor(workers, thread_name_prefix="agentguide-simulate") as pool:
+        futures = [pool.submit(work, worker) for worker in range(workers)]
+        try:
             summaries = [future.result() for future in futures]
-    except BaseException:
-        stop.set()
-        raise
+        except BaseException:
+            # Ctrl-C or a worker's error: let the other workers stop after their current run.
+            stop.set()
+            raise
     combined = SimulationSummary.combine(summaries)
     return replace(
         combined,

@@ -45,7 +45,9 @@ def _describe_validation_error(exc: RequestValidationError) -> tuple[str, list[s
     problems = []
     names = []
     for error in exc.errors():
-        location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")]
+        location = [
+            str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")
+        ]
         name = ".".join(location) or "request"
         names.append(name)
         problems.append(f"{name}: {error.get('msg', 'invalid')}")

@@ -83,7 +83,7 @@ class TraceServiceHandler:
 
 
 async def start_grpc_server(
-    service: IngestService, host: str, port: int, max_concurrent_rpcs: int = 64
+    service: IngestService, host: str, port: int
 ) -> tuple[grpc.aio.Server, int]:
     """Start serving OTLP/gRPC; returns the server and the port it bound (for port 0)."""
     handler = TraceServiceHandler(service)
@@ -94,7 +94,7 @@ async def start_grpc_server(
             ("grpc.max_send_message_length", 16 * 1024 * 1024),
             ("grpc.so_reuseport", 0),
         ],
-        maximum_concurrent_rpcs=max_concurrent_rpcs,
+        maximum_concurrent_rpcs=service.limits.max_concurrent_grpc_exports,
     )
     server.add_generic_rpc_handlers(
         (

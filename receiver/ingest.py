@@ -1,4 +1,4 @@
-"""From an OTLP export request to a storage batch: validation, mapping facts, and the answer.
+"""From an OTLP export request to a storage batch: validation, and the answer.
 
 Shared by the gRPC and HTTP receivers, so both protocols accept and reject exactly alike.
 """
@@ -9,17 +9,13 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from mapping import facts_to_dict, span_facts
 from storage.records import ResourceRecord, ScopeRecord, SpanBatch
 
 _ZERO_TRACE_ID = bytes(16)
@@ -68,25 +64,6 @@ def span_problem(span: Span) -> str | None:
     return None
 
 
-def _without_nul(value: object) -> object:
-    """PostgreSQL text cannot hold NUL: the mapped (display) copy gets U+FFFD instead."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, list):
-        return [_without_nul(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _without_nul(item) for key, item in value.items()}
-    return value
-
-
-def _facts_json(span: Span, resource: Resource, scope: InstrumentationScope) -> str:
-    document = facts_to_dict(span_facts(span, resource, scope))
-    encoded = orjson.dumps(document)
-    if b"\\u0000" in encoded:
-        encoded = orjson.dumps(_without_nul(document))
-    return encoded.decode()
-
-
 def _content_hash(payload: bytes, schema_url: str) -> bytes:
     return hashlib.blake2b(payload + b"\x00" + schema_url.encode(), digest_size=16).digest()
 
@@ -104,7 +81,7 @@ def _service_name(resource_payload_attributes: Sequence[object]) -> str | None:
 def prepare_request(
     request: ExportTraceServiceRequest, earlier_errors: Sequence[str] = ()
 ) -> PreparedRequest:
-    """Validate every span and build the batch of valid ones with their mapping facts.
+    """Validate every span and build the batch of the valid ones.
 
     ``earlier_errors`` are spans already rejected while decoding (e.g. OTLP/JSON ids that are
     not hex); they are counted and reported with the rest.
@@ -145,5 +122,4 @@ def prepare_request(
                 batch.resource_hashes.append(resource_hash)
                 batch.scope_hashes.append(scope_hash)
                 batch.spans.append(span.SerializeToString())
-                batch.facts.append(_facts_json(span, resource, scope))
     return prepared

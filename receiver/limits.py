@@ -6,11 +6,15 @@ from dataclasses import dataclass
 
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_INFLIGHT_BYTES = 96 * 1024 * 1024
+# gRPC reads each message whole before the handler runs, so memory there is bounded by
+# this many concurrent exports times the request limit; more get RESOURCE_EXHAUSTED.
+DEFAULT_MAX_CONCURRENT_GRPC_EXPORTS = 8
 
 
 @dataclass(frozen=True, slots=True)
 class IngestLimits:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
+    max_concurrent_grpc_exports: int = DEFAULT_MAX_CONCURRENT_GRPC_EXPORTS
     retry_after_overloaded_s: int = 1
     retry_after_unavailable_s: int = 5

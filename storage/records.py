@@ -7,10 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class SpanBatch:
-    """The spans of one export request, column by column, ready for a bulk insert.
-
-    ``facts`` holds each span's mapping facts as JSON text.
-    """
+    """The spans of one export request, column by column, ready for a bulk insert."""
 
     trace_ids: list[bytes] = field(default_factory=list)
     span_ids: list[bytes] = field(default_factory=list)
@@ -21,7 +18,6 @@ class SpanBatch:
     resource_hashes: list[bytes] = field(default_factory=list)
     scope_hashes: list[bytes] = field(default_factory=list)
     spans: list[bytes] = field(default_factory=list)
-    facts: list[str] = field(default_factory=list)
     resources: dict[bytes, ResourceRecord] = field(default_factory=dict)
     scopes: dict[bytes, ScopeRecord] = field(default_factory=dict)
 

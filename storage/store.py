@@ -1,8 +1,8 @@
 """The span store: the one place that writes spans and derived rows to PostgreSQL.
 
 Ingest commits the raw spans and marks their traces dirty in one transaction; the deriver
-later recomputes the runs, steps, artifacts and metrics of each dirty trace from all of that
-trace's stored spans, under a per-trace advisory lock. Derived state is therefore a function
+later maps all of a dirty trace's stored spans again and recomputes its runs, steps, artifacts
+and metrics, under a per-trace advisory lock. Derived state is therefore a function
 of the stored spans alone, whatever the arrival order, batching, duplicates or receiver.
 """
 
@@ -18,13 +18,18 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from mapping import derive_trace, facts_from_dict
-from mapping.model import DerivedTrace
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from mapping import derive_trace, span_facts
+from mapping.model import DerivedTrace, SpanFacts
 from storage.records import SpanBatch, StoredSpan
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PROJECT_ID = 1
+_PARSED_CACHE_SIZE = 10_000
 
 
 class StorageUnavailable(Exception):
@@ -33,30 +38,30 @@ class StorageUnavailable(Exception):
 
 _INSERT_RESOURCES = """
 INSERT INTO resources (project_id, resource_hash, resource, schema_url, service_name)
-SELECT %s, h, r, u, s FROM unnest(%s::bytea[], %s::bytea[], %s::text[], %s::text[]) AS t(h, r, u, s)
+SELECT %b, h, r, u, s FROM unnest(%b::bytea[], %b::bytea[], %b::text[], %b::text[]) AS t(h, r, u, s)
 ON CONFLICT DO NOTHING
 """
 
 _INSERT_SCOPES = """
 INSERT INTO scopes (project_id, scope_hash, scope, schema_url)
-SELECT %s, h, s, u FROM unnest(%s::bytea[], %s::bytea[], %s::text[]) AS t(h, s, u)
+SELECT %b, h, s, u FROM unnest(%b::bytea[], %b::bytea[], %b::text[]) AS t(h, s, u)
 ON CONFLICT DO NOTHING
 """
 
 _INSERT_SPANS = """
 INSERT INTO spans (trace_id, project_id, span_id, parent_span_id, name, start_ns, end_ns,
-                   resource_hash, scope_hash, span, facts)
-SELECT t.trace_id, %s, t.span_id, t.parent_span_id, t.name, t.start_ns, t.end_ns,
-       t.resource_hash, t.scope_hash, t.span, t.facts::jsonb
-FROM unnest(%s::bytea[], %s::bytea[], %s::bytea[], %s::text[], %s::int8[], %s::int8[],
-            %s::bytea[], %s::bytea[], %s::bytea[], %s::text[])
+                   resource_hash, scope_hash, span)
+SELECT t.trace_id, %b, t.span_id, t.parent_span_id, t.name, t.start_ns, t.end_ns,
+       t.resource_hash, t.scope_hash, t.span
+FROM unnest(%b::bytea[], %b::bytea[], %b::bytea[], %b::text[], %b::int8[], %b::int8[],
+            %b::bytea[], %b::bytea[], %b::bytea[])
      AS t(trace_id, span_id, parent_span_id, name, start_ns, end_ns,
-          resource_hash, scope_hash, span, facts)
+          resource_hash, scope_hash, span)
 ON CONFLICT DO NOTHING
 """
 
 _MARK_DIRTY = """
-INSERT INTO dirty_traces (trace_id, project_id) SELECT t, %s FROM unnest(%s::bytea[]) AS t
+INSERT INTO dirty_traces (trace_id, project_id) SELECT t, %b FROM unnest(%b::bytea[]) AS t
 """
 
 _CLAIM_DIRTY = """
@@ -70,8 +75,17 @@ _LOCK_TRACES = """
 SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(%s::int8[]) AS k ORDER BY k) AS keys
 """
 
-_SELECT_FACTS = """
-SELECT trace_id, facts::text FROM spans WHERE project_id = %s AND trace_id = ANY(%s)
+_SELECT_TRACE_SPANS = """
+SELECT trace_id, span, resource_hash, scope_hash FROM spans
+WHERE project_id = %s AND trace_id = ANY(%s)
+"""
+
+_SELECT_RESOURCES = """
+SELECT resource_hash, resource FROM resources WHERE project_id = %s AND resource_hash = ANY(%s)
+"""
+
+_SELECT_SCOPES = """
+SELECT scope_hash, scope FROM scopes WHERE project_id = %s AND scope_hash = ANY(%s)
 """
 
 _DERIVED_TABLES = ("runs", "steps", "artifacts", "run_metrics")
@@ -181,6 +195,8 @@ class Store:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
         self.after_commit: list[Callable[[], None]] = []
+        self._resources: dict[tuple[int, bytes], Resource] = {}
+        self._scopes: dict[tuple[int, bytes], InstrumentationScope] = {}
 
     @classmethod
     async def open(
@@ -255,7 +271,6 @@ class Store:
                             batch.resource_hashes,
                             batch.scope_hashes,
                             batch.spans,
-                            batch.facts,
                         ),
                     )
                     await conn.execute(_MARK_DIRTY, (project_id, trace_ids))
@@ -306,26 +321,75 @@ class Store:
     async def _derive_traces(
         self, conn: psycopg.AsyncConnection[Any], project_id: int, trace_ids: Sequence[bytes]
     ) -> None:
-        cursor = await conn.execute(_SELECT_FACTS, (project_id, list(trace_ids)))
-        facts_by_trace: dict[bytes, list[Any]] = defaultdict(list)
-        for trace_id, facts_json in await cursor.fetchall():
-            facts_by_trace[bytes(trace_id)].append(facts_from_dict(orjson.loads(facts_json)))
-        derived = [derive_trace(facts) for facts in facts_by_trace.values()]
+        cursor = await conn.execute(_SELECT_TRACE_SPANS, (project_id, list(trace_ids)), binary=True)
+        rows = await cursor.fetchall()
+        resources = await self._parsed(
+            conn, _SELECT_RESOURCES, project_id, {row[2] for row in rows}, Resource, self._resources
+        )
+        scopes = await self._parsed(
+            conn, _SELECT_SCOPES, project_id, {row[3] for row in rows}, InstrumentationScope,
+            self._scopes,
+        )  # fmt: skip
+        facts_by_trace: dict[bytes, list[SpanFacts]] = defaultdict(list)
+        failed: set[bytes] = set()
+        for trace_id, span_bytes, resource_hash, scope_hash in rows:
+            if trace_id in failed:
+                continue
+            try:
+                span = Span.FromString(span_bytes)
+                facts = span_facts(span, resources[resource_hash], scopes[scope_hash])
+            except Exception:
+                logger.exception("cannot map a span of trace %s; its runs are not derived", trace_id.hex())
+                failed.add(trace_id)
+                continue
+            facts_by_trace[trace_id].append(facts)
+        derived: list[DerivedTrace] = []
+        for trace_id, facts_list in facts_by_trace.items():
+            if trace_id in failed:
+                continue
+            try:
+                derived.append(derive_trace(facts_list))
+            except Exception:
+                logger.exception("cannot derive the runs of trace %s", trace_id.hex())
+                failed.add(trace_id)
+        derived_ids = [trace_id for trace_id in trace_ids if trace_id not in failed]
         for table in _DERIVED_TABLES:
             await conn.execute(
                 sql.SQL("DELETE FROM {} WHERE project_id = %s AND trace_id = ANY(%s)").format(
                     sql.Identifier(table)
                 ),
-                (project_id, list(trace_ids)),
+                (project_id, derived_ids),
             )
         rows_by_table: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for trace in derived:
-            for table, rows in _derived_rows(project_id, trace).items():
-                rows_by_table[table].extend(rows)
-        for table, rows in rows_by_table.items():
-            if rows:
-                await self._copy_rows(conn, table, _COLUMNS_BY_TABLE[table], rows)
+            for table, table_rows in _derived_rows(project_id, trace).items():
+                rows_by_table[table].extend(table_rows)
+        for table, table_rows in rows_by_table.items():
+            if table_rows:
+                await self._copy_rows(conn, table, _COLUMNS_BY_TABLE[table], table_rows)
         await self._upsert_agents(conn, project_id, derived)
+
+    @staticmethod
+    async def _parsed(
+        conn: psycopg.AsyncConnection[Any],
+        query: str,
+        project_id: int,
+        hashes: set[bytes],
+        message_type: Any,
+        cache: dict[tuple[int, bytes], Any],
+    ) -> dict[bytes, Any]:
+        """Resources or scopes by content hash, parsed once and kept (they never change)."""
+        found = {h: cache[(project_id, h)] for h in hashes if (project_id, h) in cache}
+        missing = [h for h in hashes if h not in found]
+        if missing:
+            cursor = await conn.execute(query, (project_id, missing), binary=True)
+            for content_hash, payload in await cursor.fetchall():
+                parsed = message_type.FromString(payload)
+                if len(cache) >= _PARSED_CACHE_SIZE:
+                    cache.clear()
+                cache[(project_id, content_hash)] = parsed
+                found[content_hash] = parsed
+        return found
 
     @staticmethod
     async def _copy_rows(

@@ -38,7 +38,6 @@ CREATE TABLE spans (
     resource_hash   bytea NOT NULL,
     scope_hash      bytea NOT NULL,
     span            bytea NOT NULL,         -- serialized opentelemetry.proto.trace.v1.Span, as received
-    facts           jsonb NOT NULL,         -- mapping.SpanFacts of this span alone
     received_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (trace_id, project_id, span_id)
 );
