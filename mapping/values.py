@@ -58,17 +58,13 @@ def cap(text: str | None) -> tuple[str | None, bool]:
 
 
 def as_int(value: Any) -> int | None:
-    """An integer count from an attribute value: ints, integral floats, digit strings."""
+    """An integer count from a numeric attribute value (ints and integral floats)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            return int(text)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return None
 
 
