@@ -1,0 +1,431 @@
+"""Query API benchmark: p50/p95 of every endpoint over ~1,000,000 stored spans.
+
+Loads agent traces (about 11 spans per run, several agents, 30 days ending now) through the
+store's bulk writer, exactly as ingest does (``prepare_request`` + ``Store.write_spans``, then
+derivation), into a fresh database; runs VACUUM ANALYZE (what autovacuum does after a bulk
+load); starts ``agentguide serve`` on it and times each endpoint over HTTP.
+
+    python bench/bench_query.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
+    python bench/bench_query.py --database-url ... --spans 100000      # a quick run
+    python bench/bench_query.py --database-url ... --reuse             # skip the load
+
+The database (``--database-name``, default agentguide_bench) is dropped and re-created unless
+``--reuse`` is given; it is kept afterwards so that later runs can reuse it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
+    ExportTraceServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status  # noqa: E402
+
+from receiver.ingest import prepare_request  # noqa: E402
+from storage.database import apply_migrations  # noqa: E402
+from storage.store import DEFAULT_PROJECT_ID, Store  # noqa: E402
+
+DAY_NS = 86_400 * 10**9
+HOUR_NS = 3_600 * 10**9
+MS_NS = 10**6
+SPANS_PER_REQUEST = 5_000
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    name: str
+    service: str
+    model: str
+    tools: tuple[str, ...]
+    weight: int
+
+
+AGENTS = (
+    AgentProfile("support-agent", "support-svc", "gpt-4o-mini",
+                 ("lookup_order", "refund_order", "send_email", "search_kb"), 5),
+    AgentProfile("research-agent", "research-svc", "claude-3-5-sonnet",
+                 ("search_web", "fetch_page", "summarize_pdf"), 3),
+    AgentProfile("weather-agent", "weather-svc", "gpt-4o-mini",
+                 ("get_weather", "get_forecast", "convert_units"), 3),
+    AgentProfile("billing-agent", "billing-svc", "gpt-4.1",
+                 ("get_invoice", "charge_card", "lookup_order"), 2),
+    AgentProfile("coding-agent", "coding-svc", "claude-3-7-sonnet",
+                 ("run_tests", "read_file", "write_file", "search_code"), 2),
+    AgentProfile("triage-agent", "triage-svc", "llama-3.1-70b",
+                 ("classify", "route_ticket"), 1),
+)  # fmt: skip
+
+TOOL_ERRORS = (
+    ("TimeoutError", "the upstream service did not answer within 10 s"),
+    ("HTTPError", "502 Bad Gateway"),
+    ("ValueError", "invalid argument: id must be numeric"),
+)
+
+
+def _kv(key: str, value: str | int) -> KeyValue:
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def _span(
+    rng: random.Random,
+    trace_id: bytes,
+    parent: bytes,
+    name: str,
+    start_ns: int,
+    end_ns: int,
+    attributes: dict[str, str | int],
+    error: tuple[str, str] | None = None,
+) -> Span:
+    span = Span(
+        trace_id=trace_id,
+        span_id=rng.randbytes(8),
+        parent_span_id=parent,
+        name=name,
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=end_ns,
+    )
+    span.attributes.extend(_kv(k, v) for k, v in attributes.items())
+    if error is not None:
+        span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=error[1]))
+        span.attributes.append(_kv("error.type", error[0]))
+    return span
+
+
+def agent_run(rng: random.Random, agent: AgentProfile, start_ns: int) -> list[Span]:
+    """One run: an invoke_agent span over LLM calls (each with an HTTP client span) and tool
+    calls; about 11 spans, 3% whole-run failures and 5% tool failures."""
+    trace_id = rng.randbytes(16)
+    spans: list[Span] = []
+    root = Span()  # placeholder, filled in once the children's times are known
+    root_id = rng.randbytes(8)
+    t = start_ns + rng.randint(1, 50) * MS_NS
+    failed_tool: tuple[str, str] | None = None
+    for turn in range(rng.randint(2, 4)):
+        llm_end = t + rng.randint(300, 4000) * MS_NS
+        llm = _span(
+            rng, trace_id, root_id, f"chat {agent.model}", t, llm_end,
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": agent.model,
+                "gen_ai.usage.input_tokens": rng.randint(200, 4000),
+                "gen_ai.usage.output_tokens": rng.randint(20, 800),
+            },
+        )  # fmt: skip
+        spans.append(llm)
+        spans.append(
+            _span(rng, trace_id, llm.span_id, "POST", t + MS_NS, llm_end - MS_NS,
+                  {"http.request.method": "POST", "server.address": "api.example.com"})
+        )  # fmt: skip
+        t = llm_end
+        if turn == 0 or rng.random() < 0.8:
+            tool = rng.choice(agent.tools)
+            tool_end = t + rng.randint(5, 2500) * MS_NS
+            error = rng.choice(TOOL_ERRORS) if rng.random() < 0.05 else None
+            spans.append(
+                _span(
+                    rng, trace_id, root_id, f"execute_tool {tool}", t, tool_end,
+                    {
+                        "gen_ai.operation.name": "execute_tool",
+                        "gen_ai.tool.name": tool,
+                        "gen_ai.tool.call.id": rng.randbytes(6).hex(),
+                        "gen_ai.tool.call.arguments": f'{{"id": {rng.randint(1, 99999)}}}',
+                        "gen_ai.tool.call.result": "ok" if error is None else "",
+                    },
+                    error,
+                )
+            )  # fmt: skip
+            failed_tool = failed_tool or error
+            t = tool_end
+    run_error = None
+    if rng.random() < 0.03:
+        run_error = ("RateLimitError", "429 Too Many Requests")
+    elif failed_tool is not None and rng.random() < 0.5:
+        run_error = failed_tool
+    attributes: dict[str, str | int] = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": agent.name,
+        "gen_ai.agent.id": "agt_" + agent.name,
+        "input.value": f"request {rng.randint(1, 10**6)}",
+        "session.id": f"sess-{rng.randint(1, 20_000)}",
+        "user.id": f"user-{rng.randint(1, 2_000)}",
+    }
+    root.CopyFrom(
+        _span(rng, trace_id, b"", f"invoke_agent {agent.name}", start_ns,
+              t + rng.randint(1, 30) * MS_NS, attributes, run_error)
+    )  # fmt: skip
+    root.span_id = root_id
+    return [root, *spans]
+
+
+def generate_requests(
+    total_spans: int, days: int, seed: int, end_ns: int
+) -> Iterator[ExportTraceServiceRequest]:
+    """Export requests of about SPANS_PER_REQUEST spans, one resource per agent."""
+    rng = random.Random(seed)
+    weights = [agent.weight for agent in AGENTS]
+    window = days * DAY_NS
+    produced = 0
+    while produced < total_spans:
+        by_agent: dict[AgentProfile, list[Span]] = {}
+        batch = 0
+        while batch < SPANS_PER_REQUEST and produced + batch < total_spans:
+            agent = rng.choices(AGENTS, weights)[0]
+            start = end_ns - window + rng.randrange(window - 60 * 10**9)
+            spans = agent_run(rng, agent, start)
+            by_agent.setdefault(agent, []).extend(spans)
+            batch += len(spans)
+        produced += batch
+        request = ExportTraceServiceRequest()
+        for agent, spans in by_agent.items():
+            resource_spans = request.resource_spans.add()
+            resource_spans.resource.attributes.append(_kv("service.name", agent.service))
+            scope_spans = resource_spans.scope_spans.add()
+            scope_spans.scope.name = "bench"
+            scope_spans.spans.extend(spans)
+        yield request
+
+
+async def load(database_url: str, spans: int, days: int, seed: int) -> None:
+    store = await Store.open(database_url, max_size=4)
+    try:
+        started = time.perf_counter()
+        written = 0
+        pending: set[asyncio.Task[None]] = set()
+        for request in generate_requests(spans, days, seed, time.time_ns()):
+            batch = prepare_request(request).batch
+            if len(pending) >= 2:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            pending.add(asyncio.create_task(store.write_spans(DEFAULT_PROJECT_ID, batch)))
+            written += len(batch)
+            if written % 100_000 < SPANS_PER_REQUEST:
+                rate = written / (time.perf_counter() - started)
+                print(f"  {written:>9,} spans written ({rate:,.0f}/s)", flush=True)
+        await asyncio.gather(*pending)
+        elapsed = time.perf_counter() - started
+        print(f"wrote {written:,} spans in {elapsed:.1f} s ({written / elapsed:,.0f} spans/s)")
+        started = time.perf_counter()
+        traces = 0
+        workers = [asyncio.create_task(store.derive_all_pending()) for _ in range(2)]
+        traces = sum(await asyncio.gather(*workers))
+        elapsed = time.perf_counter() - started
+        print(f"derived {traces:,} traces in {elapsed:.1f} s ({traces / elapsed:,.0f} traces/s)")
+    finally:
+        await store.close()
+
+
+def recreate_database(admin_url: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    params = conninfo_to_dict(admin_url)
+    params["dbname"] = name
+    return make_conninfo(**params)
+
+
+def database_in(admin_url: str, name: str) -> str:
+    params = conninfo_to_dict(admin_url)
+    params["dbname"] = name
+    return make_conninfo(**params)
+
+
+@dataclass
+class Sample:
+    """Real values to filter on, drawn from the loaded data."""
+
+    agents: list[str]
+    tools: list[str]
+    trace_ids: list[str]
+    run_ids: list[str]
+    sessions: list[str]
+    users: list[str]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def draw_sample(database_url: str) -> Sample:
+    with psycopg.connect(database_url) as conn:
+
+        def column(query: str) -> list[str]:
+            return [row[0] for row in conn.execute(query).fetchall()]
+
+        counts = {
+            table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+            for table in ("spans", "runs", "steps")
+        }
+        return Sample(
+            agents=column("SELECT DISTINCT agent_name FROM runs"),
+            tools=column("SELECT DISTINCT tool_name FROM steps WHERE tool_name IS NOT NULL"),
+            trace_ids=column(
+                "SELECT encode(trace_id, 'hex') FROM runs ORDER BY random() LIMIT 500"
+            ),
+            run_ids=column("SELECT id FROM runs ORDER BY random() LIMIT 500"),
+            sessions=column(
+                "SELECT session_id FROM runs WHERE session_id IS NOT NULL"
+                " ORDER BY random() LIMIT 500"
+            ),
+            users=column(
+                "SELECT user_id FROM runs WHERE user_id IS NOT NULL ORDER BY random() LIMIT 500"
+            ),
+            counts=counts,
+        )
+
+
+def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    http_port, grpc_port = free_port(), free_port()
+    log = tempfile.NamedTemporaryFile(prefix="bench-query-server-", suffix=".log", delete=False)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentguide.cli", "serve", "--database-url", database_url,
+         "--http-port", str(http_port), "--grpc-port", str(grpc_port), "--log-level", "warning"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{http_port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited; log in {log.name}")
+        try:
+            if httpx.get(base_url + "/readyz", timeout=2).status_code == 200:
+                return process, base_url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server not ready; log in {log.name}")
+
+
+def iso(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // 10**9))
+
+
+def cases(sample: Sample, client: httpx.Client, now_ns: int) -> dict[str, Callable[[], str]]:
+    """Endpoint name -> a function giving a fresh URL for each request."""
+    day_ago, month_ago = iso(now_ns - DAY_NS), iso(now_ns - 30 * DAY_NS)
+    pick = random.choice
+    first_page = client.get("/v1/runs", params={"limit": 50}).json()
+    cursor = first_page["next_cursor"]
+    return {
+        "runs (no filter)": lambda: "/v1/runs",
+        "runs ?agent": lambda: f"/v1/runs?agent={pick(sample.agents)}",
+        "runs ?status=FAILED": lambda: "/v1/runs?status=FAILED",
+        "runs ?since=24h": lambda: f"/v1/runs?since={day_ago}",
+        "runs ?until=15d": lambda: f"/v1/runs?until={iso(now_ns - 15 * DAY_NS)}",
+        "runs ?trace_id": lambda: f"/v1/runs?trace_id={pick(sample.trace_ids)}",
+        "runs ?session_id": lambda: f"/v1/runs?session_id={pick(sample.sessions)}",
+        "runs ?user_id": lambda: f"/v1/runs?user_id={pick(sample.users)}",
+        "runs ?tool": lambda: f"/v1/runs?tool={pick(sample.tools)}",
+        "runs ?min_duration_ms=20000": lambda: "/v1/runs?min_duration_ms=20000",
+        "runs ?has_error=true": lambda: "/v1/runs?has_error=true",
+        "runs ?cursor (page 2)": lambda: f"/v1/runs?cursor={cursor}",
+        "runs ?offset=1000": lambda: "/v1/runs?offset=1000",
+        "runs ?agent&status&since": lambda: (
+            f"/v1/runs?agent={pick(sample.agents)}&status=FAILED&since={month_ago}"
+        ),
+        "runs/{id}": lambda: f"/v1/runs/{pick(sample.run_ids)}",
+        "agents": lambda: "/v1/agents",
+        "tools 24h": lambda: f"/v1/tools?since={day_ago}",
+        "tools 30d": lambda: f"/v1/tools?since={month_ago}",
+        "tools 30d ?agent": lambda: f"/v1/tools?since={month_ago}&agent={pick(sample.agents)}",
+        "summary 24h": lambda: f"/v1/metrics/summary?since={day_ago}",
+        "summary 30d": lambda: f"/v1/metrics/summary?since={month_ago}",
+        "summary 30d ?agent": lambda: (
+            f"/v1/metrics/summary?since={month_ago}&agent={pick(sample.agents)}"
+        ),
+        "timeseries 24h/5m": lambda: f"/v1/metrics/timeseries?since={day_ago}&bucket=5m",
+        "timeseries 30d/1h": lambda: f"/v1/metrics/timeseries?since={month_ago}&bucket=1h",
+        "timeseries 30d/1d ?agent": lambda: (
+            f"/v1/metrics/timeseries?since={month_ago}&bucket=1d&agent={pick(sample.agents)}"
+        ),
+    }
+
+
+def measure(base_url: str, sample: Sample, requests: int) -> list[tuple[str, float, float, int]]:
+    results = []
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for name, url in cases(sample, client, time.time_ns()).items():
+            for _ in range(5):
+                client.get(url()).raise_for_status()
+            timings = []
+            items = 0
+            for _ in range(requests):
+                started = time.perf_counter()
+                response = client.get(url())
+                timings.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+                items = len(response.json().get("items", ()))
+            q = statistics.quantiles(timings, n=100, method="inclusive")
+            results.append((name, q[49], q[94], items))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True, help="a PostgreSQL server (admin URL)")
+    parser.add_argument("--database-name", default="agentguide_bench")
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=100, help="timed requests per case")
+    parser.add_argument("--reuse", action="store_true", help="query an already loaded database")
+    args = parser.parse_args()
+
+    if args.reuse:
+        database_url = database_in(args.database_url, args.database_name)
+    else:
+        database_url = recreate_database(args.database_url, args.database_name)
+        apply_migrations(database_url)
+        print(f"loading {args.spans:,} spans over {args.days} days into {args.database_name}")
+        asyncio.run(load(database_url, args.spans, args.days, args.seed))
+        started = time.perf_counter()
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+        print(f"VACUUM ANALYZE in {time.perf_counter() - started:.1f} s")
+
+    sample = draw_sample(database_url)
+    print("stored: " + ", ".join(f"{n:,} {table}" for table, n in sample.counts.items()))
+    process, base_url = start_server(database_url)
+    try:
+        results = measure(base_url, sample, args.requests)
+    finally:
+        process.terminate()
+        process.wait(30)
+    print(f"\n{'endpoint':<30} {'p50 ms':>8} {'p95 ms':>8} {'items':>6}")
+    for name, p50, p95, items in results:
+        print(f"{name:<30} {p50:>8.1f} {p95:>8.1f} {items:>6}")
+    print(f"\n{args.requests} sequential requests per case over HTTP, after 5 warm-up requests")
+    print(f"machine: {os.cpu_count()} CPUs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
