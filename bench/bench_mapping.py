@@ -19,7 +19,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mapping import derive_trace, facts_from_dict, facts_to_dict, span_facts
+from mapping import derive_trace, span_facts
 from mapping.model import SpanFacts
 
 Triple = tuple[Span, Resource, InstrumentationScope]
@@ -109,11 +109,6 @@ def main() -> None:
     report("span_facts, synthetic 10 attrs, 4 x 1 KB", per_item_us(lambda: facts_of(synthetic), 1))
 
     facts = facts_of(spans)
-
-    def round_trip() -> list[SpanFacts]:
-        return [facts_from_dict(facts_to_dict(f)) for f in facts]
-
-    report("facts_to_dict + facts_from_dict", per_item_us(round_trip, len(facts)))
 
     traces: dict[str, list[SpanFacts]] = {}
     for f in facts:
