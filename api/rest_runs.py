@@ -56,8 +56,11 @@ router = APIRouter(
 
 
 def _check_encodable(value: Any, name: str) -> None:
-    """Strings must be valid Unicode text (JSON allows lone surrogates; spans cannot)."""
+    """Strings must be text that spans and PostgreSQL can hold: JSON allows unpaired
+    surrogates (not UTF-8) and NUL (not storable in PostgreSQL text)."""
     if isinstance(value, str):
+        if "\x00" in value:
+            raise invalid_parameter(name, "must not contain the NUL character", "body")
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:

@@ -303,17 +303,18 @@ def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
             return int(sock.getsockname()[1])
 
     http_port, grpc_port = free_port(), free_port()
-    log = tempfile.NamedTemporaryFile(prefix="bench-query-server-", suffix=".log", delete=False)
+    log_fd, log_path = tempfile.mkstemp(prefix="bench-query-server-", suffix=".log")
     process = subprocess.Popen(
         [sys.executable, "-m", "agentguide.cli", "serve", "--database-url", database_url,
          "--http-port", str(http_port), "--grpc-port", str(grpc_port), "--log-level", "warning"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+        stdout=log_fd, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
     )  # fmt: skip
+    os.close(log_fd)
     base_url = f"http://127.0.0.1:{http_port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited; log in {log.name}")
+            raise RuntimeError(f"server exited; log in {log_path}")
         try:
             if httpx.get(base_url + "/readyz", timeout=2).status_code == 200:
                 return process, base_url
@@ -321,7 +322,7 @@ def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
             pass
         time.sleep(0.2)
     process.kill()
-    raise RuntimeError(f"server not ready; log in {log.name}")
+    raise RuntimeError(f"server not ready; log in {log_path}")
 
 
 def iso(ns: int) -> str:

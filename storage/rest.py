@@ -53,13 +53,13 @@ ON CONFLICT DO NOTHING
 
 _REPLACE_SPANS = """
 INSERT INTO spans (trace_id, project_id, span_id, parent_span_id, name, start_ns, end_ns,
-                   resource_hash, scope_hash, span, facts)
+                   resource_hash, scope_hash, span)
 SELECT t.trace_id, %s, t.span_id, t.parent_span_id, t.name, t.start_ns, t.end_ns,
-       t.resource_hash, t.scope_hash, t.span, t.facts::jsonb
+       t.resource_hash, t.scope_hash, t.span
 FROM unnest(%s::bytea[], %s::bytea[], %s::bytea[], %s::text[], %s::int8[], %s::int8[],
-            %s::bytea[], %s::bytea[], %s::bytea[], %s::text[])
+            %s::bytea[], %s::bytea[], %s::bytea[])
      AS t(trace_id, span_id, parent_span_id, name, start_ns, end_ns,
-          resource_hash, scope_hash, span, facts)
+          resource_hash, scope_hash, span)
 ON CONFLICT (trace_id, project_id, span_id) DO UPDATE SET
     parent_span_id = EXCLUDED.parent_span_id,
     name = EXCLUDED.name,
@@ -67,8 +67,7 @@ ON CONFLICT (trace_id, project_id, span_id) DO UPDATE SET
     end_ns = EXCLUDED.end_ns,
     resource_hash = EXCLUDED.resource_hash,
     scope_hash = EXCLUDED.scope_hash,
-    span = EXCLUDED.span,
-    facts = EXCLUDED.facts
+    span = EXCLUDED.span
 """
 
 
@@ -143,7 +142,6 @@ async def _write_batch(
             batch.resource_hashes,
             batch.scope_hashes,
             batch.spans,
-            batch.facts,
         ),
     )
 

@@ -43,7 +43,8 @@ def data(agentguide_server: RunningServer) -> Dataset:
         AgentRun(alpha, T0 + 2 * HOUR_NS, 500, llms=[Llm("gpt-y", 10, 400, 7, 3)],
                  session_id=session_b, user_id=user_a),
         AgentRun(alpha, T0 + 3 * HOUR_NS, 10000,
-                 tools=[Tool(fetch, 10, 200, error=("TimeoutError", "slow")), Tool(fetch, 300, 400)]),
+                 tools=[Tool(fetch, 10, 200, error=("TimeoutError", "slow")),
+                        Tool(fetch, 300, 400)]),
         AgentRun(alpha, T0 + 26 * HOUR_NS, 1000, tools=[Tool(search, 10, 70)]),
         AgentRun(beta, T0 + HOUR_NS // 2, 3000, tools=[Tool(calc, 10, 10)]),
     ]  # fmt: skip
@@ -183,7 +184,7 @@ def test_tool_filter_finds_runs_that_called_it(api: httpx.Client, data: Dataset)
 
 def test_min_duration_filter(api: httpx.Client, data: Dataset) -> None:
     params = {"agent": data.alpha, "min_duration_ms": "2000"}
-    assert ids(api.get("/v1/runs", params=params)) == newest_first(data.runs[0:2] + [data.runs[3]])
+    assert ids(api.get("/v1/runs", params=params)) == newest_first([*data.runs[0:2], data.runs[3]])
     params["min_duration_ms"] = "10000.5"
     assert ids(api.get("/v1/runs", params=params)) == []
 
