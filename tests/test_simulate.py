@@ -675,21 +675,54 @@ def json_attribute(span: dict[str, Any], key: str) -> Any:
     return None
 
 
-@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json", "grpc"])
-def test_the_server_stores_exactly_what_the_simulator_says_it_sent(request, protocol):
+SERVER_PROTOCOLS = ["http/protobuf", "http/json", "grpc"]
+
+
+def kpi_window(protocol: str) -> tuple[int, int]:
+    """A window in 2001, one hour per protocol, that no other test writes runs into."""
+    anchor_ns = (978_307_200 + 3600 * (1 + SERVER_PROTOCOLS.index(protocol))) * 10**9
+    return anchor_ns - 600 * 10**9, anchor_ns
+
+
+def get_json(url: str, **params: Any) -> Any:
+    import requests
+
+    response = requests.get(url, params=params, timeout=10)
+    assert response.status_code == 200, f"{response.url}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def settled_kpis(http_url: str, since_ms: int, until_ms: int, runs: int) -> dict[str, Any]:
+    """/v1/metrics/summary once every run of the window has been derived and finished."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        kpis = get_json(f"{http_url}/v1/metrics/summary", since=since_ms, until=until_ms)
+        by_status = kpis["runs"]["by_status"]
+        if by_status["SUCCESS"] + by_status["FAILED"] >= runs or time.monotonic() > deadline:
+            return kpis
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("protocol", SERVER_PROTOCOLS)
+def test_the_server_reports_exactly_what_the_simulator_says_it_sent(request, protocol):
     server = running_server_or_skip(request)
     endpoint = server_address(server, "grpc_endpoint" if protocol == "grpc" else "http_url")
     http_url = server_address(server, "http_url")
+    since_ns, until_ns = kpi_window(protocol)
 
     summary = simulate(
         SimulationConfig(
             runs=25, error_rate=0.3, seed=20240 + len(protocol), protocol=protocol,
-            endpoint=endpoint, concurrency=2,
+            endpoint=endpoint, concurrency=2, anchor_time_ns=until_ns, time_window_s=590,
         )
     )  # fmt: skip
 
     assert summary.undelivered_spans == 0
     assert summary.failed_runs > 0 and summary.failed_tool_calls > 0
+
+    # The stored spans, trace by trace.
     stored_failed_runs = 0
     stored_tool_failures: Counter[str] = Counter()
     for trace_id in summary.trace_ids:
@@ -704,3 +737,22 @@ def test_the_server_stores_exactly_what_the_simulator_says_it_sent(request, prot
                 stored_tool_failures[json_attribute(span, "gen_ai.tool.name")] += 1
     assert stored_failed_runs == summary.failed_runs
     assert dict(stored_tool_failures) == summary.failures_by_tool
+
+    # The KPIs over the simulation's own time window.
+    since_ms, until_ms = since_ns // 10**6, until_ns // 10**6 + 1
+    kpis = settled_kpis(http_url, since_ms, until_ms, summary.runs)
+    assert kpis["runs"]["total"] == summary.runs
+    assert kpis["runs"]["by_status"]["FAILED"] == summary.failed_runs
+    assert kpis["runs"]["by_status"]["SUCCESS"] == summary.runs - summary.failed_runs
+    assert kpis["tokens"]["input"] == summary.input_tokens
+    assert kpis["tokens"]["output"] == summary.output_tokens
+    reported_tools = kpis["top_failing_tools"]
+    expected_tools = list(summary.failures_by_tool.items())[: len(reported_tools)]
+    assert [(t["tool"], t["failures"]) for t in reported_tools] == expected_tools
+    for tool in reported_tools:
+        assert tool["calls"] == summary.tool_calls_by_tool[tool["tool"]]
+
+    failed_runs = get_json(
+        f"{http_url}/v1/runs", status="FAILED", since=since_ms, until=until_ms, limit=500
+    )["items"]
+    assert len(failed_runs) == summary.failed_runs
