@@ -26,17 +26,13 @@ from pathlib import Path
 
 import grpc
 import httpx
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
-    ExportTraceServiceRequest,
-)
-from opentelemetry.proto.trace.v1.trace_pb2 import Status  # noqa: E402
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from tests.otlp_helpers import make_request, make_span  # noqa: E402
-from tests.support import PostgresServer, RunningServer, start_server, wait_derived  # noqa: E402
+from tests.otlp_helpers import make_request, make_span
+from tests.support import PostgresServer, RunningServer, start_server, wait_derived
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 TOOLS = ["search_web", "get_weather", "convert_units", "lookup_order", "send_email"]
@@ -123,7 +119,9 @@ def build_requests(count: int, spans_per_request: int, seed: int) -> list[bytes]
         while len(spans) < spans_per_request:
             spans.extend(agent_trace_spans(rng, start_ns))
             start_ns += 1_000_000_000
-        bodies.append(make_request(spans[:spans_per_request], service_name="bench").SerializeToString())
+        bodies.append(
+            make_request(spans[:spans_per_request], service_name="bench").SerializeToString()
+        )
     return bodies
 
 
@@ -170,7 +168,9 @@ def _sender_http(base_url: str) -> Callable[[bytes], bool]:
 
     def send(body: bytes) -> bool:
         response = client.post(
-            base_url + "/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}
+            base_url + "/v1/traces",
+            content=body,
+            headers={"Content-Type": "application/x-protobuf"},
         )
         if response.status_code in (429, 503):
             return False
@@ -303,7 +303,9 @@ def time_until_derived(server: RunningServer, bodies: list[bytes], senders: int)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("AGENTGUIDE_TEST_DATABASE_URL"),
@@ -346,7 +348,9 @@ def main() -> int:
             )
             print(http_result.line())
             wait_derived(database_url, timeout=600)
-            print(f"server peak RSS after sustained phases: {peak_rss_mb(server.process.pid):.0f} MB")
+            print(
+                f"server peak RSS after sustained phases: {peak_rss_mb(server.process.pid):.0f} MB"
+            )
 
             print("\n-- overload: many senders, 8 MB requests, no client-side pacing --")
             big = build_requests(args.overload_senders * 2, 4000, seed=7)

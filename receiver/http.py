@@ -104,9 +104,7 @@ def gunzip(body: bytes, limit: int) -> bytes:
     return b"".join(output)
 
 
-def decode_request(
-    body: bytes, media_type: str
-) -> tuple[ExportTraceServiceRequest, list[str]]:
+def decode_request(body: bytes, media_type: str) -> tuple[ExportTraceServiceRequest, list[str]]:
     if media_type == PROTOBUF:
         request = ExportTraceServiceRequest()
         try:
@@ -173,9 +171,7 @@ class OtlpHttpReceiver:
                 admitted += len(body)
             export_request, decode_errors = decode_request(body, media_type)
             del body
-            response = await self.service.export(
-                export_request, DEFAULT_PROJECT_ID, decode_errors
-            )
+            response = await self.service.export(export_request, DEFAULT_PROJECT_ID, decode_errors)
         except BodyError as exc:
             return error_response(exc.status_code, exc.message, media_type)
         except Overloaded as exc:

@@ -40,9 +40,7 @@ class PreparedRequest:
             more = len(self.errors) - len(shown)
             message = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
             response.partial_success.CopyFrom(
-                ExportTracePartialSuccess(
-                    rejected_spans=self.rejected_spans, error_message=message
-                )
+                ExportTracePartialSuccess(rejected_spans=self.rejected_spans, error_message=message)
             )
         return response
 

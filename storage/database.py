@@ -68,7 +68,9 @@ def yoyo_url(database_url: str) -> str:
             params["port"] = port
     query = urlencode({key: str(value) for key, value in params.items()})
     at = "@" if credentials else ""
-    return f"postgresql+psycopg://{credentials}{at}{netloc}/{dbname}" + (f"?{query}" if query else "")
+    return f"postgresql+psycopg://{credentials}{at}{netloc}/{dbname}" + (
+        f"?{query}" if query else ""
+    )
 
 
 def apply_migrations(database_url: str) -> list[str]:

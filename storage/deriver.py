@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import psycopg
@@ -40,10 +41,8 @@ class Deriver:
             self.store.after_commit.remove(self.wake)
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         try:
             await asyncio.wait_for(self.store.derive_all_pending(), timeout=10)

@@ -15,12 +15,11 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg import sql
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
-
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mapping import derive_trace, span_facts
 from mapping.model import DerivedTrace, SpanFacts
@@ -300,7 +299,9 @@ class Store:
         """Derive the runs and steps of up to ``max_traces`` dirty traces; the count claimed."""
         async with self.pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(_CLAIM_DIRTY, (max_traces,))
-            claimed = {(project_id, bytes(trace_id)) for project_id, trace_id in await cursor.fetchall()}
+            claimed = {
+                (project_id, bytes(trace_id)) for project_id, trace_id in await cursor.fetchall()
+            }
             if not claimed:
                 return 0
             await conn.execute(_LOCK_TRACES, ([trace_lock_key(p, t) for p, t in claimed],))
@@ -339,7 +340,9 @@ class Store:
                 span = Span.FromString(span_bytes)
                 facts = span_facts(span, resources[resource_hash], scopes[scope_hash])
             except Exception:
-                logger.exception("cannot map a span of trace %s; its runs are not derived", trace_id.hex())
+                logger.exception(
+                    "cannot map a span of trace %s; its runs are not derived", trace_id.hex()
+                )
                 failed.add(trace_id)
                 continue
             facts_by_trace[trace_id].append(facts)

@@ -1,4 +1,4 @@
-"""Reading a trace's derived rows for comparison, independent of which trace id it was sent under."""
+"""A trace's derived rows, for comparison whatever trace id the spans were sent under."""
 
 from __future__ import annotations
 

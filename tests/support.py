@@ -66,9 +66,10 @@ class PostgresServer:
         return with_database(self.admin_url, name)
 
     def close(self) -> None:
-        with contextlib.suppress(psycopg.Error), psycopg.connect(
-            self.admin_url, autocommit=True
-        ) as conn:
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(self.admin_url, autocommit=True) as conn,
+        ):
             for name in self._created:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if self._embedded is not None:
@@ -120,7 +121,8 @@ def start_server(
 ) -> RunningServer:
     http_port = http_port or free_port()
     grpc_port = grpc_port or free_port()
-    log_file = tempfile.NamedTemporaryFile(prefix="agentguide-server-", suffix=".log", delete=False)
+    log_fd, log_name = tempfile.mkstemp(prefix="agentguide-server-", suffix=".log")
+    log_file = os.fdopen(log_fd, "wb")
     args = [
         sys.executable,
         "-m",
@@ -135,16 +137,15 @@ def start_server(
     if database_url:
         args += ["--database-url", database_url]
     process_env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("AGENTGUIDE_DATABASE_URL", "DATABASE_URL")
+        k: v for k, v in os.environ.items() if k not in ("AGENTGUIDE_DATABASE_URL", "DATABASE_URL")
     }
     process_env.update(env or {})
-    process = subprocess.Popen(
-        args, stdout=log_file, stderr=subprocess.STDOUT, env=process_env, cwd=REPO_ROOT
-    )
+    with log_file:
+        process = subprocess.Popen(
+            args, stdout=log_file, stderr=subprocess.STDOUT, env=process_env, cwd=REPO_ROOT
+        )
     server = RunningServer(
-        database_url, http_port, grpc_port, process, Path(log_file.name), list(extra_args)
+        database_url, http_port, grpc_port, process, Path(log_name), list(extra_args)
     )
     if wait_ready:
         wait_until_ready(server)
@@ -180,7 +181,9 @@ def wait_derived(database_url: str, timeout: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def running_server(database_url: str | None, *extra_args: str, **kwargs: Any) -> Iterator[RunningServer]:
+def running_server(
+    database_url: str | None, *extra_args: str, **kwargs: Any
+) -> Iterator[RunningServer]:
     server = start_server(database_url, *extra_args, **kwargs)
     try:
         yield server

@@ -176,7 +176,9 @@ def test_fixture_golden_through_otlp(fresh_database_url: str, scenario: Path) ->
     expected = json.loads((scenario / "expected.json").read_text())
     with running_server(fresh_database_url) as server:
         for body in sorted(scenario.glob("*.body.bin")):
-            meta = json.loads(body.with_name(body.name.replace(".body.bin", ".meta.json")).read_text())
+            meta = json.loads(
+                body.with_name(body.name.replace(".body.bin", ".meta.json")).read_text()
+            )
             response = httpx.post(
                 server.http_url + "/v1/traces",
                 content=body.read_bytes(),
@@ -252,7 +254,9 @@ def test_two_processes_one_trace_concurrently(fresh_database_url: str) -> None:
         assert split_state == derived_state(fresh_database_url, trace_whole)
 
 
-def test_orphan_is_mapped_then_remapped_when_parent_arrives(agentguide_server: RunningServer) -> None:
+def test_orphan_is_mapped_then_remapped_when_parent_arrives(
+    agentguide_server: RunningServer,
+) -> None:
     assert agentguide_server.database_url is not None
     trace_id = os.urandom(16)
     agent_id, tool_id = b"\xaa" * 8, b"\xbb" * 8

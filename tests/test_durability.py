@@ -46,7 +46,12 @@ def test_database_outage_is_retryable_then_recovers(fresh_database_url: str) -> 
     try:
         with running_server(proxied_url) as server:
             trace_id = random_trace_id()
-            assert post_protobuf(server.http_url, make_request([make_span(trace_id, "before")])).status_code == 200
+            assert (
+                post_protobuf(
+                    server.http_url, make_request([make_span(trace_id, "before")])
+                ).status_code
+                == 200
+            )
 
             proxy.cut()
             response = post_protobuf(server.http_url, make_request([make_span(trace_id, "during")]))
@@ -59,19 +64,26 @@ def test_database_outage_is_retryable_then_recovers(fresh_database_url: str) -> 
                     "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
                 )
                 with pytest.raises(grpc.RpcError) as caught:
-                    export(make_request([make_span(trace_id, "during-grpc")]).SerializeToString(), timeout=30)
+                    export(
+                        make_request([make_span(trace_id, "during-grpc")]).SerializeToString(),
+                        timeout=30,
+                    )
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "database is unavailable" in caught.value.details()
 
             proxy.restore()
             deadline = time.monotonic() + 30
             while True:
-                response = post_protobuf(server.http_url, make_request([make_span(trace_id, "after")]))
+                response = post_protobuf(
+                    server.http_url, make_request([make_span(trace_id, "after")])
+                )
                 if response.status_code == 200 or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
             assert response.status_code == 200
-            names = sorted(e["span"]["name"] for e in stored_spans(server.http_url, trace_id).values())
+            names = sorted(
+                e["span"]["name"] for e in stored_spans(server.http_url, trace_id).values()
+            )
             assert names == ["after", "before"]
     finally:
         proxy.close()
@@ -124,7 +136,12 @@ def test_embedded_database_by_default(tmp_path: Path) -> None:
     data_dir = tmp_path / "pgdata"
     trace_id = random_trace_id()
     with running_server(None, "--data-dir", str(data_dir)) as server:
-        assert post_protobuf(server.http_url, make_request([make_span(trace_id, "embedded")])).status_code == 200
+        assert (
+            post_protobuf(
+                server.http_url, make_request([make_span(trace_id, "embedded")])
+            ).status_code
+            == 200
+        )
     assert server.process.returncode == 0
     assert "starting embedded PostgreSQL" in server.log()
     assert not (data_dir / "postmaster.pid").exists(), "embedded PostgreSQL still running"

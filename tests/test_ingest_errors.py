@@ -92,9 +92,7 @@ def test_missing_content_type_is_415(agentguide_server: RunningServer) -> None:
 
 
 def test_unsupported_content_encoding_is_415(agentguide_server: RunningServer) -> None:
-    response = _post(
-        agentguide_server, b"x", {"Content-Type": PROTOBUF, "Content-Encoding": "br"}
-    )
+    response = _post(agentguide_server, b"x", {"Content-Type": PROTOBUF, "Content-Encoding": "br"})
     assert response.status_code == 415
     assert "br" in _status(response).message
 
@@ -172,9 +170,9 @@ def test_invalid_spans_rejected_valid_ones_kept(agentguide_server: RunningServer
     assert partial.rejected_spans == len(bad)
     for fragment in ("all zeros", "16 bytes", "8 bytes", "parent_span_id", "2262"):
         assert fragment in partial.error_message
-    assert [s["span"]["name"] for s in stored_spans(agentguide_server.http_url, trace_id).values()] == [
-        "good"
-    ]
+    assert [
+        s["span"]["name"] for s in stored_spans(agentguide_server.http_url, trace_id).values()
+    ] == ["good"]
 
 
 def test_json_non_hex_ids_rejected_per_span(agentguide_server: RunningServer) -> None:
@@ -231,9 +229,7 @@ def test_grpc_over_limit_is_rejected(agentguide_server: RunningServer) -> None:
         [make_span(random_trace_id(), attributes={"big": "x" * (SESSION_MAX_REQUEST_BYTES + 10)})]
     ).SerializeToString()
     with pytest.raises(grpc.RpcError) as caught:
-        _raw_export(
-            agentguide_server, payload, options=[("grpc.max_send_message_length", -1)]
-        )
+        _raw_export(agentguide_server, payload, options=[("grpc.max_send_message_length", -1)])
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "larger than max" in caught.value.details()
     _still_serving(agentguide_server)
@@ -304,7 +300,10 @@ def test_large_payload_under_default_limit_is_accepted(fresh_database_url: str) 
         trace_id = random_trace_id()
         big = "p" * (20 * 1024 * 1024)
         http_span = make_span(trace_id, "http", attributes={"gen_ai.input.messages": big})
-        assert post_protobuf(server.http_url, make_request([http_span]), compress=True).status_code == 200
+        assert (
+            post_protobuf(server.http_url, make_request([http_span]), compress=True).status_code
+            == 200
+        )
         grpc_span = make_span(trace_id, "grpc", span_id=random_span_id(), attributes={"x": big})
         _raw_export(server, make_request([grpc_span]).SerializeToString())
         stored = stored_spans(server.http_url, trace_id)

@@ -17,12 +17,12 @@ from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompressio
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
     OTLPSpanExporter as HttpSpanExporter,
 )
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.otlp_helpers import (
     PROTOBUF,
@@ -56,7 +56,9 @@ def _exporter(server: RunningServer, protocol: str, gzip: bool) -> SpanExporter:
 
 def _emit_agent_trace(provider: TracerProvider) -> None:
     tracer = provider.get_tracer(
-        "tests.roundtrip", "1.2.3", schema_url="https://opentelemetry.io/schemas/1.26.0",
+        "tests.roundtrip",
+        "1.2.3",
+        schema_url="https://opentelemetry.io/schemas/1.26.0",
         attributes={"scope.attr": "yes"},
     )
     with tracer.start_as_current_span(
@@ -88,7 +90,9 @@ def _emit_agent_trace(provider: TracerProvider) -> None:
 
 @pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
-def test_sdk_exporter_roundtrip(agentguide_server: RunningServer, protocol: str, gzip: bool) -> None:
+def test_sdk_exporter_roundtrip(
+    agentguide_server: RunningServer, protocol: str, gzip: bool
+) -> None:
     memory = InMemorySpanExporter()
     provider = TracerProvider(
         resource=Resource.create({"service.name": f"roundtrip-{protocol}", "deployment": "test"})
