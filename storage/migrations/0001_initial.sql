@@ -165,3 +165,17 @@ CREATE TABLE run_metrics (
     seq         integer NOT NULL,
     PRIMARY KEY (trace_id, project_id, run_id, seq)
 );
+
+-- Payload columns are compressed with lz4 where the server has it: several times cheaper in
+-- CPU than the default pglz on ingest and on reads. A server built without lz4 keeps pglz.
+DO $$
+BEGIN
+    ALTER TABLE spans ALTER COLUMN span SET COMPRESSION lz4;
+    ALTER TABLE runs ALTER COLUMN input SET COMPRESSION lz4;
+    ALTER TABLE runs ALTER COLUMN output SET COMPRESSION lz4;
+    ALTER TABLE steps ALTER COLUMN input SET COMPRESSION lz4;
+    ALTER TABLE steps ALTER COLUMN output SET COMPRESSION lz4;
+    ALTER TABLE artifacts ALTER COLUMN content SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    RAISE NOTICE 'lz4 is not available on this server: payloads use pglz';
+END $$;
