@@ -104,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="env AGENTGUIDE_LOG_LEVEL; default info",
     )
 
+    simulate = commands.add_parser(
+        "simulate",
+        help="send realistic agent runs over OTLP",
+        description="Generate realistic agent runs with the OpenTelemetry SDK and export them "
+        "over real OTLP to AgentGuide (or any OTLP endpoint), then print what was sent.",
+    )
+    from agentguide.simulate import configure_parser
+
+    configure_parser(simulate)
+
     migrate = commands.add_parser(
         "migrate",
         help="apply pending schema migrations and exit",
@@ -144,6 +154,12 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from agentguide.simulate import run_from_args
+
+    return run_from_args(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -151,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    handlers = {"serve": _serve, "migrate": _migrate}
+    handlers = {"serve": _serve, "migrate": _migrate, "simulate": _simulate}
     return handlers[args.command](args)
 
 
