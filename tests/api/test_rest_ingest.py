@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.builders import MS, AgentRun, Tool, fail, iso, send, send_runs, unique
+from tests.api.builders import MS, AgentRun, fail, iso, send, send_runs, unique
 from tests.otlp_helpers import make_span, random_span_id, random_trace_id
 from tests.support import RunningServer, wait_derived
 
