@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import agents, metrics, rest_runs, runs, tools, traces
+from api import agents, metrics, rest_runs, run_steps, runs, tools, traces
 from api.errors import ApiError, install_error_handlers
+from api.viewer import install_viewer
 from receiver.http import OtlpHttpReceiver
 from receiver.service import IngestService
 from storage.store import StorageUnavailable, Store
@@ -25,6 +26,7 @@ def create_app(store: Store, ingest: IngestService) -> FastAPI:
     )
     app.include_router(traces.router)
     app.include_router(runs.router)
+    app.include_router(run_steps.router)
     app.include_router(rest_runs.router)
     app.include_router(agents.router)
     app.include_router(tools.router)
@@ -42,4 +44,5 @@ def create_app(store: Store, ingest: IngestService) -> FastAPI:
             raise ApiError(503, f"the database is unavailable: {exc}") from exc
         return {"status": "ready"}
 
+    install_viewer(app)
     return app

@@ -1,0 +1,103 @@
+"""GET /v1/runs/{run_id}/steps and /timeline: the steps of a large run without the whole run.
+
+``/v1/runs/{run_id}`` answers with every step in full, which is megabytes for a run of tens of
+thousands of steps. The timeline has every step with only what it takes to draw it; the steps
+route pages full steps by index.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+
+from api.errors import ApiError
+from api.params import ERROR_RESPONSES, QueriesDep
+from api.presenters import present_artifact, present_metric, present_run, present_step
+from api.runs import RUN_ID_PATTERN
+from api.schemas import Artifact
+from api.step_schemas import RunTimeline, StepPage
+from storage.step_queries import StepQueries, TimelineStepRow
+from storage.store import DEFAULT_PROJECT_ID
+
+router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
+
+MAX_STEP_PAGE = 1000
+MAX_STEP_INDEX = 2**31 - 1
+
+RunId = Annotated[str, Path(description="48 hex characters", pattern=RUN_ID_PATTERN)]
+
+
+def get_step_queries(request: Request) -> StepQueries:
+    return StepQueries(request.app.state.store.pool, DEFAULT_PROJECT_ID)
+
+
+StepQueriesDep = Annotated[StepQueries, Depends(get_step_queries)]
+
+
+@router.get(
+    "/v1/runs/{run_id}/steps",
+    summary="A page of a run's steps in index order, in full",
+    response_model=StepPage,
+)
+async def list_run_steps(
+    steps: StepQueriesDep,
+    run_id: RunId,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_STEP_INDEX, description="index of the first step")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_STEP_PAGE, description="page size")] = 100,
+) -> StepPage:
+    page = await steps.step_page(run_id, offset=offset, limit=limit)
+    if page is None:
+        raise ApiError(404, f"no run {run_id.lower()}")
+    by_step: dict[str | None, list[Artifact]] = defaultdict(list)
+    for artifact in page.artifacts:
+        by_step[artifact.step_id].append(present_artifact(artifact))
+    return StepPage(
+        run_id=run_id.lower(),
+        total=page.total,
+        offset=offset,
+        limit=limit,
+        items=[present_step(step, by_step.get(step.id, [])) for step in page.steps],
+        next_offset=page.steps[-1].index + 1 if page.has_more else None,
+    )
+
+
+def _timeline_step(row: TimelineStepRow) -> dict[str, Any]:
+    return {
+        "index": row.index,
+        "span_id": row.span_id,
+        "kind": row.kind,
+        "name": row.name,
+        "tool_name": row.tool_name,
+        "status": row.status,
+        "offset_ms": row.offset_ms,
+        "duration_ms": row.duration_ms,
+        "parent_index": row.parent_index,
+        "child_run_id": row.child_run_id,
+        "error_type": row.error_type,
+        "model": row.model,
+        "total_tokens": row.total_tokens,
+    }
+
+
+@router.get(
+    "/v1/runs/{run_id}/timeline",
+    summary="A run with every step's timing, kind and status, without step payloads",
+    response_model=RunTimeline,
+)
+async def get_run_timeline(queries: QueriesDep, steps: StepQueriesDep, run_id: RunId) -> Response:
+    run = await queries.get_run(run_id)
+    if run is None:
+        raise ApiError(404, f"no run {run_id.lower()}")
+    rows = await steps.timeline(run_id, run.start_ns)
+    # Tens of thousands of steps: serialised straight from the rows, not through Pydantic.
+    document = present_run(run).model_dump(mode="json")
+    document["metrics"] = [present_metric(m).model_dump(mode="json") for m in rows.metrics]
+    document["artifacts"] = [present_artifact(a).model_dump(mode="json") for a in rows.artifacts]
+    document["steps"] = [_timeline_step(step) for step in rows.steps]
+    return Response(orjson.dumps(document), media_type="application/json")

@@ -1,0 +1,177 @@
+"""Read queries for large runs: a run's steps by index range, and its slim timeline.
+
+The viewer draws a waterfall of every step of a run but shows the payloads (input, output,
+artifacts) of one step at a time. ``timeline`` therefore reads only the narrow columns of all
+steps, and ``step_page`` reads full steps a page at a time, both through the
+``steps_run (trace_id, project_id, run_id, step_index)`` index. Values are bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from mapping.model import split_id
+from storage.query_records import ArtifactRow, MetricRow, StepRow
+from storage.store import StorageUnavailable
+
+_RUN_HEAD = """
+SELECT r.start_ns, r.step_count
+FROM runs r
+WHERE r.trace_id = %s AND r.project_id = %s AND r.id = %s
+"""
+
+_STEP_PAGE = """
+SELECT s.id, s.run_id, encode(s.span_id, 'hex') AS span_id, s.step_index AS index, s.kind,
+       s.name, s.tool_name, s.model, s.status, s.input, s.input_truncated, s.output,
+       s.output_truncated, s.error_type, s.error_message, s.start_ns, s.end_ns, s.duration_ms,
+       s.input_tokens, s.output_tokens, s.total_tokens, s.parent_step_id, s.child_run_id
+FROM steps s
+WHERE s.trace_id = %s AND s.project_id = %s AND s.run_id = %s AND s.step_index >= %s
+ORDER BY s.step_index
+LIMIT %s
+"""
+
+_PAGE_ARTIFACTS = """
+SELECT a.id, a.step_id, encode(a.span_id, 'hex') AS span_id, a.type, a.name, a.content, a.url,
+       a.time_ns, a.truncated
+FROM artifacts a
+WHERE a.trace_id = %s AND a.project_id = %s AND a.run_id = %s AND a.step_id = ANY(%s)
+ORDER BY a.time_ns NULLS FIRST, a.span_id, length(a.id), a.id
+"""
+
+_RUN_ARTIFACTS = """
+SELECT a.id, a.step_id, encode(a.span_id, 'hex') AS span_id, a.type, a.name, a.content, a.url,
+       a.time_ns, a.truncated
+FROM artifacts a
+WHERE a.trace_id = %s AND a.project_id = %s AND a.run_id = %s AND a.step_id IS NULL
+ORDER BY a.time_ns NULLS FIRST, a.span_id, length(a.id), a.id
+"""
+
+_RUN_METRICS = """
+SELECT m.name, m.value, m.tags
+FROM run_metrics m
+WHERE m.trace_id = %s AND m.project_id = %s AND m.run_id = %s
+ORDER BY m.seq
+"""
+
+# parent_index: the index of the enclosing step when it belongs to the same run.
+_TIMELINE = """
+SELECT s.step_index, encode(s.span_id, 'hex'), s.kind, s.name, s.tool_name, s.status,
+       (s.start_ns - %s) / 1e6::float8, s.duration_ms, p.step_index, s.child_run_id,
+       s.error_type, s.model, s.total_tokens
+FROM steps s
+LEFT JOIN steps p
+       ON p.trace_id = s.trace_id AND p.project_id = s.project_id AND p.id = s.parent_step_id
+      AND p.run_id = s.run_id
+WHERE s.trace_id = %s AND s.project_id = %s AND s.run_id = %s
+ORDER BY s.step_index
+"""
+
+
+@dataclass(slots=True)
+class TimelineStepRow:
+    """The narrow columns of one step; ``offset_ms`` is its start after the run's start."""
+
+    index: int
+    span_id: str
+    kind: str
+    name: str
+    tool_name: str | None
+    status: str
+    offset_ms: float
+    duration_ms: float | None
+    parent_index: int | None
+    child_run_id: str | None
+    error_type: str | None
+    model: str | None
+    total_tokens: int | None
+
+
+@dataclass(slots=True)
+class RunTimelineRows:
+    steps: list[TimelineStepRow]
+    metrics: list[MetricRow]
+    artifacts: list[ArtifactRow]
+
+
+@dataclass(slots=True)
+class StepPageRows:
+    """Steps with index >= the requested offset, their artifacts, and the run's step total."""
+
+    total: int
+    steps: list[StepRow]
+    artifacts: list[ArtifactRow]
+    has_more: bool
+
+
+def _run_key(run_id: str, project_id: int) -> tuple[bytes, int, str] | None:
+    ids = split_id(run_id)
+    if ids is None:
+        return None
+    return bytes.fromhex(ids[0]), project_id, run_id.lower()
+
+
+class StepQueries:
+    """Steps of one run, for clients that cannot take them all at once."""
+
+    def __init__(self, pool: AsyncConnectionPool, project_id: int) -> None:
+        self.pool = pool
+        self.project_id = project_id
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    async def step_page(self, run_id: str, *, offset: int, limit: int) -> StepPageRows | None:
+        """Up to ``limit`` steps from index ``offset`` on, with their artifacts; None when the
+        run is unknown."""
+        key = _run_key(run_id, self.project_id)
+        if key is None:
+            return None
+        async with self._connection() as conn:
+            head = await (await conn.execute(_RUN_HEAD, key)).fetchone()
+            if head is None:
+                return None
+            cursor = conn.cursor(row_factory=class_row(StepRow))
+            await cursor.execute(_STEP_PAGE, (*key, offset, limit + 1))
+            steps = await cursor.fetchall()
+            has_more = len(steps) > limit
+            steps = steps[:limit]
+            artifacts: list[ArtifactRow] = []
+            if steps:
+                found = conn.cursor(row_factory=class_row(ArtifactRow))
+                await found.execute(_PAGE_ARTIFACTS, (*key, [step.id for step in steps]))
+                artifacts = await found.fetchall()
+        return StepPageRows(total=head[1], steps=steps, artifacts=artifacts, has_more=has_more)
+
+    async def timeline(self, run_id: str, start_ns: int) -> RunTimelineRows:
+        """Every step of the run in index order (narrow columns), its metrics and the artifacts
+        of its own span."""
+        key = _run_key(run_id, self.project_id)
+        if key is None:
+            return RunTimelineRows(steps=[], metrics=[], artifacts=[])
+        async with self._connection() as conn:
+            steps = conn.cursor()
+            metrics = conn.cursor(row_factory=class_row(MetricRow))
+            artifacts = conn.cursor(row_factory=class_row(ArtifactRow))
+            async with conn.pipeline():
+                await steps.execute(_TIMELINE, (start_ns, *key))
+                await metrics.execute(_RUN_METRICS, key)
+                await artifacts.execute(_RUN_ARTIFACTS, key)
+            step_rows = [TimelineStepRow(*row) for row in await steps.fetchall()]
+            return RunTimelineRows(
+                steps=step_rows,
+                metrics=await metrics.fetchall(),
+                artifacts=await artifacts.fetchall(),
+            )
