@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate realistic agent runs with the OpenTelemetry SDK and export them "
         "over real OTLP to AgentGuide (or any OTLP endpoint), then print what was sent.",
     )
-    from agentguide.simulate import configure_parser
+    from agentguide.simulation import configure_parser
 
     configure_parser(simulate)
 
@@ -155,7 +155,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from agentguide.simulate import run_from_args
+    from agentguide.simulation import run_from_args
 
     return run_from_args(args)
 

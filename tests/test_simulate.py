@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agentguide.simulate import (
+from agentguide.simulation import (
     DEFAULT_AGENT_NAMES,
     OTLPJSONSpanExporter,
     RunSeededIdGenerator,
