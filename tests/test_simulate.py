@@ -324,6 +324,46 @@ def test_a_seed_reproduces_every_span_and_id():
     assert first_summary == second_summary
 
 
+def test_a_seed_gives_the_same_spans_in_every_version():
+    """Pinned output of seed 7: refactors of the simulator must not change what a seed means."""
+    import hashlib
+
+    summary, spans = generate(
+        SimulationConfig(runs=8, seed=7, error_rate=0.3, anchor_time_ns=1_800_000_000_000_000_000)
+    )
+    digest = hashlib.sha256(
+        json.dumps(
+            [
+                (
+                    span.name,
+                    format(span.context.span_id, "016x"),
+                    span.start_time,
+                    span.end_time,
+                    span.status.status_code.name,
+                    json.dumps(dict(span.attributes or {}), sort_keys=True),
+                )
+                for span in spans
+            ]
+        ).encode()
+    ).hexdigest()
+
+    assert summary.trace_ids[:3] == [
+        "002b95929f328a7eb420d70b37f223a4",
+        "ed24f557743fd0317d8fdaa440790152",
+        "ae3414e0a699622615a88d8c81b1f6ac",
+    ]
+    assert (summary.runs, summary.failed_runs, summary.spans) == (10, 5, 52)
+    assert summary.failures_by_tool == {
+        "fetch_page": 3,
+        "convert_units": 1,
+        "extract_citations": 1,
+        "lookup_customer": 1,
+        "web_search": 1,
+    }
+    assert (summary.input_tokens, summary.output_tokens) == (6532, 2274)
+    assert digest == "51ea7db1cba46db9c9106ccd2cef8f0580073fc1ba419a9ce5ef5c8476cdb080"
+
+
 def test_another_seed_gives_other_runs():
     first, _ = generate(SimulationConfig(runs=30, seed=1, anchor_time_ns=ANCHOR_NS))
     second, _ = generate(SimulationConfig(runs=30, seed=2, anchor_time_ns=ANCHOR_NS))
