@@ -41,6 +41,11 @@ FINISHED_STATUSES = ("SUCCESS", "FAILED", "CANCELLED")
 TOP_FAILING_TOOLS = 5
 TOP_ERRORS = 10
 
+# A page of runs is a LIMIT over an ordered index scan: parallel workers only add start-up time.
+_PAGE_SETTINGS = {"max_parallel_workers_per_gather": "0"}
+# The aggregates sort every duration of their window (exact percentiles): sort in memory.
+_AGGREGATE_SETTINGS = {"work_mem": "32MB"}
+
 _RUN_COLUMNS = sql.SQL(
     "r.id, encode(r.trace_id, 'hex') AS trace_id, encode(r.span_id, 'hex') AS span_id,"
     " r.parent_run_id, r.name, r.agent_name, r.agent_id, r.agent_version, r.status, r.input,"
@@ -175,10 +180,8 @@ def _tool_step_conditions(
     where.window("s.start_ns", window)
     source = sql.SQL("steps s")
     if agent is not None:
-        source = sql.SQL(
-            "steps s JOIN runs r ON r.trace_id = s.trace_id AND r.project_id = s.project_id"
-            " AND r.id = s.run_id"
-        )
+        # A run id embeds its trace id, so the id alone joins (and gets better estimates).
+        source = sql.SQL("steps s JOIN runs r ON r.project_id = s.project_id AND r.id = s.run_id")
         where.add("r.agent_name = %s", agent)
     return source, where
 
@@ -196,10 +199,19 @@ class Queries:
         self.project_id = project_id
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _connection(
+        self, settings: dict[str, str] | None = None
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection; with ``settings``, inside a transaction that sets them locally."""
         try:
             async with self.pool.connection() as conn:
-                yield conn
+                if not settings:
+                    yield conn
+                    return
+                async with conn.transaction():
+                    for name, value in settings.items():
+                        await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+                    yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
 
@@ -214,7 +226,7 @@ class Queries:
             "SELECT {columns} FROM runs r WHERE {where}"
             " ORDER BY r.start_ns DESC, r.id DESC LIMIT %s OFFSET %s"
         ).format(columns=_RUN_COLUMNS, where=where.sql())
-        async with self._connection() as conn:
+        async with self._connection(_PAGE_SETTINGS) as conn:
             cursor = conn.cursor(row_factory=class_row(RunRow))
             await cursor.execute(query, [*where.params, limit + 1, offset])
             rows = await cursor.fetchall()
@@ -289,7 +301,7 @@ class Queries:
 
     async def list_agents(self) -> list[AgentRow]:
         """Every agent with at least one run, by name."""
-        async with self._connection() as conn:
+        async with self._connection(_AGGREGATE_SETTINGS) as conn:
             cursor = conn.cursor(row_factory=class_row(AgentRow))
             await cursor.execute(_SELECT_AGENTS, (self.project_id, self.project_id))
             return await cursor.fetchall()
@@ -311,7 +323,7 @@ class Queries:
             " FROM {source} WHERE {where}"
             " GROUP BY s.tool_name ORDER BY count(*) DESC, s.tool_name"
         ).format(source=source, where=where.sql())
-        async with self._connection() as conn:
+        async with self._connection(_AGGREGATE_SETTINGS) as conn:
             cursor = await conn.execute(query, where.params)
             rows = await cursor.fetchall()
         return [
@@ -347,7 +359,7 @@ class Queries:
             " LIMIT %s"
         ).format(where=runs.sql())
         failing_query, failing_params = self._failing_tools_query(agent, window)
-        async with self._connection() as conn:
+        async with self._connection(_AGGREGATE_SETTINGS) as conn:
             totals = conn.cursor()
             errors = conn.cursor()
             failing = conn.cursor()
@@ -442,7 +454,7 @@ class Queries:
             first_ns,
             bucket_ns,
         ]
-        async with self._connection() as conn:
+        async with self._connection(_AGGREGATE_SETTINGS) as conn:
             cursor = conn.cursor(row_factory=class_row(BucketRow))
             await cursor.execute(query, params)
             return await cursor.fetchall()
