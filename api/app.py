@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import agents, metrics, rest_runs, run_steps, runs, tools, traces
+from api import agents, metrics, rest_runs, run_steps, runs, simulate, tools, traces
 from api.errors import ApiError, install_error_handlers
 from api.viewer import install_viewer
 from receiver.http import OtlpHttpReceiver
@@ -31,6 +31,7 @@ def create_app(store: Store, ingest: IngestService) -> FastAPI:
     app.include_router(agents.router)
     app.include_router(tools.router)
     app.include_router(metrics.router)
+    app.include_router(simulate.router)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:
