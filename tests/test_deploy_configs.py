@@ -196,6 +196,9 @@ def collector_config_problems(config: dict[str, Any]) -> list[str]:
                         f"{exporter_id}: protocol.otlp must be an endpoint-less template"
                     )
                 resolver = settings.get("resolver") or {}
+                if len(resolver) != 1:
+                    # 0.128 refuses to start: "only one resolver should be specified".
+                    problems.append(f"{exporter_id}: give exactly one resolver, not {resolver}")
                 targets = [*((resolver.get("static") or {}).get("hostnames") or [])]
                 if "dns" in resolver:
                     targets.append(
@@ -280,9 +283,11 @@ def test_the_config_check_catches_a_broken_gateway(yaml):
     balancer = config["exporters"]["loadbalancing/agentguide"]
     balancer["routing_key"] = "service"
     balancer["resolver"]["static"]["hostnames"].append("agentguide-4:4318")
+    balancer["resolver"]["dns"] = {"hostname": "agentguide", "port": 4317}
     problems = collector_config_problems(config)
     assert any("routing_key" in p for p in problems)
     assert any("agentguide-4:4318" in p for p in problems)
+    assert any("exactly one resolver" in p for p in problems)
 
 
 @pytest.mark.parametrize("path", COLLECTOR_CONFIGS, ids=lambda p: p.name)
