@@ -28,6 +28,8 @@ from storage.records import SpanBatch
 from storage.rest import RestSpanWriter, TraceEdit
 from storage.store import DEFAULT_PROJECT_ID
 
+MAX_TOKENS = 2**53  # whole and exact as a double; sums of many stay within bigint
+
 
 def get_writer(request: Request) -> RestSpanWriter:
     return RestSpanWriter(request.app.state.store)
@@ -295,8 +297,11 @@ async def finish_step(
 async def update_run(run_id: RunId, body: RunUpdate, queries: QueriesDep, writer: WriterDep) -> Run:
     _check_body(body)
     for name in rs.TOKEN_METRIC_KEYS:
-        if (body.metrics or {}).get(name, 0) < 0:
-            raise invalid_parameter("metrics", f"{name} must not be negative", "body")
+        count = float((body.metrics or {}).get(name, 0))
+        if not (count.is_integer() and 0 <= count <= MAX_TOKENS):
+            raise invalid_parameter(
+                "metrics", f"{name} must be a whole number from 0 to {MAX_TOKENS}", "body"
+            )
     run_id = run_id.lower()
     trace_hex, _ = split_id(run_id) or ("", "")
     error = _error_facts(body.error)

@@ -9,12 +9,12 @@ unfinished span ends when it starts; mapping reads the status attribute to leave
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -63,7 +63,8 @@ def json_text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    # The standard library, not orjson: JSON integers may exceed 64 bits.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _any_value(value: str | int | float) -> AnyValue:
