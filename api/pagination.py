@@ -27,7 +27,7 @@ def decode_cursor(cursor: str) -> RunKey:
     if len(cursor) > _MAX_CURSOR_CHARS:
         raise InvalidCursor("is too long to be a cursor from this API")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
         value = orjson.loads(raw)
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         raise InvalidCursor("is not a cursor from this API (use next_cursor as given)") from None
