@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=env_int("AGENTGUIDE_MAX_INFLIGHT_BYTES", ServeSettings.max_inflight_bytes),
         help="request bytes held at once before further exports get a retryable 429/"
-        "RESOURCE_EXHAUSTED (env AGENTGUIDE_MAX_INFLIGHT_BYTES; default 96 MiB)",
+        "RESOURCE_EXHAUSTED (env AGENTGUIDE_MAX_INFLIGHT_BYTES; default 48 MiB)",
     )
     serve.add_argument(
         "--max-concurrent-grpc-exports",

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 import uvicorn
 
 from agentguide.config import ServeSettings, default_data_dir
+from agentguide.derive_worker import DeriveWorker
+from agentguide.memory import tune_allocator
 from api.app import create_app
 from receiver.grpc_server import start_grpc_server
 from receiver.limits import IngestLimits
 from receiver.service import IngestService
 from storage.database import apply_migrations, open_database
-from storage.deriver import Deriver
 from storage.store import Store
 
 logger = logging.getLogger("agentguide")
@@ -33,6 +34,7 @@ class _Server(uvicorn.Server):
 
 
 async def serve(settings: ServeSettings) -> None:
+    tune_allocator()
     database = open_database(settings.database_url, settings.data_dir or default_data_dir())
     try:
         await asyncio.to_thread(apply_migrations, database.url)
@@ -45,8 +47,9 @@ async def serve(settings: ServeSettings) -> None:
                 max_concurrent_grpc_exports=settings.max_concurrent_grpc_exports,
             ),
         )
-        deriver = Deriver(store)
+        deriver = DeriveWorker(database.url, settings.log_level)
         deriver.start()
+        store.after_commit.append(deriver.wake)
         grpc_server, _ = await start_grpc_server(ingest, settings.host, settings.grpc_port)
         http_server = _Server(
             uvicorn.Config(
@@ -79,15 +82,24 @@ async def serve(settings: ServeSettings) -> None:
             settings.host,
             settings.http_port,
         )
+        watchdog = loop.create_task(_watch(deriver))
         try:
             await http_server.serve()
         finally:
+            watchdog.cancel()
             if not grpc_stopping:
                 grpc_stopping.append(loop.create_task(grpc_server.stop(grace=SHUTDOWN_GRACE_S)))
             await asyncio.gather(*grpc_stopping)
-            await deriver.stop()
+            await asyncio.to_thread(deriver.stop, SHUTDOWN_GRACE_S)
             await store.close()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
     finally:
         database.close()
+
+
+async def _watch(deriver: DeriveWorker) -> None:
+    """Restart the derive worker if it dies: dirty traces wait in the database meanwhile."""
+    while True:
+        await asyncio.sleep(1.0)
+        deriver.restart_if_dead()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
-DEFAULT_MAX_INFLIGHT_BYTES = 96 * 1024 * 1024
+# A request costs about five times its size while it is decoded, copied and written.
+DEFAULT_MAX_INFLIGHT_BYTES = 48 * 1024 * 1024
 # gRPC reads each message whole before the handler runs, so memory there is bounded by
 # this many concurrent exports times the request limit; more get RESOURCE_EXHAUSTED.
 DEFAULT_MAX_CONCURRENT_GRPC_EXPORTS = 8

@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mapping import derive_trace, span_facts
 from mapping.model import DerivedTrace, SpanFacts
+from storage.facts_cache import FactsCache
 from storage.records import SpanBatch, StoredSpan
 
 logger = logging.getLogger(__name__)
@@ -74,9 +75,14 @@ _LOCK_TRACES = """
 SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(%s::int8[]) AS k ORDER BY k) AS keys
 """
 
-_SELECT_TRACE_SPANS = """
-SELECT trace_id, span, resource_hash, scope_hash FROM spans
-WHERE project_id = %s AND trace_id = ANY(%s)
+_SELECT_SPAN_VERSIONS = """
+SELECT trace_id, span_id, xmin::text FROM spans WHERE project_id = %s AND trace_id = ANY(%s)
+"""
+
+_SELECT_SPANS_BY_KEY = """
+SELECT s.trace_id, s.span_id, s.xmin::text, s.span, s.resource_hash, s.scope_hash
+FROM unnest(%s::bytea[], %s::bytea[]) AS k(trace_id, span_id)
+JOIN spans s ON s.trace_id = k.trace_id AND s.project_id = %s AND s.span_id = k.span_id
 """
 
 _SELECT_RESOURCES = """
@@ -196,6 +202,7 @@ class Store:
         self.after_commit: list[Callable[[], None]] = []
         self._resources: dict[tuple[int, bytes], Resource] = {}
         self._scopes: dict[tuple[int, bytes], InstrumentationScope] = {}
+        self._facts = FactsCache()
 
     @classmethod
     async def open(
@@ -322,30 +329,7 @@ class Store:
     async def _derive_traces(
         self, conn: psycopg.AsyncConnection[Any], project_id: int, trace_ids: Sequence[bytes]
     ) -> None:
-        cursor = await conn.execute(_SELECT_TRACE_SPANS, (project_id, list(trace_ids)), binary=True)
-        rows = await cursor.fetchall()
-        resources = await self._parsed(
-            conn, _SELECT_RESOURCES, project_id, {row[2] for row in rows}, Resource, self._resources
-        )
-        scopes = await self._parsed(
-            conn, _SELECT_SCOPES, project_id, {row[3] for row in rows}, InstrumentationScope,
-            self._scopes,
-        )  # fmt: skip
-        facts_by_trace: dict[bytes, list[SpanFacts]] = defaultdict(list)
-        failed: set[bytes] = set()
-        for trace_id, span_bytes, resource_hash, scope_hash in rows:
-            if trace_id in failed:
-                continue
-            try:
-                span = Span.FromString(span_bytes)
-                facts = span_facts(span, resources[resource_hash], scopes[scope_hash])
-            except Exception:
-                logger.exception(
-                    "cannot map a span of trace %s; its runs are not derived", trace_id.hex()
-                )
-                failed.add(trace_id)
-                continue
-            facts_by_trace[trace_id].append(facts)
+        facts_by_trace, failed = await self._trace_facts(conn, project_id, trace_ids)
         derived: list[DerivedTrace] = []
         for trace_id, facts_list in facts_by_trace.items():
             if trace_id in failed:
@@ -371,6 +355,55 @@ class Store:
             if table_rows:
                 await self._copy_rows(conn, table, _COLUMNS_BY_TABLE[table], table_rows)
         await self._upsert_agents(conn, project_id, derived)
+
+    async def _trace_facts(
+        self, conn: psycopg.AsyncConnection[Any], project_id: int, trace_ids: Sequence[bytes]
+    ) -> tuple[dict[bytes, list[SpanFacts]], set[bytes]]:
+        """The facts of every stored span of the traces, mapping only spans not seen before;
+        and the traces with a span that cannot be mapped."""
+        cursor = await conn.execute(
+            _SELECT_SPAN_VERSIONS, (project_id, list(trace_ids)), binary=True
+        )
+        facts_by_trace: dict[bytes, list[SpanFacts]] = defaultdict(list)
+        missing: list[tuple[bytes, bytes]] = []
+        for trace_id, span_id, version in await cursor.fetchall():
+            facts = self._facts.get(project_id, trace_id, span_id, version)
+            if facts is None:
+                missing.append((trace_id, span_id))
+            else:
+                facts_by_trace[trace_id].append(facts)
+        failed: set[bytes] = set()
+        if not missing:
+            return facts_by_trace, failed
+        cursor = await conn.execute(
+            _SELECT_SPANS_BY_KEY,
+            ([t for t, _ in missing], [s for _, s in missing], project_id),
+            binary=True,
+        )
+        rows = await cursor.fetchall()
+        resources = await self._parsed(
+            conn, _SELECT_RESOURCES, project_id, {row[4] for row in rows}, Resource,
+            self._resources,
+        )  # fmt: skip
+        scopes = await self._parsed(
+            conn, _SELECT_SCOPES, project_id, {row[5] for row in rows}, InstrumentationScope,
+            self._scopes,
+        )  # fmt: skip
+        for trace_id, span_id, version, span_bytes, resource_hash, scope_hash in rows:
+            if trace_id in failed:
+                continue
+            try:
+                span = Span.FromString(span_bytes)
+                facts = span_facts(span, resources[resource_hash], scopes[scope_hash])
+            except Exception:
+                logger.exception(
+                    "cannot map a span of trace %s; its runs are not derived", trace_id.hex()
+                )
+                failed.add(trace_id)
+                continue
+            self._facts.put(project_id, trace_id, span_id, version, facts)
+            facts_by_trace[trace_id].append(facts)
+        return facts_by_trace, failed
 
     @staticmethod
     async def _parsed(
