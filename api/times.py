@@ -16,7 +16,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _RFC3339 = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})"
-    r"(?:\.(?P<fraction>\d{1,9}))?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?",
+    r"(?:\.(?P<fraction>\d{1,9}))?(?P<offset>[Zz]|[+ -]\d{2}:\d{2})?",
     re.ASCII,
 )
 _EPOCH_MS = re.compile(r"-?\d{1,20}", re.ASCII)
@@ -47,6 +47,8 @@ def parse_time(value: str | int) -> int:
     offset = match["offset"] or "Z"
     if offset in ("Z", "z"):
         offset = "+00:00"
+    elif offset[0] == " ":  # a "+" left unescaped in a URL query arrives as a space
+        offset = "+" + offset[1:]
     try:
         instant = datetime.fromisoformat(f"{match['date']}T{match['time']}{offset}")
     except ValueError as exc:

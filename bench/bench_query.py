@@ -123,7 +123,7 @@ def agent_run(rng: random.Random, agent: AgentProfile, start_ns: int) -> list[Sp
     root_id = rng.randbytes(8)
     t = start_ns + rng.randint(1, 50) * MS_NS
     failed_tool: tuple[str, str] | None = None
-    for turn in range(rng.randint(2, 4)):
+    for turn in range(rng.randint(2, 5)):
         llm_end = t + rng.randint(300, 4000) * MS_NS
         llm = _span(
             rng, trace_id, root_id, f"chat {agent.model}", t, llm_end,
@@ -336,6 +336,7 @@ def cases(sample: Sample, client: httpx.Client, now_ns: int) -> dict[str, Callab
     first_page = client.get("/v1/runs", params={"limit": 50}).json()
     cursor = first_page["next_cursor"]
     return {
+        "healthz (HTTP baseline)": lambda: "/healthz",
         "runs (no filter)": lambda: "/v1/runs",
         "runs ?agent": lambda: f"/v1/runs?agent={pick(sample.agents)}",
         "runs ?status=FAILED": lambda: "/v1/runs?status=FAILED",
@@ -383,7 +384,8 @@ def measure(base_url: str, sample: Sample, requests: int) -> list[tuple[str, flo
                 response = client.get(url())
                 timings.append((time.perf_counter() - started) * 1000)
                 response.raise_for_status()
-                items = len(response.json().get("items", ()))
+                body = response.json()
+                items = len(body.get("items", body.get("buckets", body.get("steps", ()))))
             q = statistics.quantiles(timings, n=100, method="inclusive")
             results.append((name, q[49], q[94], items))
     return results
