@@ -28,6 +28,7 @@ from agentguide.simulation import (
     RunSeededIdGenerator,
     SimulationConfig,
     SimulationSummary,
+    agent_names,
     agentguide_api_url,
     configure_parser,
     export_request_to_otlp_json,
@@ -796,3 +797,72 @@ def test_the_server_reports_exactly_what_the_simulator_says_it_sent(request, pro
         f"{http_url}/v1/runs", status="FAILED", since=since_ms, until=until_ms, limit=500
     )["items"]
     assert len(failed_runs) == summary.failed_runs
+
+
+# --- docs/kpi-queries.md against a database the simulator filled ----------------------------
+
+KPI_DOC = Path(__file__).resolve().parents[1] / "docs" / "kpi-queries.md"
+
+
+def kpi_queries() -> dict[str, str]:
+    """The SQL blocks of docs/kpi-queries.md, by the number of their section ("1", "3b", ...)."""
+    import re
+
+    queries: dict[str, str] = {}
+    section = ""
+    in_sql = False
+    lines: list[str] = []
+    for line in KPI_DOC.read_text().splitlines():
+        heading = re.match(r"^#{2,3} (\d+[a-z]?)\.", line)
+        if heading:
+            section = heading.group(1)
+        elif line.startswith("```sql"):
+            in_sql, lines = True, []
+        elif in_sql and line.startswith("```"):
+            in_sql = False
+            queries[section] = "\n".join(lines)
+        elif in_sql:
+            lines.append(line)
+    return queries
+
+
+def test_the_kpi_queries_report_what_the_simulator_sent(fresh_database_url):
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from tests.support import running_server, wait_derived
+
+    queries = kpi_queries()
+    assert {"1", "2", "3", "3b", "4", "5", "6", "7"} <= set(queries)
+    with running_server(fresh_database_url) as server:
+        summary = simulate(
+            SimulationConfig(
+                runs=40, error_rate=0.3, agents=agent_names(5), seed=9090,
+                endpoint=server.http_url, concurrency=2,
+            )
+        )  # fmt: skip
+        assert summary.undelivered_spans == 0
+        wait_derived(fresh_database_url)
+
+    with psycopg.connect(fresh_database_url, row_factory=dict_row) as conn:
+        rows = {key: conn.execute(sql).fetchall() for key, sql in queries.items()}
+
+    assert sum(row["runs"] for row in rows["1"]) == summary.runs
+    assert {row["agent_name"]: row["runs"] for row in rows["1"]} == summary.runs_by_agent
+    failing = {row["tool_name"]: row["failures"] for row in rows["2"]}
+    assert len(failing) == min(10, len(summary.failures_by_tool))
+    assert sorted(failing.values(), reverse=True) == list(summary.failures_by_tool.values())[:10]
+    for row in rows["2"]:
+        assert row["failures"] == summary.failures_by_tool[row["tool_name"]]
+        assert row["calls"] == summary.tool_calls_by_tool[row["tool_name"]]
+    (overall,) = rows["3"]
+    assert (overall["runs"], overall["failed"]) == (summary.runs, summary.failed_runs)
+    assert sum(row["finished"] for row in rows["3b"]) == summary.top_level_runs
+    assert sum(row["calls"] for row in rows["4"]) == summary.tool_calls
+    assert all(row["p50_ms"] <= row["p95_ms"] <= row["max_ms"] for row in rows["4"])
+    assert sum(row["calls"] for row in rows["5"]) == summary.llm_calls
+    assert sum(row["failures"] for row in rows["5"]) == summary.failed_llm_calls
+    assert sum(row["input_tokens"] or 0 for row in rows["5"]) == summary.input_tokens
+    assert sum(row["output_tokens"] or 0 for row in rows["5"]) == summary.output_tokens
+    assert 0 < sum(row["runs"] for row in rows["6"]) <= summary.failed_runs
+    assert rows["7"] and all(row["error_type"] for row in rows["7"])
