@@ -25,7 +25,7 @@ from mapping.model import make_id, split_id
 from receiver.ingest import prepare_request
 from storage.queries import Queries
 from storage.records import SpanBatch
-from storage.rest import RestSpanWriter, TraceEdit
+from storage.rest import EditableSpan, RestSpanWriter, TraceEdit
 from storage.store import DEFAULT_PROJECT_ID
 
 MAX_TOKENS = 2**53  # whole and exact as a double; sums of many stay within bigint
@@ -103,41 +103,45 @@ def _batch(request: ExportTraceServiceRequest) -> SpanBatch:
     return prepared.batch
 
 
+def _ids(entity_id: str) -> tuple[bytes, bytes]:
+    """(trace id, span id) of a run or step id; the path pattern has already checked it."""
+    ids = split_id(entity_id)
+    if ids is None:
+        raise ApiError(404, f"no run or step {entity_id}")
+    return bytes.fromhex(ids[0]), bytes.fromhex(ids[1])
+
+
+def _rest_span(
+    edit: TraceEdit, entity_id: str, status_key: str
+) -> tuple[Span, EditableSpan] | None:
+    """The stored span of a REST run or step (it carries the lifecycle attribute), if any."""
+    stored = edit.spans.get(_ids(entity_id)[1])
+    if stored is None or InstrumentationScope.FromString(stored.scope).name != rs.SCOPE_NAME:
+        return None
+    span = Span.FromString(stored.span)
+    return (span, stored) if rs.get_attribute(span, status_key) is not None else None
+
+
 async def _load_run(
     edit: TraceEdit, run_id: str, queries: Queries
 ) -> tuple[Span, Resource, InstrumentationScope]:
     """The stored span of a REST run: 404 when unknown, 409 when the run came over OTLP."""
-    _, span_hex = split_id(run_id) or ("", "")
-    stored = edit.spans.get(bytes.fromhex(span_hex))
-    span = Span.FromString(stored.span) if stored else None
-    scope = InstrumentationScope.FromString(stored.scope) if stored else None
-    if (
-        stored is None
-        or span is None
-        or scope is None
-        or scope.name != rs.SCOPE_NAME
-        or rs.get_attribute(span, rs.RUN_STATUS_KEY) is None
-    ):
+    found = _rest_span(edit, run_id, rs.RUN_STATUS_KEY)
+    if found is None:
         if await queries.get_run(run_id) is not None:
             raise ApiError(
                 409, f"run {run_id} came over OTLP: only runs created by POST /v1/runs change"
             )
         raise ApiError(404, f"no run {run_id}")
-    return span, Resource.FromString(stored.resource), scope
+    span, stored = found
+    return span, Resource.FromString(stored.resource), InstrumentationScope.FromString(stored.scope)
 
 
 def _load_step(edit: TraceEdit, run_span: Span, step_id: str, run_id: str) -> Span:
-    _, span_hex = split_id(step_id) or ("", "")
-    stored = edit.spans.get(bytes.fromhex(span_hex))
-    if stored is not None:
-        span = Span.FromString(stored.span)
-        if (
-            span.parent_span_id == run_span.span_id
-            and InstrumentationScope.FromString(stored.scope).name == rs.SCOPE_NAME
-            and rs.get_attribute(span, rs.STEP_STATUS_KEY) is not None
-        ):
-            return span
-    raise ApiError(404, f"no step {step_id} in run {run_id}")
+    found = _rest_span(edit, step_id, rs.STEP_STATUS_KEY)
+    if found is None or found[0].parent_span_id != run_span.span_id:
+        raise ApiError(404, f"no step {step_id} in run {run_id}")
+    return found[0]
 
 
 def _expected_index(edit: TraceEdit, run_span: Span, step: Span) -> int:
@@ -222,10 +226,10 @@ async def add_step(
 ) -> Step:
     _check_body(body)
     run_id = run_id.lower()
-    trace_hex, _ = split_id(run_id) or ("", "")
+    trace_id, _ = _ids(run_id)
     start_ns = _instant(body.started_at, "started_at")
     step_span_id = rs.new_span_id()
-    async with writer.edit(DEFAULT_PROJECT_ID, bytes.fromhex(trace_hex)) as edit:
+    async with writer.edit(DEFAULT_PROJECT_ID, trace_id) as edit:
         run_span, resource, scope = await _load_run(edit, run_id, queries)
         status = rs.run_status(run_span)
         if status in rs.FINAL_RUN_STATUSES:
@@ -252,7 +256,7 @@ async def add_step(
             rs.set_attribute(run_span, rs.RUN_STATUS_KEY, "RUNNING")
             spans.append(run_span)
         await edit.replace(_batch(rs.export_request(spans, resource, scope)))
-    step_id = make_id(trace_hex, step_span_id.hex())
+    step_id = make_id(trace_id.hex(), step_span_id.hex())
     response.headers["Location"] = f"/v1/runs/{run_id}/steps/{step_id}"
     return await _answer_step(queries, step_id)
 
@@ -267,15 +271,15 @@ async def finish_step(
 ) -> Step:
     _check_body(body)
     run_id, step_id = run_id.lower(), step_id.lower()
-    trace_hex, _ = split_id(run_id) or ("", "")
-    if not step_id.startswith(trace_hex):
+    trace_id, _ = _ids(run_id)
+    if _ids(step_id)[0] != trace_id:
         raise ApiError(404, f"no step {step_id} in run {run_id}")
     error = _error_facts(body.error)
     status = body.status or ("FAILED" if error else "SUCCESS")
     if error is not None and status != "FAILED":
         raise invalid_parameter("error", "an error goes with status FAILED", "body")
     end_ns = _instant(body.finished_at, "finished_at")
-    async with writer.edit(DEFAULT_PROJECT_ID, bytes.fromhex(trace_hex)) as edit:
+    async with writer.edit(DEFAULT_PROJECT_ID, trace_id) as edit:
         run_span, resource, scope = await _load_run(edit, run_id, queries)
         step = _load_step(edit, run_span, step_id, run_id)
         if rs.step_status(step) != "RUNNING":
@@ -303,7 +307,7 @@ async def update_run(run_id: RunId, body: RunUpdate, queries: QueriesDep, writer
                 "metrics", f"{name} must be a whole number from 0 to {MAX_TOKENS}", "body"
             )
     run_id = run_id.lower()
-    trace_hex, _ = split_id(run_id) or ("", "")
+    trace_id, _ = _ids(run_id)
     error = _error_facts(body.error)
     status = body.status or ("FAILED" if error else None)
     if error is not None and status != "FAILED":
@@ -314,7 +318,7 @@ async def update_run(run_id: RunId, body: RunUpdate, queries: QueriesDep, writer
             "finished_at", "goes with a final status: SUCCESS, FAILED or CANCELLED", "body"
         )
     end_ns = _instant(body.finished_at, "finished_at") if final else None
-    async with writer.edit(DEFAULT_PROJECT_ID, bytes.fromhex(trace_hex)) as edit:
+    async with writer.edit(DEFAULT_PROJECT_ID, trace_id) as edit:
         run_span, resource, scope = await _load_run(edit, run_id, queries)
         current = rs.run_status(run_span)
         if current in rs.FINAL_RUN_STATUSES:
