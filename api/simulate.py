@@ -13,9 +13,7 @@ count against the ingest's in-flight byte limit like any other.
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -28,10 +26,9 @@ from starlette.concurrency import run_in_threadpool
 
 from agentguide.simulation import SimulationConfig, SimulationSummary, agent_names, generate_spans
 from api.errors import ApiError
-from api.params import ERROR_RESPONSES, QueriesDep
+from api.params import ERROR_RESPONSES
 from api.schemas import ErrorResponse
 from receiver.service import IngestService, Overloaded
-from storage.queries import Queries
 from storage.store import DEFAULT_PROJECT_ID, Store
 
 MAX_RUNS = 200
@@ -39,8 +36,6 @@ MAX_AGENTS = 20
 # Spans per export request, as the SDK's batch span processor sends them by default.
 SPANS_PER_REQUEST = 512
 RETRY_AFTER_BUSY_S = 2
-# How long to wait for traces another deriver (the background one) is deriving right now.
-DERIVED_WAIT_S = 10.0
 
 AgentName = Annotated[
     str,
@@ -185,24 +180,11 @@ async def _ingest(ingest: IngestService, requests: Sequence[ExportTraceServiceRe
             )
 
 
-async def _derive(store: Store, queries: Queries, summary: SimulationSummary) -> None:
-    """Derive what is pending, then make sure every run of ``summary`` is there: a trace
-    the background deriver had claimed is skipped by ``derive_all_pending``, so wait for it.
-    """
-    pending = [record.trace_id + record.span_id for record in summary.run_records]
-    deadline = time.monotonic() + DERIVED_WAIT_S
-    while True:
-        await store.derive_all_pending()
-        pending = [run_id for run_id in pending if await queries.get_run(run_id) is None]
-        if not pending or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
-    if pending:
-        raise HTTPException(
-            503,
-            f"{len(pending)} simulated runs are stored but not derived yet; they will be soon",
-            headers={"Retry-After": "5"},
-        )
+async def _derive(store: Store, summary: SimulationSummary) -> None:
+    """Derive the simulated traces before answering, waiting for a deriver already on them."""
+    await store.derive_traces(
+        DEFAULT_PROJECT_ID, [bytes.fromhex(trace_id) for trace_id in summary.trace_ids]
+    )
 
 
 @router.post(
@@ -216,7 +198,6 @@ async def _derive(store: Store, queries: Queries, summary: SimulationSummary) ->
 )
 async def simulate(
     request: Request,
-    queries: QueriesDep,
     body: Annotated[SimulateRequest | None, Body()] = None,
 ) -> SimulateResponse:
     params = body or SimulateRequest()
@@ -226,7 +207,7 @@ async def simulate(
     try:
         summary, export_requests = await run_in_threadpool(_generate, params.config())
         await _ingest(request.app.state.ingest, export_requests)
-        await _derive(request.app.state.store, queries, summary)
+        await _derive(request.app.state.store, summary)
     finally:
         gate.release()
     return SimulateResponse(

@@ -71,6 +71,10 @@ WHERE d.ctid = claimed.ctid
 RETURNING d.project_id, d.trace_id
 """
 
+_CLAIM_TRACES = """
+DELETE FROM dirty_traces WHERE project_id = %s AND trace_id = ANY(%s)
+"""
+
 _LOCK_TRACES = """
 SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(%s::int8[]) AS k ORDER BY k) AS keys
 """
@@ -318,6 +322,21 @@ class Store:
             for project_id, trace_ids in by_project.items():
                 await self._derive_traces(conn, project_id, trace_ids)
         return len(claimed)
+
+    async def derive_traces(self, project_id: int, trace_ids: Sequence[bytes]) -> None:
+        """Derive these traces now, so that a caller reads its own writes.
+
+        Unlike ``derive_pending`` this waits for a deriver that is working on them: its claim
+        on their dirty rows blocks ours until it commits, and the advisory lock then orders us
+        after it, so what we derive includes every span committed before this call.
+        """
+        unique = sorted(set(trace_ids))
+        if not unique:
+            return
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(_CLAIM_TRACES, (project_id, unique))
+            await conn.execute(_LOCK_TRACES, ([trace_lock_key(project_id, t) for t in unique],))
+            await self._derive_traces(conn, project_id, unique)
 
     async def derive_all_pending(self) -> int:
         """Derive until no trace is dirty; the number of traces derived."""
