@@ -30,46 +30,6 @@ JOIN scopes sc ON sc.project_id = s.project_id AND sc.scope_hash = s.scope_hash
 WHERE s.trace_id = %s AND s.project_id = %s
 """
 
-# The deriver may hold a claimed row while it waits for the trace lock held here: skip it
-# rather than wait (it derives the same spans again, to the same result).
-_FORGET_DIRTY = """
-DELETE FROM dirty_traces WHERE ctid IN (
-    SELECT ctid FROM dirty_traces WHERE project_id = %s AND trace_id = %s
-    FOR UPDATE SKIP LOCKED
-)
-"""
-
-_UPSERT_RESOURCES = """
-INSERT INTO resources (project_id, resource_hash, resource, schema_url, service_name)
-SELECT %s, h, r, u, s FROM unnest(%s::bytea[], %s::bytea[], %s::text[], %s::text[]) AS t(h, r, u, s)
-ON CONFLICT DO NOTHING
-"""
-
-_UPSERT_SCOPES = """
-INSERT INTO scopes (project_id, scope_hash, scope, schema_url)
-SELECT %s, h, s, u FROM unnest(%s::bytea[], %s::bytea[], %s::text[]) AS t(h, s, u)
-ON CONFLICT DO NOTHING
-"""
-
-_REPLACE_SPANS = """
-INSERT INTO spans (trace_id, project_id, span_id, parent_span_id, name, start_ns, end_ns,
-                   resource_hash, scope_hash, span)
-SELECT t.trace_id, %s, t.span_id, t.parent_span_id, t.name, t.start_ns, t.end_ns,
-       t.resource_hash, t.scope_hash, t.span
-FROM unnest(%s::bytea[], %s::bytea[], %s::bytea[], %s::text[], %s::int8[], %s::int8[],
-            %s::bytea[], %s::bytea[], %s::bytea[])
-     AS t(trace_id, span_id, parent_span_id, name, start_ns, end_ns,
-          resource_hash, scope_hash, span)
-ON CONFLICT (trace_id, project_id, span_id) DO UPDATE SET
-    parent_span_id = EXCLUDED.parent_span_id,
-    name = EXCLUDED.name,
-    start_ns = EXCLUDED.start_ns,
-    end_ns = EXCLUDED.end_ns,
-    resource_hash = EXCLUDED.resource_hash,
-    scope_hash = EXCLUDED.scope_hash,
-    span = EXCLUDED.span
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class EditableSpan:
@@ -101,49 +61,8 @@ class TraceEdit:
         """Store the batch's spans (all of this trace), replacing stored ones with their ids."""
         if any(trace_id != self.trace_id for trace_id in batch.trace_ids):
             raise ValueError("a trace edit only writes spans of its own trace")
-        await _write_batch(self._conn, self.project_id, batch)
+        await Store.insert_batch(self._conn, self.project_id, batch, replace=True)
         self.changed = True
-
-
-async def _write_batch(
-    conn: psycopg.AsyncConnection[Any], project_id: int, batch: SpanBatch
-) -> None:
-    resources = list(batch.resources.items())
-    scopes = list(batch.scopes.items())
-    await conn.execute(
-        _UPSERT_RESOURCES,
-        (
-            project_id,
-            [h for h, _ in resources],
-            [r.resource for _, r in resources],
-            [r.schema_url for _, r in resources],
-            [r.service_name for _, r in resources],
-        ),
-    )
-    await conn.execute(
-        _UPSERT_SCOPES,
-        (
-            project_id,
-            [h for h, _ in scopes],
-            [s.scope for _, s in scopes],
-            [s.schema_url for _, s in scopes],
-        ),
-    )
-    await conn.execute(
-        _REPLACE_SPANS,
-        (
-            project_id,
-            batch.trace_ids,
-            batch.span_ids,
-            batch.parent_span_ids,
-            batch.names,
-            batch.start_ns,
-            batch.end_ns,
-            batch.resource_hashes,
-            batch.scope_hashes,
-            batch.spans,
-        ),
-    )
 
 
 class RestSpanWriter:
@@ -191,5 +110,4 @@ class RestSpanWriter:
         self, conn: psycopg.AsyncConnection[Any], project_id: int, trace_id: bytes
     ) -> None:
         # The store's own per-trace derivation, so REST and OTLP traces derive identically.
-        await self.store._derive_traces(conn, project_id, [trace_id])
-        await conn.execute(_FORGET_DIRTY, (project_id, trace_id))
+        await self.store.derive_traces_in(conn, project_id, [trace_id])

@@ -57,7 +57,14 @@ FROM unnest(%b::bytea[], %b::bytea[], %b::bytea[], %b::text[], %b::int8[], %b::i
             %b::bytea[], %b::bytea[], %b::bytea[])
      AS t(trace_id, span_id, parent_span_id, name, start_ns, end_ns,
           resource_hash, scope_hash, span)
-ON CONFLICT DO NOTHING
+"""
+_KEEP_STORED = "ON CONFLICT DO NOTHING"
+_REPLACE_STORED = """
+ON CONFLICT (trace_id, project_id, span_id) DO UPDATE SET
+    parent_span_id = EXCLUDED.parent_span_id, name = EXCLUDED.name,
+    start_ns = EXCLUDED.start_ns, end_ns = EXCLUDED.end_ns,
+    resource_hash = EXCLUDED.resource_hash, scope_hash = EXCLUDED.scope_hash,
+    span = EXCLUDED.span
 """
 
 _MARK_DIRTY = """
@@ -71,8 +78,15 @@ WHERE d.ctid = claimed.ctid
 RETURNING d.project_id, d.trace_id
 """
 
-_CLAIM_TRACES = """
+_CLAIM_TRACES_WAITING = """
 DELETE FROM dirty_traces WHERE project_id = %s AND trace_id = ANY(%s)
+"""
+
+_CLAIM_TRACES_UNLESS_CLAIMED = """
+DELETE FROM dirty_traces WHERE ctid IN (
+    SELECT ctid FROM dirty_traces WHERE project_id = %s AND trace_id = ANY(%s)
+    FOR UPDATE SKIP LOCKED
+)
 """
 
 _LOCK_TRACES = """
@@ -152,6 +166,15 @@ def _duration_ms(start_ns: int, end_ns: int | None) -> float | None:
     return None if end_ns is None else (end_ns - start_ns) / 1e6
 
 
+def _storable(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL: display copies get U+FFFD (the raw span keeps it)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
+
+
 def _derived_rows(project_id: int, derived: DerivedTrace) -> dict[str, list[tuple[Any, ...]]]:
     trace_id = bytes.fromhex(derived.trace_id)
     runs = [
@@ -220,6 +243,9 @@ class Store:
             open=False,
             kwargs={"connect_timeout": max(1, int(timeout_s))},
             name="agentguide",
+            # psycopg_pool doubles its reconnect delay for as long as this lasts; a short
+            # attempt makes the next request start again from a 1 s delay after an outage.
+            reconnect_timeout=10.0,
         )
         await pool.open(wait=False)
         return cls(pool)
@@ -242,47 +268,10 @@ class Store:
         if not len(batch):
             return
         trace_ids = sorted(set(batch.trace_ids))
-        resources = list(batch.resources.items())
-        scopes = list(batch.scopes.items())
         for attempt in (1, 2):
             try:
                 async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
-                    if resources:
-                        await conn.execute(
-                            _INSERT_RESOURCES,
-                            (
-                                project_id,
-                                [h for h, _ in resources],
-                                [r.resource for _, r in resources],
-                                [r.schema_url for _, r in resources],
-                                [r.service_name for _, r in resources],
-                            ),
-                        )
-                    if scopes:
-                        await conn.execute(
-                            _INSERT_SCOPES,
-                            (
-                                project_id,
-                                [h for h, _ in scopes],
-                                [s.scope for _, s in scopes],
-                                [s.schema_url for _, s in scopes],
-                            ),
-                        )
-                    await conn.execute(
-                        _INSERT_SPANS,
-                        (
-                            project_id,
-                            batch.trace_ids,
-                            batch.span_ids,
-                            batch.parent_span_ids,
-                            batch.names,
-                            batch.start_ns,
-                            batch.end_ns,
-                            batch.resource_hashes,
-                            batch.scope_hashes,
-                            batch.spans,
-                        ),
-                    )
+                    await self.insert_batch(conn, project_id, batch)
                     await conn.execute(_MARK_DIRTY, (project_id, trace_ids))
                 break
             except PoolTimeout as exc:
@@ -295,6 +284,55 @@ class Store:
                 logger.warning("span write failed, retrying once: %s", exc)
         for callback in self.after_commit:
             callback()
+
+    @staticmethod
+    async def insert_batch(
+        conn: psycopg.AsyncConnection[Any],
+        project_id: int,
+        batch: SpanBatch,
+        *,
+        replace: bool = False,
+    ) -> None:
+        """Insert a batch in the caller's transaction. A span already stored is kept as it is
+        (re-delivery changes nothing), or with ``replace`` overwritten (spans the API owns)."""
+        resources = list(batch.resources.items())
+        scopes = list(batch.scopes.items())
+        if resources:
+            await conn.execute(
+                _INSERT_RESOURCES,
+                (
+                    project_id,
+                    [h for h, _ in resources],
+                    [r.resource for _, r in resources],
+                    [r.schema_url for _, r in resources],
+                    [r.service_name for _, r in resources],
+                ),
+            )
+        if scopes:
+            await conn.execute(
+                _INSERT_SCOPES,
+                (
+                    project_id,
+                    [h for h, _ in scopes],
+                    [s.scope for _, s in scopes],
+                    [s.schema_url for _, s in scopes],
+                ),
+            )
+        await conn.execute(
+            _INSERT_SPANS + (_REPLACE_STORED if replace else _KEEP_STORED),
+            (
+                project_id,
+                batch.trace_ids,
+                batch.span_ids,
+                batch.parent_span_ids,
+                batch.names,
+                batch.start_ns,
+                batch.end_ns,
+                batch.resource_hashes,
+                batch.scope_hashes,
+                batch.spans,
+            ),
+        )
 
     async def get_trace(self, project_id: int, trace_id: bytes) -> list[StoredSpan]:
         """Every stored span of a trace with its resource and scope, by start time."""
@@ -334,9 +372,19 @@ class Store:
         if not unique:
             return
         async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute(_CLAIM_TRACES, (project_id, unique))
-            await conn.execute(_LOCK_TRACES, ([trace_lock_key(project_id, t) for t in unique],))
-            await self._derive_traces(conn, project_id, unique)
+            await conn.execute(_CLAIM_TRACES_WAITING, (project_id, unique))
+            await self.derive_traces_in(conn, project_id, unique)
+
+    async def derive_traces_in(
+        self, conn: psycopg.AsyncConnection[Any], project_id: int, trace_ids: Sequence[bytes]
+    ) -> None:
+        """Derive these traces within the caller's transaction, which may already hold their
+        locks. A deriver's claim is skipped, not waited for: that deriver may be waiting for
+        our lock, and derives the same spans again once it has it."""
+        unique = sorted(set(trace_ids))
+        await conn.execute(_CLAIM_TRACES_UNLESS_CLAIMED, (project_id, unique))
+        await conn.execute(_LOCK_TRACES, ([trace_lock_key(project_id, t) for t in unique],))
+        await self._derive_traces(conn, project_id, unique)
 
     async def derive_all_pending(self) -> int:
         """Derive until no trace is dirty; the number of traces derived."""
@@ -358,14 +406,27 @@ class Store:
             except Exception:
                 logger.exception("cannot derive the runs of trace %s", trace_id.hex())
                 failed.add(trace_id)
-        derived_ids = [trace_id for trace_id in trace_ids if trace_id not in failed]
-        for table in _DERIVED_TABLES:
-            await conn.execute(
-                sql.SQL("DELETE FROM {} WHERE project_id = %s AND trace_id = ANY(%s)").format(
-                    sql.Identifier(table)
-                ),
-                (project_id, derived_ids),
-            )
+        try:
+            async with conn.transaction():
+                await self._replace_derived(conn, project_id, derived)
+        except (psycopg.DataError, psycopg.IntegrityError):
+            logger.warning("writing derived rows failed; writing trace by trace")
+            for trace in derived:
+                try:
+                    async with conn.transaction():
+                        await self._replace_derived(conn, project_id, [trace])
+                except (psycopg.DataError, psycopg.IntegrityError):
+                    logger.exception("cannot store the runs of trace %s", trace.trace_id)
+        gone = [t for t in trace_ids if t not in facts_by_trace and t not in failed]
+        if gone:  # every span of these traces was deleted: so go their runs
+            await self._delete_derived(conn, project_id, gone)
+
+    async def _replace_derived(
+        self, conn: psycopg.AsyncConnection[Any], project_id: int, derived: Sequence[DerivedTrace]
+    ) -> None:
+        await self._delete_derived(
+            conn, project_id, [bytes.fromhex(trace.trace_id) for trace in derived]
+        )
         rows_by_table: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for trace in derived:
             for table, table_rows in _derived_rows(project_id, trace).items():
@@ -374,6 +435,18 @@ class Store:
             if table_rows:
                 await self._copy_rows(conn, table, _COLUMNS_BY_TABLE[table], table_rows)
         await self._upsert_agents(conn, project_id, derived)
+
+    @staticmethod
+    async def _delete_derived(
+        conn: psycopg.AsyncConnection[Any], project_id: int, trace_ids: Sequence[bytes]
+    ) -> None:
+        for table in _DERIVED_TABLES:
+            await conn.execute(
+                sql.SQL("DELETE FROM {} WHERE project_id = %s AND trace_id = ANY(%s)").format(
+                    sql.Identifier(table)
+                ),
+                (project_id, list(trace_ids)),
+            )
 
     async def _trace_facts(
         self, conn: psycopg.AsyncConnection[Any], project_id: int, trace_ids: Sequence[bytes]
@@ -459,7 +532,7 @@ class Store:
         )
         async with conn.cursor().copy(statement) as copy:
             for row in rows:
-                await copy.write_row(row)
+                await copy.write_row([_storable(value) for value in row])
 
     @staticmethod
     async def _upsert_agents(

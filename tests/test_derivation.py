@@ -330,3 +330,31 @@ def test_large_payload_kept_whole_in_raw_span_and_marked_truncated(
     tool_raw = next(e["span"] for e in raw.values() if e["span"]["name"] == "execute_tool dump")
     values = {a["key"]: a["value"] for a in tool_raw["attributes"]}
     assert values["gen_ai.tool.call.result"]["stringValue"] == payload
+
+
+def test_nul_in_mapped_text_does_not_stall_derivation(agentguide_server: RunningServer) -> None:
+    """PostgreSQL text cannot hold NUL: the display copy gets U+FFFD, the raw span keeps it,
+    and traces derived in the same batch are not held up."""
+    assert agentguide_server.database_url is not None
+    with_nul, clean = os.urandom(16), os.urandom(16)
+    spans = [
+        make_span(
+            trace_id,
+            "execute_tool nul",
+            attributes={
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "nul\x00tool",
+                "gen_ai.tool.call.arguments": "a\x00b",
+            },
+        )
+        for trace_id in (with_nul, clean)
+    ]
+    _send(agentguide_server, spans, "http")
+    wait_derived(agentguide_server.database_url)
+    (step,) = derived_state(agentguide_server.database_url, with_nul)["steps"]
+    assert (step["tool_name"], step["input"]) == ("nul\ufffdtool", "a\ufffdb")
+    assert derived_state(agentguide_server.database_url, clean)["steps"]
+    raw = stored_spans(agentguide_server.http_url, with_nul)
+    (entry,) = raw.values()
+    values = {a["key"]: a["value"]["stringValue"] for a in entry["span"]["attributes"]}
+    assert values["gen_ai.tool.call.arguments"] == "a\x00b"
