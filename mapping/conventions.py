@@ -87,7 +87,19 @@ TOTAL_TOKEN_KEYS = (
     "llm.usage.total_tokens",
     "gen_ai.aggregated_usage.total_tokens",
 )
-USAGE_PREFIXES = ("gen_ai.usage.", "gen_ai.aggregated_usage.", "llm.token_count.", "llm.usage.")
+# AgentGuide's own keys, on the spans its REST ingest writes for runs made without OpenTelemetry.
+AGENTGUIDE_RUN_STATUS = "agentguide.run.status"
+AGENTGUIDE_STEP_STATUS = "agentguide.step.status"
+AGENTGUIDE_METRIC_PREFIX = "agentguide.metric."
+DECLARABLE_STATUSES = frozenset({"PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED"})
+
+USAGE_PREFIXES = (
+    "gen_ai.usage.",
+    "gen_ai.aggregated_usage.",
+    "llm.token_count.",
+    "llm.usage.",
+    AGENTGUIDE_METRIC_PREFIX,
+)
 
 # Keys read from indexed families on the rare spans that need them (a second, filtered pass).
 OPENINFERENCE_DOCUMENT_PREFIXES = ("retrieval.documents.", "reranker.output_documents.")
@@ -96,6 +108,8 @@ INDEXED_COMPLETION_PREFIX = "gen_ai.completion."
 
 WANTED_KEYS: frozenset[str] = frozenset(
     {
+        AGENTGUIDE_RUN_STATUS,
+        AGENTGUIDE_STEP_STATUS,
         GEN_AI_OPERATION_NAME,
         GEN_AI_AGENT_NAME,
         GEN_AI_AGENT_ID,

@@ -138,10 +138,20 @@ def _first_of_steps(nodes: list[StepNode], attribute: str) -> str | None:
     return None
 
 
+_OPEN_STATUSES = frozenset({"PENDING", "RUNNING"})
+
+
 def _status(anchor: Anchor) -> RunStatus:
-    if anchor.facts is None:
+    facts = anchor.facts
+    if facts is None:
         return "RUNNING"
-    return "FAILED" if anchor.facts.status == "ERROR" else "SUCCESS"
+    if facts.declared_status is not None and anchor.kind == "agent":
+        return facts.declared_status  # type: ignore[return-value]
+    return "FAILED" if facts.status == "ERROR" else "SUCCESS"
+
+
+def _step_is_open(f: SpanFacts) -> bool:
+    return f.declared_status == "RUNNING"
 
 
 def _agent_name(anchor: Anchor, steps: list[StepNode]) -> str:
@@ -193,7 +203,7 @@ def _step(trace_id: str, run_id: str, index: int, node: StepNode) -> Step:
         name=name,
         tool_name=f.tool_name if kind == "tool" else None,
         model=f.model if is_call else None,
-        status="FAILED" if f.status == "ERROR" else "SUCCESS",
+        status="RUNNING" if _step_is_open(f) else ("FAILED" if f.status == "ERROR" else "SUCCESS"),
         input=f.input,
         input_truncated=f.input_truncated,
         output=f.output,
@@ -201,7 +211,7 @@ def _step(trace_id: str, run_id: str, index: int, node: StepNode) -> Step:
         error_type=f.error_type,
         error_message=f.error_message,
         start_ns=f.start_ns,
-        end_ns=f.end_ns,
+        end_ns=None if _step_is_open(f) else f.end_ns,
         input_tokens=f.input_tokens if is_call else None,
         output_tokens=f.output_tokens if is_call else None,
         total_tokens=_total_of(f) if is_call else None,
@@ -252,7 +262,7 @@ def _run(tree: RunTree, trace_id: str, anchor: Anchor, steps: list[Step], rs: Ru
         error_type=error_type,
         error_message=error_message,
         start_ns=span.start_ns if span else min(m.facts.start_ns for m in anchor.members),
-        end_ns=span.end_ns if span else None,
+        end_ns=span.end_ns if span and status not in _OPEN_STATUSES else None,
         models=_models(anchor, rs),
         input_tokens=input_tokens,
         output_tokens=output_tokens,

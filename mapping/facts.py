@@ -198,6 +198,11 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
         output_tokens = _first_count(usage, c.OUTPUT_TOKEN_KEYS)
         total_tokens = _first_count(usage, c.TOTAL_TOKEN_KEYS)
 
+    declared = attrs.get(
+        c.AGENTGUIDE_RUN_STATUS if category == "agent" else c.AGENTGUIDE_STEP_STATUS
+    )
+    declared_status = declared if declared in c.DECLARABLE_STATUSES else None
+
     input_text, input_truncated = cap(_input_text(attributes, attrs, category))
     output_text, output_truncated = cap(_output_text(attributes, attrs, category))
     parent_span_id = span.parent_span_id
@@ -237,4 +242,5 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
         user_id=_first_text(attrs, (c.USER_ID,)),
         usage=usage,
         artifacts=artifacts,
+        declared_status=declared_status,
     )

@@ -110,6 +110,9 @@ class SpanFacts:
     user_id: str | None = None
     usage: dict[str, float] = field(default_factory=dict)
     artifacts: list[ArtifactFacts] = field(default_factory=list)
+    # A lifecycle status the span states itself (AgentGuide's REST ingest): PENDING, RUNNING,
+    # SUCCESS, FAILED or CANCELLED. A run or step still PENDING or RUNNING has no end yet.
+    declared_status: str | None = None
 
 
 @dataclass(slots=True)

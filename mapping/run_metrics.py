@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
+from mapping.conventions import AGENTGUIDE_METRIC_PREFIX
 from mapping.model import Metric, Run, SpanFacts, Step
 
 
@@ -44,5 +45,7 @@ def run_metrics(
     )
     rows += [metric("tool_failures", failures[tool], {"tool": tool}) for tool in sorted(failures)]
     usage = usage_of_run(step_usage, run_span)
-    rows += [metric(key, usage[key]) for key in sorted(usage)]
+    rows += [
+        metric(key.removeprefix(AGENTGUIDE_METRIC_PREFIX), usage[key]) for key in sorted(usage)
+    ]
     return rows

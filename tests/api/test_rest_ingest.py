@@ -14,12 +14,6 @@ from tests.support import RunningServer, wait_derived
 
 T2 = 1_714_521_600 * 10**9  # 2024-05-01T00:00:00Z
 
-MAPPING_READS_REST_STATUS = pytest.mark.xfail(
-    strict=True,
-    reason="mapping does not yet read agentguide.run.status / agentguide.step.status "
-    "(PENDING, RUNNING, CANCELLED and open end times); see docs/api.md",
-)
-
 
 def create_run(api: httpx.Client, **body: Any) -> dict[str, Any]:
     body.setdefault("agent_name", unique("rest"))
@@ -87,7 +81,6 @@ def test_the_demo_sequence(api: httpx.Client) -> None:
     assert api.get("/v1/runs", params={"agent": agent}).json()["items"] == [run]
 
 
-@MAPPING_READS_REST_STATUS
 def test_lifecycle_pending_running_success(api: httpx.Client) -> None:
     run = create_run(api)
     assert (run["status"], run["finished_at"], run["duration_ms"]) == ("PENDING", None, None)
@@ -99,7 +92,6 @@ def test_lifecycle_pending_running_success(api: httpx.Client) -> None:
     )
 
 
-@MAPPING_READS_REST_STATUS
 def test_explicit_running_then_cancelled(api: httpx.Client) -> None:
     run = create_run(api)
     running = api.patch(f"/v1/runs/{run['id']}", json={"status": "RUNNING"}).json()
