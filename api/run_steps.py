@@ -8,7 +8,8 @@ route pages full steps by index.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated, Any
+from dataclasses import fields
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -20,7 +21,7 @@ from api.presenters import present_artifact, present_metric, present_run, presen
 from api.runs import RUN_ID_PATTERN
 from api.schemas import Artifact
 from api.step_schemas import RunTimeline, StepPage
-from storage.step_queries import StepQueries, TimelineStepRow
+from storage.step_queries import StepQueries
 from storage.store import DEFAULT_PROJECT_ID
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
@@ -67,27 +68,9 @@ async def list_run_steps(
     )
 
 
-def _timeline_step(row: TimelineStepRow) -> dict[str, Any]:
-    return {
-        "index": row.index,
-        "span_id": row.span_id,
-        "kind": row.kind,
-        "name": row.name,
-        "tool_name": row.tool_name,
-        "status": row.status,
-        "offset_ms": row.offset_ms,
-        "duration_ms": row.duration_ms,
-        "parent_index": row.parent_index,
-        "child_run_id": row.child_run_id,
-        "error_type": row.error_type,
-        "model": row.model,
-        "total_tokens": row.total_tokens,
-    }
-
-
 @router.get(
     "/v1/runs/{run_id}/timeline",
-    summary="A run with every step's timing, kind and status, without step payloads",
+    summary="A run with every step's timing, kind and status (column-wise), without payloads",
     response_model=RunTimeline,
 )
 async def get_run_timeline(queries: QueriesDep, steps: StepQueriesDep, run_id: RunId) -> Response:
@@ -99,5 +82,8 @@ async def get_run_timeline(queries: QueriesDep, steps: StepQueriesDep, run_id: R
     document = present_run(run).model_dump(mode="json")
     document["metrics"] = [present_metric(m).model_dump(mode="json") for m in rows.metrics]
     document["artifacts"] = [present_artifact(a).model_dump(mode="json") for a in rows.artifacts]
-    document["steps"] = [_timeline_step(step) for step in rows.steps]
+    columns = rows.steps
+    document["steps"] = {"count": len(columns.index)} | {
+        field.name: getattr(columns, field.name) for field in fields(columns)
+    }
     return Response(orjson.dumps(document), media_type="application/json")

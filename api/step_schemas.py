@@ -20,28 +20,28 @@ class StepPage(BaseModel):
     )
 
 
-class TimelineStep(BaseModel):
-    """The narrow fields of a step: enough to draw it, none of its payloads."""
+class TimelineSteps(BaseModel):
+    """Every step of a run, column by column: entry i of each list belongs to the i-th step in
+    index order. Only what it takes to draw the steps; times are rounded to the microsecond."""
 
-    index: int
-    span_id: str
-    kind: str
-    name: str
-    tool_name: str | None
-    status: StepStatusName
-    offset_ms: float = Field(description="start of the step after the start of the run")
-    duration_ms: float | None = Field(description="null while the step is not finished")
-    parent_index: int | None = Field(description="index of the step this one is nested in")
-    child_run_id: str | None = Field(description="for an agent step: the run it invoked")
-    error_type: str | None
-    model: str | None
-    total_tokens: int | None
+    count: int
+    index: list[int]
+    kind: list[str]
+    name: list[str]
+    status: list[StepStatusName]
+    offset_ms: list[float] = Field(description="start of each step after the start of the run")
+    duration_ms: list[float | None] = Field(description="null while the step is not finished")
+    parent_index: list[int | None] = Field(
+        description="index of the step each one is nested in, when that step is in this run"
+    )
+    child_run_id: list[str | None] = Field(description="for agent steps: the run they invoked")
+    error_type: list[str | None]
 
 
 class RunTimeline(Run):
-    """A run with every step in index order, without the steps' inputs, outputs and artifacts
-    (GET /v1/runs/{run_id}/steps has those)."""
+    """A run with every step's timing, kind and status, without the steps' inputs, outputs and
+    artifacts (GET /v1/runs/{run_id}/steps has those): small enough for runs of any size."""
 
     metrics: list[Metric]
     artifacts: list[Artifact] = Field(description="artifacts of the run's own span")
-    steps: list[TimelineStep]
+    steps: TimelineSteps

@@ -61,42 +61,37 @@ WHERE m.trace_id = %s AND m.project_id = %s AND m.run_id = %s
 ORDER BY m.seq
 """
 
-# parent_index: the index of the enclosing step when it belongs to the same run.
+# Times to the microsecond: enough to draw, and short in JSON. No self-join for the parent's
+# index: with stale statistics on a freshly loaded run the planner nests loops over the run's
+# steps, so the parent is resolved in Python.
 _TIMELINE = """
-SELECT s.step_index, encode(s.span_id, 'hex'), s.kind, s.name, s.tool_name, s.status,
-       (s.start_ns - %s) / 1e6::float8, s.duration_ms, p.step_index, s.child_run_id,
-       s.error_type, s.model, s.total_tokens
+SELECT s.step_index, s.kind, s.name, s.status,
+       ((s.start_ns - %s) / 1000)::float8 / 1000, round(s.duration_ms * 1000) / 1000,
+       s.parent_step_id, s.child_run_id, s.error_type, encode(s.span_id, 'hex')
 FROM steps s
-LEFT JOIN steps p
-       ON p.trace_id = s.trace_id AND p.project_id = s.project_id AND p.id = s.parent_step_id
-      AND p.run_id = s.run_id
 WHERE s.trace_id = %s AND s.project_id = %s AND s.run_id = %s
 ORDER BY s.step_index
 """
 
 
 @dataclass(slots=True)
-class TimelineStepRow:
-    """The narrow columns of one step; ``offset_ms`` is its start after the run's start."""
+class TimelineColumns:
+    """The steps of a run column by column: entry i of every list is the i-th step by index."""
 
-    index: int
-    span_id: str
-    kind: str
-    name: str
-    tool_name: str | None
-    status: str
-    offset_ms: float
-    duration_ms: float | None
-    parent_index: int | None
-    child_run_id: str | None
-    error_type: str | None
-    model: str | None
-    total_tokens: int | None
+    index: list[int]
+    kind: list[str]
+    name: list[str]
+    status: list[str]
+    offset_ms: list[float]
+    duration_ms: list[float | None]
+    parent_index: list[int | None]
+    child_run_id: list[str | None]
+    error_type: list[str | None]
 
 
 @dataclass(slots=True)
 class RunTimelineRows:
-    steps: list[TimelineStepRow]
+    steps: TimelineColumns
     metrics: list[MetricRow]
     artifacts: list[ArtifactRow]
 
@@ -116,6 +111,18 @@ def _run_key(run_id: str, project_id: int) -> tuple[bytes, int, str] | None:
     if ids is None:
         return None
     return bytes.fromhex(ids[0]), project_id, run_id.lower()
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> TimelineColumns:
+    if not rows:
+        return TimelineColumns([], [], [], [], [], [], [], [], [])
+    index, kind, name, status, offset, duration, parent_ids, child, error, span = map(
+        list, zip(*rows, strict=True)
+    )
+    # A parent step id is the trace id then the span id; the parent may be in another run.
+    index_of_span = dict(zip(span, index, strict=True))
+    parents = [index_of_span.get(p[32:]) if p else None for p in parent_ids]
+    return TimelineColumns(index, kind, name, status, offset, duration, parents, child, error)
 
 
 class StepQueries:
@@ -160,7 +167,7 @@ class StepQueries:
         of its own span."""
         key = _run_key(run_id, self.project_id)
         if key is None:
-            return RunTimelineRows(steps=[], metrics=[], artifacts=[])
+            return RunTimelineRows(steps=_columns([]), metrics=[], artifacts=[])
         async with self._connection() as conn:
             steps = conn.cursor()
             metrics = conn.cursor(row_factory=class_row(MetricRow))
@@ -169,9 +176,9 @@ class StepQueries:
                 await steps.execute(_TIMELINE, (start_ns, *key))
                 await metrics.execute(_RUN_METRICS, key)
                 await artifacts.execute(_RUN_ARTIFACTS, key)
-            step_rows = [TimelineStepRow(*row) for row in await steps.fetchall()]
+            columns = _columns(await steps.fetchall())
             return RunTimelineRows(
-                steps=step_rows,
+                steps=columns,
                 metrics=await metrics.fetchall(),
                 artifacts=await artifacts.fetchall(),
             )

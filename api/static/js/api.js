@@ -16,10 +16,28 @@ function queryString(params) {
   return text ? `?${text}` : "";
 }
 
-export async function getJSON(path, params, { signal } = {}) {
+// Requests started before the views' code has loaded, taken by the first getJSON of the same URL.
+const prefetched = new Map();
+
+export function prefetch(path, params) {
+  const url = path + queryString(params);
+  if (!prefetched.has(url)) prefetched.set(url, request(url, undefined));
+}
+
+export function getJSON(path, params, { signal } = {}) {
+  const url = path + queryString(params);
+  const early = prefetched.get(url);
+  if (early) {
+    prefetched.delete(url);
+    return early;
+  }
+  return request(url, signal);
+}
+
+async function request(url, signal) {
   let response;
   try {
-    response = await fetch(path + queryString(params), {
+    response = await fetch(url, {
       headers: { Accept: "application/json" },
       signal,
     });

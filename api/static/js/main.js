@@ -1,12 +1,23 @@
 // The viewer's entry point: picks the view for the URL and swaps it in.
 
-import { clear, h } from "./dom.js";
+import { prefetch } from "./api.js";
 import { currentRoute } from "./router.js";
-import { mountAgents } from "./views/agents.js";
-import { mountDashboard } from "./views/dashboard.js";
-import { mountRun } from "./views/run.js";
-import { mountRuns } from "./views/runs.js";
-import { mountTools } from "./views/tools.js";
+
+// A large run's timeline is the slowest request: start it before the views' code has loaded.
+const first = currentRoute();
+if (first.view === "run" && /^[0-9a-f]{48}$/i.test(first.parts[1] || "")) {
+  prefetch(`/v1/runs/${first.parts[1].toLowerCase()}/timeline`);
+}
+
+const [{ clear, h }, { mountAgents }, { mountDashboard }, { mountRun }, { mountRuns }, { mountTools }] =
+  await Promise.all([
+    import("./dom.js"),
+    import("./views/agents.js"),
+    import("./views/dashboard.js"),
+    import("./views/run.js"),
+    import("./views/runs.js"),
+    import("./views/tools.js"),
+  ]);
 
 const VIEWS = {
   runs: { mount: mountRuns, nav: "runs", title: "Runs" },

@@ -12,12 +12,31 @@ const INDENT_PX = 14;
 const MAX_INDENT_LEVELS = 24;
 const EMPTY = Object.freeze([]);
 
+/** The timeline's column-wise steps as one object per step. */
+function stepsFromColumns(columns) {
+  const steps = new Array(columns.count);
+  for (let i = 0; i < columns.count; i += 1) {
+    steps[i] = {
+      index: columns.index[i],
+      kind: columns.kind[i],
+      name: columns.name[i],
+      status: columns.status[i],
+      offset_ms: columns.offset_ms[i],
+      duration_ms: columns.duration_ms[i],
+      parent_index: columns.parent_index[i],
+      child_run_id: columns.child_run_id[i],
+      error_type: columns.error_type[i],
+    };
+  }
+  return steps;
+}
+
 /** One run's timeline, indexed for the tree: children of each step by position. */
 export class RunNode {
   constructor(timeline, rootStartMs) {
     this.id = timeline.id;
     this.timeline = timeline;
-    this.steps = timeline.steps;
+    this.steps = stepsFromColumns(timeline.steps);
     this.startMs = parseTime(timeline.started_at);
     this.baseMs = this.startMs - rootStartMs;
     const positionOf = new Map();
@@ -40,6 +59,27 @@ export class RunNode {
   runDurationMs(now) {
     const duration = this.timeline.duration_ms;
     return duration === null ? Math.max(0, now - this.startMs) : duration;
+  }
+}
+
+/** One visible line of the waterfall: the run itself (position -1) or one of its steps. */
+class Row {
+  constructor(node, position, depth, hasChildren, expanded, childId, loading) {
+    this.node = node;
+    this.position = position;
+    this.depth = depth;
+    this.hasChildren = hasChildren;
+    this.expanded = expanded;
+    this.childId = childId;
+    this.loading = loading;
+  }
+
+  get step() {
+    return this.position < 0 ? null : this.node.steps[this.position];
+  }
+
+  get key() {
+    return this.position < 0 ? `run:${this.node.id}` : `${this.node.id}:${this.node.steps[this.position].index}`;
   }
 }
 
@@ -67,6 +107,7 @@ export class Waterfall {
     this.totalMs = 1;
     this.pool = [];
     this.frame = 0;
+    this.painted = false;
 
     this.axis = h("div", { class: "wf-axis", "aria-hidden": "true" });
     this.grid = h("div", { class: "wf-grid", "aria-hidden": "true" });
@@ -100,49 +141,57 @@ export class Waterfall {
   rebuild() {
     const rows = [];
     const root = this.root;
-    const rootKey = `run:${root.id}`;
     const shownRuns = new Set([root.id]);
-    rows.push({
-      key: rootKey,
-      node: root,
-      step: null,
-      depth: 0,
-      hasChildren: root.steps.length > 0,
-      expanded: root.steps.length > 0 && !this.collapsed.has(rootKey),
-    });
+    for (const node of this.nodes.values()) node.rowOf = null;
+    const rootExpanded = root.steps.length > 0 && !this.collapsed.has(`run:${root.id}`);
+    rows.push(new Row(root, -1, 0, root.steps.length > 0, rootExpanded, null, false));
     const stack = [];
     const pushAll = (node, positions, depth) => {
+      if (!node.rowOf) node.rowOf = new Int32Array(node.steps.length).fill(-1);
       for (let i = positions.length - 1; i >= 0; i -= 1) stack.push(node, positions[i], depth);
     };
-    const visit = (node, positions, depth) => {
-      pushAll(node, positions, depth);
-      while (stack.length) {
-        const rowDepth = stack.pop();
-        const position = stack.pop();
-        const rowNode = stack.pop();
-        const step = rowNode.steps[position];
-        const key = `${rowNode.id}:${step.index}`;
-        const within = rowNode.children.get(position) || EMPTY;
-        const childId = step.child_run_id && step.child_run_id !== rowNode.id ? step.child_run_id : null;
-        const childRun = childId && !shownRuns.has(childId) ? this.nodes.get(childId) : null;
-        const hasChildren = within.length > 0 || Boolean(childId);
-        const expanded = hasChildren && !this.collapsed.has(key) && (within.length > 0 || Boolean(childRun));
-        rows.push({ key, node: rowNode, step, depth: rowDepth, hasChildren, expanded, childId, loading: this.loading.has(childId) });
-        if (!expanded) continue;
-        pushAll(rowNode, within, rowDepth + 1);
-        if (childRun) {
-          shownRuns.add(childRun.id);
-          pushAll(childRun, childRun.roots, rowDepth + 1);
-        }
+    if (rootExpanded) pushAll(root, root.roots, 1);
+    while (stack.length) {
+      const depth = stack.pop();
+      const position = stack.pop();
+      const node = stack.pop();
+      const step = node.steps[position];
+      const within = node.children.get(position) || EMPTY;
+      const childId = step.child_run_id && step.child_run_id !== node.id ? step.child_run_id : null;
+      const hasChildren = within.length > 0 || childId !== null;
+      let expanded = false;
+      let childRun = null;
+      if (hasChildren && !this.collapsed.has(`${node.id}:${step.index}`)) {
+        childRun = childId && !shownRuns.has(childId) ? this.nodes.get(childId) || null : null;
+        expanded = within.length > 0 || childRun !== null;
       }
-    };
-    if (rows[0].expanded) visit(root, root.roots, 1);
+      node.rowOf[position] = rows.length;
+      rows.push(new Row(node, position, depth, hasChildren, expanded, childId, childId !== null && this.loading.has(childId)));
+      if (!expanded) continue;
+      pushAll(node, within, depth + 1);
+      if (childRun) {
+        shownRuns.add(childRun.id);
+        pushAll(childRun, childRun.roots, depth + 1);
+      }
+    }
     this.rows = rows;
-    this.rowIndex = new Map(rows.map((row, index) => [row.key, index]));
     this.measure();
     this.spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
     this.drawAxis();
     this.scheduleRender();
+  }
+
+  /** The position of the row with `key` in the rows, or undefined when it is not shown. */
+  indexOf(key) {
+    if (!key) return undefined;
+    if (key.startsWith("run:")) return key.slice(4) === this.root.id ? 0 : undefined;
+    const separator = key.lastIndexOf(":");
+    const node = this.nodes.get(key.slice(0, separator));
+    if (!node || !node.rowOf) return undefined;
+    const position = node.positionOf.get(Number(key.slice(separator + 1)));
+    if (position === undefined) return undefined;
+    const index = node.rowOf[position];
+    return index < 0 ? undefined : index;
   }
 
   measure() {
@@ -230,7 +279,12 @@ export class Waterfall {
       element.hidden = false;
       this.fillRow(element, rows[first + i], first + i, now);
     }
-    const selected = this.rowIndex.get(this.selectedKey);
+    if (!this.painted && needed > 0) {
+      this.painted = true;
+      // Read by bench/bench_viewer.py: when the first rows of the waterfall were in the DOM.
+      performance.mark("agentguide:waterfall-rows");
+    }
+    const selected = this.indexOf(this.selectedKey);
     if (selected !== undefined && selected >= first && selected < last) {
       this.viewport.setAttribute("aria-activedescendant", `wf-row-${selected}`);
     } else {
@@ -243,15 +297,17 @@ export class Waterfall {
     const step = row.step;
     const kind = step ? step.kind : "agent";
     const status = step ? step.status : this.root.timeline.status;
+    const key = row.key;
+    const selected = key === this.selectedKey;
     element.id = `wf-row-${index}`;
-    element.dataset.key = row.key;
+    element.dataset.key = key;
     element.dataset.index = String(index);
     element.style.transform = `translateY(${index * ROW_HEIGHT}px)`;
     element.setAttribute("aria-level", String(row.depth + 1));
-    element.setAttribute("aria-selected", String(row.key === this.selectedKey));
+    element.setAttribute("aria-selected", String(selected));
     if (row.hasChildren) element.setAttribute("aria-expanded", String(row.expanded));
     else element.removeAttribute("aria-expanded");
-    element.className = `wf-row status-${status.toLowerCase()}${row.key === this.selectedKey ? " selected" : ""}${step ? "" : " wf-run-row"}`;
+    element.className = `wf-row status-${status.toLowerCase()}${selected ? " selected" : ""}${step ? "" : " wf-run-row"}`;
 
     const levels = Math.min(row.depth, MAX_INDENT_LEVELS);
     label.style.paddingLeft = `${6 + levels * INDENT_PX}px`;
@@ -296,21 +352,21 @@ export class Waterfall {
   }
 
   select(key, { scroll = true, notify = true } = {}) {
-    if (!this.rowIndex.has(key)) return false;
+    if (this.indexOf(key) === undefined) return false;
     this.selectedKey = key;
     if (scroll) this.scrollToKey(key);
     this.scheduleRender();
-    if (notify && this.onSelect) this.onSelect(this.rows[this.rowIndex.get(key)]);
+    if (notify && this.onSelect) this.onSelect(this.rows[this.indexOf(key)]);
     return true;
   }
 
   selectedRow() {
-    const index = this.rowIndex.get(this.selectedKey);
+    const index = this.indexOf(this.selectedKey);
     return index === undefined ? null : this.rows[index];
   }
 
   scrollToKey(key) {
-    const index = this.rowIndex.get(key);
+    const index = this.indexOf(key);
     if (index === undefined) return;
     const top = index * ROW_HEIGHT;
     const view = this.viewport;
@@ -321,7 +377,7 @@ export class Waterfall {
   }
 
   async expand(key) {
-    const index = this.rowIndex.get(key);
+    const index = this.indexOf(key);
     if (index === undefined) return;
     const row = this.rows[index];
     this.collapsed.delete(key);
@@ -344,21 +400,21 @@ export class Waterfall {
   }
 
   toggle(key) {
-    const row = this.rows[this.rowIndex.get(key)];
+    const row = this.rows[this.indexOf(key)];
     if (!row || !row.hasChildren) return;
     if (row.expanded) this.collapse(key);
     else this.expand(key);
   }
 
   moveBy(delta) {
-    const current = this.rowIndex.get(this.selectedKey) ?? -1;
+    const current = this.indexOf(this.selectedKey) ?? -1;
     const next = Math.max(0, Math.min(this.rows.length - 1, current + delta));
     this.select(this.rows[next].key);
   }
 
   /** The next failed row after the selection, wrapping around; false when none is shown. */
   selectNextFailure() {
-    const start = (this.rowIndex.get(this.selectedKey) ?? -1) + 1;
+    const start = (this.indexOf(this.selectedKey) ?? -1) + 1;
     const count = this.rows.length;
     for (let offset = 0; offset < count; offset += 1) {
       const row = this.rows[(start + offset) % count];
@@ -385,7 +441,7 @@ export class Waterfall {
       ArrowLeft: () => {
         if (!row) return undefined;
         if (row.expanded) return this.collapse(row.key);
-        const index = this.rowIndex.get(row.key);
+        const index = this.indexOf(row.key);
         for (let i = index - 1; i >= 0; i -= 1) {
           if (this.rows[i].depth < row.depth) return this.select(this.rows[i].key);
         }

@@ -232,6 +232,7 @@ export function mountRun(container, route) {
   async function load() {
     try {
       const timeline = await api.timeline(runId, { signal: controller.signal });
+      performance.mark("agentguide:timeline-loaded");
       render(timeline);
       await autoExpandChildren();
       await selectFromRoute(route.params);
@@ -253,7 +254,7 @@ export function mountRun(container, route) {
           clearInterval(refreshTimer);
           clearInterval(tickTimer);
         }
-        if (timeline.steps.length === rootNode.steps.length && timeline.status === rootNode.timeline.status) return;
+        if (timeline.steps.count === rootNode.steps.length && timeline.status === rootNode.timeline.status) return;
         const selected = waterfall.selectedRow();
         const keep = selected ? stepKey(selected) : null;
         waterfall.destroy();
