@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from agentguide.config import (
+    DEFAULT_RATE_LIMITS,
+    DEFAULT_RETENTION_INTERVAL_S,
+    ConfigError,
     ServeSettings,
     database_url_from_env,
     default_data_dir,
+    env_float,
     env_int,
+    resolve_auth_mode,
 )
+from agentguide.logs import LOG_FORMATS, configure_logging
+from receiver.rate_limit import RateLimit, RateLimits
 
 
 def _add_database_flags(parser: argparse.ArgumentParser) -> None:
@@ -92,6 +98,28 @@ def build_parser() -> argparse.ArgumentParser:
         "(env AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS; default 8)",
     )
     serve.add_argument(
+        "--max-spans-per-request",
+        type=int,
+        default=env_int("AGENTGUIDE_MAX_SPANS_PER_REQUEST", ServeSettings.max_spans_per_request),
+        help="spans one export request may carry; a request with more is refused whole with "
+        "413 / INVALID_ARGUMENT (env AGENTGUIDE_MAX_SPANS_PER_REQUEST; default 100000)",
+    )
+    _add_security_flags(serve)
+    _add_rate_limit_flags(serve)
+    serve.add_argument(
+        "--retention-days",
+        type=float,
+        default=env_float("AGENTGUIDE_RETENTION_DAYS", None),
+        help="delete traces whose newest span ended more than this many days ago "
+        "(env AGENTGUIDE_RETENTION_DAYS; default: keep everything)",
+    )
+    serve.add_argument(
+        "--retention-interval",
+        type=float,
+        default=env_float("AGENTGUIDE_RETENTION_INTERVAL_S", DEFAULT_RETENTION_INTERVAL_S),
+        help="seconds between retention passes (env AGENTGUIDE_RETENTION_INTERVAL_S; default 600)",
+    )
+    serve.add_argument(
         "--db-pool-size",
         type=int,
         default=env_int("AGENTGUIDE_DB_POOL_SIZE", ServeSettings.db_pool_size),
@@ -102,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("AGENTGUIDE_LOG_LEVEL", "info"),
         choices=["debug", "info", "warning", "error"],
         help="env AGENTGUIDE_LOG_LEVEL; default info",
+    )
+    serve.add_argument(
+        "--log-format",
+        default=os.environ.get("AGENTGUIDE_LOG_FORMAT", "auto"),
+        choices=LOG_FORMATS,
+        help="json: one JSON object a line (time, level, logger, message, request_id, ...); "
+        "text; auto: text on a terminal, json otherwise (env AGENTGUIDE_LOG_FORMAT)",
     )
 
     simulate = commands.add_parser(
@@ -120,12 +155,81 @@ def build_parser() -> argparse.ArgumentParser:
         description="Apply pending schema migrations, each in a transaction under a lock.",
     )
     _add_database_flags(migrate)
+
+    keys = commands.add_parser(
+        "keys",
+        help="create, list and revoke API keys",
+        description="API keys: each belongs to one project and has one scope (ingest, read or "
+        "admin). Pending schema migrations are applied first.",
+    )
+    from agentguide.keys_cli import configure_parser as configure_keys_parser
+
+    configure_keys_parser(keys, _add_database_flags)
     return parser
+
+
+def _add_security_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--auth",
+        choices=["required", "off"],
+        default=os.environ.get("AGENTGUIDE_AUTH") or None,
+        help="required: every request but /healthz, /readyz and /v1/auth/status needs an API "
+        "key; off: none does, and everything goes to the 'default' project (env "
+        "AGENTGUIDE_AUTH; default: off on a loopback --host, required otherwise)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=os.environ.get("AGENTGUIDE_INSECURE", "").lower() in ("1", "true", "yes"),
+        help="allow --auth off on a non-loopback --host, e.g. behind a proxy that "
+        "authenticates (env AGENTGUIDE_INSECURE=1)",
+    )
+
+
+_RATE_FLAGS = (
+    ("ingest", "requests", "OTLP exports and REST writes"),
+    ("ingest", "spans", "spans"),
+    ("read", "requests", "query API requests"),
+    ("admin", "requests", "requests"),
+    ("admin", "spans", "spans"),
+)
+
+
+def _add_rate_limit_flags(parser: argparse.ArgumentParser) -> None:
+    for scope, measure, what in _RATE_FLAGS:
+        limit = DEFAULT_RATE_LIMITS.for_scope(scope)
+        default = limit.requests_per_s if measure == "requests" else limit.spans_per_s
+        env = f"AGENTGUIDE_RATE_{scope.upper()}_{measure.upper()}"
+        parser.add_argument(
+            f"--rate-{scope}-{measure}",
+            type=float,
+            default=env_float(env, default),
+            metavar="PER_S",
+            help=f"{what} per second per {scope} key; over it: 429 / RESOURCE_EXHAUSTED with "
+            f"a retry delay; 0: no limit (env {env}; default {default:g})",
+        )
+
+
+def _rate_limits(args: argparse.Namespace) -> RateLimits:
+    def scope_limit(scope: str) -> RateLimit:
+        spans = getattr(args, f"rate_{scope}_spans", 0.0)
+        return RateLimit(requests_per_s=getattr(args, f"rate_{scope}_requests"), spans_per_s=spans)
+
+    return RateLimits(
+        ingest=scope_limit("ingest"), read=scope_limit("read"), admin=scope_limit("admin")
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
     from agentguide.server import serve
 
+    try:
+        auth = resolve_auth_mode(args.host, args.auth, args.insecure)
+        if args.retention_days is not None and args.retention_days <= 0:
+            raise ConfigError("--retention-days must be more than 0")
+    except ConfigError as exc:
+        print(f"agentguide serve: {exc}", file=sys.stderr)
+        return 2
     settings = ServeSettings(
         host=args.host,
         grpc_port=args.grpc_port,
@@ -135,8 +239,14 @@ def _serve(args: argparse.Namespace) -> int:
         max_request_bytes=args.max_request_bytes,
         max_inflight_bytes=args.max_inflight_bytes,
         max_concurrent_grpc_exports=args.max_concurrent_grpc_exports,
+        max_spans_per_request=args.max_spans_per_request,
         db_pool_size=args.db_pool_size,
         log_level=args.log_level,
+        log_format=args.log_format,
+        auth=auth,
+        rate_limits=_rate_limits(args),
+        retention_days=args.retention_days,
+        retention_interval_s=args.retention_interval,
     )
     asyncio.run(serve(settings))
     return 0
@@ -154,6 +264,18 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from agentguide.keys_cli import run
+    from storage.database import apply_migrations, open_database
+
+    database = open_database(args.database_url, args.data_dir or default_data_dir())
+    try:
+        apply_migrations(database.url)
+        return run(args, database.url)
+    finally:
+        database.close()
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from agentguide.simulation import run_from_args
 
@@ -162,12 +284,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(args, "log_level", "info").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    configure_logging(
+        getattr(args, "log_level", "warning" if args.command == "keys" else "info"),
+        getattr(args, "log_format", "text"),
     )
-    handlers = {"serve": _serve, "migrate": _migrate, "simulate": _simulate}
+    handlers = {"serve": _serve, "migrate": _migrate, "simulate": _simulate, "keys": _keys}
     return handlers[args.command](args)
 
 

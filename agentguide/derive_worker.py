@@ -1,8 +1,10 @@
-"""The derive worker: a process of its own that maps stored spans into runs and steps.
+"""The derive worker: a process of its own that maps stored spans into runs and steps, and
+runs retention when it is on.
 
-Started by ``agentguide serve``, so that deriving never holds up the event loop that answers
-exports. It reads wake-ups from a pipe (one byte per commit, coalesced) and stops when the
-pipe closes, which also happens when the server dies.
+Started by ``agentguide serve``, so that deriving and deleting never hold up the event loop
+that answers exports. It reads wake-ups from a pipe (one byte per commit, coalesced) and stops
+when the pipe closes, which also happens when the server dies. Its metrics go to files in
+``metrics_dir`` (prometheus-client multiprocess mode), which the server's /metrics reads.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
+from agentguide.logs import configure_logging
 from agentguide.memory import tune_allocator
+from agentguide.retention_job import RetentionJob
+from agentguide.worker_metrics import WORKER_METRICS_DIR_ENV, WorkerMetrics
 from storage.deriver import Deriver
+from storage.retention import Retention
 from storage.store import Store
 
 logger = logging.getLogger("agentguide.derive")
@@ -25,12 +33,32 @@ DATABASE_URL_ENV = "AGENTGUIDE_DERIVE_DATABASE_URL"
 WAKE_FD_ENV = "AGENTGUIDE_DERIVE_WAKE_FD"
 
 
+@dataclass(frozen=True)
+class WorkerOptions:
+    log_level: str = "info"
+    log_format: str = "auto"
+    retention_days: float | None = None
+    retention_interval_s: float = 600.0
+    metrics_dir: Path | None = None
+
+    def arguments(self) -> list[str]:
+        args = ["--log-level", self.log_level, "--log-format", self.log_format]
+        if self.retention_days is not None:
+            args += [
+                "--retention-days",
+                repr(self.retention_days),
+                "--retention-interval",
+                repr(self.retention_interval_s),
+            ]
+        return args
+
+
 class DeriveWorker:
     """The server's handle on one derive worker process."""
 
-    def __init__(self, database_url: str, log_level: str) -> None:
+    def __init__(self, database_url: str, options: WorkerOptions) -> None:
         self.database_url = database_url
-        self.log_level = log_level
+        self.options = options
         self._process: subprocess.Popen[bytes] | None = None
         self._wake_fd: int | None = None
 
@@ -40,8 +68,11 @@ class DeriveWorker:
         env = dict(os.environ)
         env[DATABASE_URL_ENV] = self.database_url
         env[WAKE_FD_ENV] = str(read_fd)
+        env.pop(WORKER_METRICS_DIR_ENV, None)
+        if self.options.metrics_dir is not None:
+            env[WORKER_METRICS_DIR_ENV] = str(self.options.metrics_dir)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "agentguide.derive_worker", "--log-level", self.log_level],
+            [sys.executable, "-m", "agentguide.derive_worker", *self.options.arguments()],
             pass_fds=(read_fd,),
             env=env,
             start_new_session=True,  # a Ctrl-C reaches the server, which stops the worker
@@ -82,9 +113,29 @@ class DeriveWorker:
             self._wake_fd = None
 
 
-async def _run(database_url: str, wake_fd: int) -> None:
-    store = await Store.open(database_url, max_size=2)
-    deriver = Deriver(store)
+async def _run(
+    database_url: str, wake_fd: int, retention_days: float | None, retention_interval_s: float
+) -> None:
+    metrics = WorkerMetrics()
+    store = await Store.open(database_url, max_size=3 if retention_days else 2)
+    mapping_s_before = store.mapping_s
+
+    def on_batch(traces: int, seconds: float) -> None:
+        nonlocal mapping_s_before
+        metrics.derived(traces, seconds, store.mapping_s - mapping_s_before)
+        mapping_s_before = store.mapping_s
+
+    deriver = Deriver(store, on_batch=on_batch)
+    retention = (
+        RetentionJob(
+            Retention(store.pool),
+            retention_days,
+            retention_interval_s,
+            on_pass=metrics.retention_pass,
+        )
+        if retention_days
+        else None
+    )
     loop = asyncio.get_running_loop()
     os.set_blocking(wake_fd, False)
 
@@ -100,9 +151,14 @@ async def _run(database_url: str, wake_fd: int) -> None:
             deriver.stop()
 
     loop.add_reader(wake_fd, on_wake)
+    retention_task = loop.create_task(retention.run()) if retention is not None else None
     try:
         await deriver.run()
     finally:
+        if retention_task is not None:
+            retention_task.cancel()  # a batch cut short rolls back whole
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention_task
         await store.close()
 
 
@@ -111,17 +167,16 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(prog="agentguide-derive-worker")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-format", default="auto")
+    parser.add_argument("--retention-days", type=float, default=None)
+    parser.add_argument("--retention-interval", type=float, default=600.0)
     args = parser.parse_args()
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level, args.log_format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tune_allocator()
     database_url = os.environ.pop(DATABASE_URL_ENV)
     wake_fd = int(os.environ.pop(WAKE_FD_ENV))
-    asyncio.run(_run(database_url, wake_fd))
+    asyncio.run(_run(database_url, wake_fd, args.retention_days, args.retention_interval))
     return 0
 
 

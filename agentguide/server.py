@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
 from agentguide.config import ServeSettings, default_data_dir
-from agentguide.derive_worker import DeriveWorker
+from agentguide.derive_worker import DeriveWorker, WorkerOptions
+from agentguide.ingest_setup import build_ingest_service
 from agentguide.memory import tune_allocator
+from agentguide.self_metrics import build_registry
 from api.app import create_app
 from receiver.grpc_server import start_grpc_server
-from receiver.limits import IngestLimits
-from receiver.service import IngestService
 from storage.database import apply_migrations, open_database
 from storage.store import Store
 
@@ -36,27 +39,32 @@ class _Server(uvicorn.Server):
 async def serve(settings: ServeSettings) -> None:
     tune_allocator()
     database = open_database(settings.database_url, settings.data_dir or default_data_dir())
+    worker_metrics_dir = Path(tempfile.mkdtemp(prefix="agentguide-worker-metrics-"))
     try:
         await asyncio.to_thread(apply_migrations, database.url)
         store = await Store.open(database.url, max_size=settings.db_pool_size)
-        ingest = IngestService(
-            store,
-            IngestLimits(
-                max_request_bytes=settings.max_request_bytes,
-                max_inflight_bytes=settings.max_inflight_bytes,
-                max_concurrent_grpc_exports=settings.max_concurrent_grpc_exports,
+        ingest = build_ingest_service(store, settings)
+        metrics_registry = build_registry(store.pool, ingest, worker_metrics_dir)
+        deriver = DeriveWorker(
+            database.url,
+            WorkerOptions(
+                log_level=settings.log_level,
+                log_format=settings.log_format,
+                retention_days=settings.retention_days,
+                retention_interval_s=settings.retention_interval_s,
+                metrics_dir=worker_metrics_dir,
             ),
         )
-        deriver = DeriveWorker(database.url, settings.log_level)
         deriver.start()
         store.after_commit.append(deriver.wake)
         grpc_server, _ = await start_grpc_server(ingest, settings.host, settings.grpc_port)
         http_server = _Server(
             uvicorn.Config(
-                create_app(store, ingest),
+                create_app(store, ingest, metrics_registry),
                 host=settings.host,
                 port=settings.http_port,
                 log_level=settings.log_level,
+                log_config=None,  # uvicorn's records go through our handler and format
                 access_log=False,
                 timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
                 h11_max_incomplete_event_size=64 * 1024,
@@ -76,11 +84,13 @@ async def serve(settings: ServeSettings) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, request_shutdown)
         logger.info(
-            "AgentGuide is serving: OTLP/gRPC on %s:%d, OTLP/HTTP and the API on http://%s:%d",
+            "AgentGuide is serving: OTLP/gRPC on %s:%d, OTLP/HTTP and the API on http://%s:%d "
+            "(auth %s)",
             settings.host,
             settings.grpc_port,
             settings.host,
             settings.http_port,
+            settings.auth.value,
         )
         watchdog = loop.create_task(_watch(deriver))
         try:
@@ -96,6 +106,7 @@ async def serve(settings: ServeSettings) -> None:
                 loop.remove_signal_handler(signum)
     finally:
         database.close()
+        shutil.rmtree(worker_metrics_dir, ignore_errors=True)
 
 
 async def _watch(deriver: DeriveWorker) -> None:

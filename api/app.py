@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from prometheus_client import CollectorRegistry
 
-from api import agents, metrics, rest_runs, run_steps, runs, simulate, tools, traces
+from api import (
+    agents,
+    auth,
+    metrics,
+    prometheus,
+    rest_runs,
+    run_steps,
+    runs,
+    simulate,
+    tools,
+    traces,
+)
+from api.auth import ProjectIdDep, require_admin, require_ingest, require_read
 from api.errors import ApiError, install_error_handlers
+from api.request_id import RequestIdMiddleware
 from api.viewer import install_viewer
 from receiver.http import OtlpHttpReceiver
 from receiver.service import IngestService
+from storage.step_queries import StepQueries
 from storage.store import StorageUnavailable, Store
 
 
-def create_app(store: Store, ingest: IngestService) -> FastAPI:
+def _step_queries(request: Request, project_id: ProjectIdDep) -> StepQueries:
+    return StepQueries(request.app.state.store.pool, project_id)
+
+
+def create_app(
+    store: Store, ingest: IngestService, metrics_registry: CollectorRegistry | None = None
+) -> FastAPI:
+    """The HTTP application. Every route under /v1 but ``/v1/auth/status`` needs a key of the
+    scope its router names when auth is required (the OTLP route checks its own)."""
     app = FastAPI(
         title="AgentGuide",
         summary="An OpenTelemetry span store for AI agents: runs, steps and KPIs over OTLP.",
@@ -20,18 +43,26 @@ def create_app(store: Store, ingest: IngestService) -> FastAPI:
     )
     app.state.store = store
     app.state.ingest = ingest
+    app.state.metrics_registry = metrics_registry or ingest.metrics.registry
     install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     app.add_route(
         "/v1/traces", OtlpHttpReceiver(ingest).handle, methods=["POST"], include_in_schema=False
     )
-    app.include_router(traces.router)
-    app.include_router(runs.router)
-    app.include_router(run_steps.router)
-    app.include_router(rest_runs.router)
-    app.include_router(agents.router)
-    app.include_router(tools.router)
-    app.include_router(metrics.router)
-    app.include_router(simulate.router)
+    read = [Depends(require_read)]
+    app.include_router(traces.router, dependencies=read)
+    app.include_router(runs.router, dependencies=read)
+    app.include_router(run_steps.router, dependencies=read)
+    app.include_router(rest_runs.router, dependencies=[Depends(require_ingest)])
+    app.include_router(agents.router, dependencies=read)
+    app.include_router(tools.router, dependencies=read)
+    app.include_router(metrics.router, dependencies=read)
+    app.include_router(simulate.router, dependencies=[Depends(require_admin)])
+    app.include_router(auth.router)
+    app.include_router(prometheus.router, dependencies=[Depends(require_admin)])
+    # Until api/run_steps.py takes the project from ProjectIdDep itself, its steps are read
+    # in the caller's project through this override.
+    app.dependency_overrides[run_steps.get_step_queries] = _step_queries
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:

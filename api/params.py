@@ -11,11 +11,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 
+from api.auth import ProjectIdDep
 from api.schemas import ErrorResponse
 from api.times import InvalidTime, parse_time
 from storage.queries import Queries
 from storage.query_records import TimeWindow
-from storage.store import DEFAULT_PROJECT_ID
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Unknown id"},
@@ -74,8 +74,9 @@ def agent_filter(
     return text_value(agent, "agent")
 
 
-def get_queries(request: Request) -> Queries:
-    return Queries(request.app.state.store.pool, DEFAULT_PROJECT_ID)
+def get_queries(request: Request, project_id: ProjectIdDep) -> Queries:
+    """The read queries of the caller's project."""
+    return Queries(request.app.state.store.pool, project_id)
 
 
 QueriesDep = Annotated[Queries, Depends(get_queries)]

@@ -15,6 +15,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from api import rest_spans as rs
+from api.auth import ProjectIdDep
 from api.errors import ApiError
 from api.params import ERROR_RESPONSES, QueriesDep, invalid_parameter, time_value
 from api.presenters import present_artifact, present_run, present_step
@@ -26,7 +27,6 @@ from receiver.ingest import prepare_request
 from storage.queries import Queries
 from storage.records import SpanBatch
 from storage.rest import EditableSpan, RestSpanWriter, TraceEdit
-from storage.store import DEFAULT_PROJECT_ID
 
 MAX_TOKENS = 2**53  # whole and exact as a double; sums of many stay within bigint
 
@@ -181,7 +181,11 @@ async def _answer_step(queries: Queries, step_id: str) -> Step:
     summary="Create a run (PENDING) for an agent without OpenTelemetry",
 )
 async def create_run(
-    body: RunCreate, response: Response, queries: QueriesDep, writer: WriterDep
+    body: RunCreate,
+    response: Response,
+    queries: QueriesDep,
+    writer: WriterDep,
+    project_id: ProjectIdDep,
 ) -> Run:
     _check_body(body)
     agent_name = body.agent_name
@@ -207,9 +211,7 @@ async def create_run(
         start_ns=_instant(body.started_at, "started_at"),
     )
     resource = rs.rest_resource(body.service_name or agent_name)
-    await writer.create(
-        DEFAULT_PROJECT_ID, _batch(rs.export_request([span], resource, rs.rest_scope()))
-    )
+    await writer.create(project_id, _batch(rs.export_request([span], resource, rs.rest_scope())))
     run_id = make_id(trace_id.hex(), span_id.hex())
     response.headers["Location"] = f"/v1/runs/{run_id}"
     return await _answer_run(queries, run_id)
@@ -222,14 +224,19 @@ async def create_run(
     summary="Add a tool-call step to a REST run (the run becomes RUNNING)",
 )
 async def add_step(
-    run_id: RunId, body: StepCreate, response: Response, queries: QueriesDep, writer: WriterDep
+    run_id: RunId,
+    body: StepCreate,
+    response: Response,
+    queries: QueriesDep,
+    writer: WriterDep,
+    project_id: ProjectIdDep,
 ) -> Step:
     _check_body(body)
     run_id = run_id.lower()
     trace_id, _ = _ids(run_id)
     start_ns = _instant(body.started_at, "started_at")
     step_span_id = rs.new_span_id()
-    async with writer.edit(DEFAULT_PROJECT_ID, trace_id) as edit:
+    async with writer.edit(project_id, trace_id) as edit:
         run_span, resource, scope = await _load_run(edit, run_id, queries)
         status = rs.run_status(run_span)
         if status in rs.FINAL_RUN_STATUSES:
@@ -267,7 +274,12 @@ async def add_step(
     summary="Finish a step: its output, or its error, and when it finished",
 )
 async def finish_step(
-    run_id: RunId, step_id: StepId, body: StepUpdate, queries: QueriesDep, writer: WriterDep
+    run_id: RunId,
+    step_id: StepId,
+    body: StepUpdate,
+    queries: QueriesDep,
+    writer: WriterDep,
+    project_id: ProjectIdDep,
 ) -> Step:
     _check_body(body)
     run_id, step_id = run_id.lower(), step_id.lower()
@@ -279,7 +291,7 @@ async def finish_step(
     if error is not None and status != "FAILED":
         raise invalid_parameter("error", "an error goes with status FAILED", "body")
     end_ns = _instant(body.finished_at, "finished_at")
-    async with writer.edit(DEFAULT_PROJECT_ID, trace_id) as edit:
+    async with writer.edit(project_id, trace_id) as edit:
         run_span, resource, scope = await _load_run(edit, run_id, queries)
         step = _load_step(edit, run_span, step_id, run_id)
         if rs.step_status(step) != "RUNNING":
@@ -298,7 +310,13 @@ async def finish_step(
     response_model=Run,
     summary="Move a REST run on (RUNNING, SUCCESS, FAILED, CANCELLED); record output, metrics",
 )
-async def update_run(run_id: RunId, body: RunUpdate, queries: QueriesDep, writer: WriterDep) -> Run:
+async def update_run(
+    run_id: RunId,
+    body: RunUpdate,
+    queries: QueriesDep,
+    writer: WriterDep,
+    project_id: ProjectIdDep,
+) -> Run:
     _check_body(body)
     for name in rs.TOKEN_METRIC_KEYS:
         count = float((body.metrics or {}).get(name, 0))
@@ -318,7 +336,7 @@ async def update_run(run_id: RunId, body: RunUpdate, queries: QueriesDep, writer
             "finished_at", "goes with a final status: SUCCESS, FAILED or CANCELLED", "body"
         )
     end_ns = _instant(body.finished_at, "finished_at") if final else None
-    async with writer.edit(DEFAULT_PROJECT_ID, trace_id) as edit:
+    async with writer.edit(project_id, trace_id) as edit:
         run_span, resource, scope = await _load_run(edit, run_id, queries)
         current = rs.run_status(run_span)
         if current in rs.FINAL_RUN_STATUSES:

@@ -25,11 +25,12 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstrai
 from starlette.concurrency import run_in_threadpool
 
 from agentguide.simulation import SimulationConfig, SimulationSummary, agent_names, generate_spans
+from api.auth import ProjectIdDep
 from api.errors import ApiError
 from api.params import ERROR_RESPONSES
 from api.schemas import ErrorResponse
 from receiver.service import IngestService, Overloaded
-from storage.store import DEFAULT_PROJECT_ID, Store
+from storage.store import Store
 
 MAX_RUNS = 200
 MAX_AGENTS = 20
@@ -159,7 +160,9 @@ def _generate(
     return summary, [encode_spans(batch) for batch in batches]
 
 
-async def _ingest(ingest: IngestService, requests: Sequence[ExportTraceServiceRequest]) -> None:
+async def _ingest(
+    ingest: IngestService, project_id: int, requests: Sequence[ExportTraceServiceRequest]
+) -> None:
     """Each request through admission control and the ingest service, like a receiver's."""
     for export_request in requests:
         size = export_request.ByteSize()
@@ -168,7 +171,7 @@ async def _ingest(ingest: IngestService, requests: Sequence[ExportTraceServiceRe
         except Overloaded as exc:
             raise _busy(str(exc), ingest.limits.retry_after_overloaded_s) from exc
         try:
-            response = await ingest.export(export_request, DEFAULT_PROJECT_ID)
+            response = await ingest.export(export_request, project_id)
         finally:
             ingest.admission.release(size)
         rejected = response.partial_success.rejected_spans
@@ -180,10 +183,10 @@ async def _ingest(ingest: IngestService, requests: Sequence[ExportTraceServiceRe
             )
 
 
-async def _derive(store: Store, summary: SimulationSummary) -> None:
+async def _derive(store: Store, project_id: int, summary: SimulationSummary) -> None:
     """Derive the simulated traces before answering, waiting for a deriver already on them."""
     await store.derive_traces(
-        DEFAULT_PROJECT_ID, [bytes.fromhex(trace_id) for trace_id in summary.trace_ids]
+        project_id, [bytes.fromhex(trace_id) for trace_id in summary.trace_ids]
     )
 
 
@@ -198,6 +201,7 @@ async def _derive(store: Store, summary: SimulationSummary) -> None:
 )
 async def simulate(
     request: Request,
+    project_id: ProjectIdDep,
     body: Annotated[SimulateRequest | None, Body()] = None,
 ) -> SimulateResponse:
     params = body or SimulateRequest()
@@ -206,8 +210,8 @@ async def simulate(
         raise _busy("a simulation is already running; retry when it is done", RETRY_AFTER_BUSY_S)
     try:
         summary, export_requests = await run_in_threadpool(_generate, params.config())
-        await _ingest(request.app.state.ingest, export_requests)
-        await _derive(request.app.state.store, summary)
+        await _ingest(request.app.state.ingest, project_id, export_requests)
+        await _derive(request.app.state.store, project_id, summary)
     finally:
         gate.release()
     return SimulateResponse(

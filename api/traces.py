@@ -8,9 +8,10 @@ import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
+from api.auth import ProjectIdDep
 from api.errors import ApiError
 from receiver.otlp_json import assemble_request, request_to_json
-from storage.store import DEFAULT_PROJECT_ID, Store
+from storage.store import Store
 
 router = APIRouter(tags=["traces"])
 
@@ -28,10 +29,11 @@ TRACE_ID_PATTERN = "^[0-9a-fA-F]{32}$"
 )
 async def get_trace(
     request: Request,
+    project_id: ProjectIdDep,
     trace_id: str = Path(description="32 hex characters", pattern=TRACE_ID_PATTERN),
 ) -> Response:
     store: Store = request.app.state.store
-    stored = await store.get_trace(DEFAULT_PROJECT_ID, bytes.fromhex(trace_id))
+    stored = await store.get_trace(project_id, bytes.fromhex(trace_id))
     if not stored:
         raise ApiError(404, f"no spans stored for trace {trace_id.lower()}")
     document: dict[str, Any] = request_to_json(assemble_request(stored))

@@ -2,7 +2,9 @@
 
 Requests arrive as raw bytes so that a body that does not decode gets INVALID_ARGUMENT with a
 message, not an opaque internal error. Retryable failures carry a ``google.rpc.RetryInfo``,
-which the OpenTelemetry Collector needs before it retries RESOURCE_EXHAUSTED.
+which the OpenTelemetry Collector needs before it retries RESOURCE_EXHAUSTED. The API key is
+read from the ``authorization`` or ``x-api-key`` metadata; a missing or invalid one gets
+UNAUTHENTICATED, a key that may not send spans PERMISSION_DENIED.
 """
 
 from __future__ import annotations
@@ -16,21 +18,45 @@ from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from receiver.service import IngestService, Overloaded
-from storage.store import DEFAULT_PROJECT_ID, StorageUnavailable
+from receiver.auth import (
+    API_KEY_HEADER,
+    AUTHORIZATION_HEADER,
+    PROJECT_HEADER,
+    AuthError,
+    Unauthenticated,
+)
+from receiver.metrics import ExportOutcome
+from receiver.rate_limit import RateLimited
+from receiver.request_id import REQUEST_ID_HEADER, begin_request, end_request
+from receiver.service import IngestService, Overloaded, TooManySpans
+from storage.store import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = "opentelemetry.proto.collector.trace.v1.TraceService"
+PROTOCOL = "grpc"
 
 
-def _retry_metadata(code: grpc.StatusCode, message: str, retry_after_s: int) -> tuple[Any, ...]:
+def _retry_metadata(code: grpc.StatusCode, message: str, retry_after_s: float) -> tuple[Any, ...]:
+    """The retry delay as a ``google.rpc.RetryInfo``: in the status details (read by the
+    Collector) and on its own under ``google.rpc.retryinfo-bin`` (read by the Python SDK)."""
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(max(0, round(retry_after_s * 1e9)))
+    retry_info = error_details_pb2.RetryInfo(retry_delay=delay)
     detail = any_pb2.Any()
-    detail.Pack(
-        error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=retry_after_s))
-    )
+    detail.Pack(retry_info)
     status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
-    return (("grpc-status-details-bin", status.SerializeToString()),)
+    return (
+        ("grpc-status-details-bin", status.SerializeToString()),
+        ("google.rpc.retryinfo-bin", retry_info.SerializeToString()),
+    )
+
+
+def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
+    """The request's text metadata by (lower-case) key."""
+    return {
+        key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)
+    }
 
 
 class TraceServiceHandler:
@@ -38,10 +64,52 @@ class TraceServiceHandler:
         self.service = service
 
     async def export(self, raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-        limits = self.service.limits
+        metadata = _metadata(context)
+        _, token = begin_request(metadata.get(REQUEST_ID_HEADER))
         try:
-            self.service.admission.admit(len(raw))
+            with self.service.metrics.export(PROTOCOL) as result:
+                return await self._export(raw, context, metadata, result)
+        finally:
+            end_request(token)
+
+    async def _export(
+        self,
+        raw: bytes,
+        context: grpc.aio.ServicerContext[Any, Any],
+        metadata: dict[str, str],
+        result: ExportOutcome,
+    ) -> bytes:
+        """Answer one export; ``result.outcome`` is set before every abort (which raises)."""
+        service = self.service
+        limits = service.limits
+        try:
+            principal = await service.admit_sender(
+                metadata.get(AUTHORIZATION_HEADER),
+                metadata.get(API_KEY_HEADER),
+                metadata.get(PROJECT_HEADER),
+            )
+        except AuthError as exc:
+            logger.info("export refused: %s", exc.message, extra={"status": exc.status_code})
+            unauthenticated = isinstance(exc, Unauthenticated)
+            result.outcome = "unauthenticated" if unauthenticated else "permission_denied"
+            code = (
+                grpc.StatusCode.UNAUTHENTICATED
+                if unauthenticated
+                else grpc.StatusCode.PERMISSION_DENIED
+            )
+            await context.abort(code, exc.message)
+        except RateLimited as exc:
+            result.outcome = "rate_limited"
+            await self._abort_retryable(
+                context, grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message, exc.retry_after_s
+            )
+        except StorageUnavailable as exc:
+            result.outcome = "unavailable"
+            await self._abort_unavailable(context, exc)
+        try:
+            service.admission.admit(len(raw))
         except Overloaded as exc:
+            result.outcome = "overloaded"
             await self._abort_retryable(
                 context,
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -53,29 +121,45 @@ class TraceServiceHandler:
             try:
                 request.ParseFromString(raw)
             except DecodeError as exc:
+                result.outcome = "invalid"
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"message is not a protobuf ExportTraceServiceRequest: {exc}",
                 )
             try:
-                response = await self.service.export(request, DEFAULT_PROJECT_ID)
-            except StorageUnavailable as exc:
+                response = await service.export_as(principal, request, PROTOCOL)
+            except TooManySpans as exc:
+                result.outcome = "too_many_spans"
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except RateLimited as exc:
+                result.outcome = "rate_limited"
                 await self._abort_retryable(
-                    context,
-                    grpc.StatusCode.UNAVAILABLE,
-                    f"the database is unavailable, nothing was stored; retry later ({exc})",
-                    limits.retry_after_unavailable_s,
+                    context, grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message, exc.retry_after_s
                 )
+            except StorageUnavailable as exc:
+                result.outcome = "unavailable"
+                await self._abort_unavailable(context, exc)
+            result.outcome = "partial" if response.partial_success.rejected_spans else "ok"
             return response.SerializeToString()
         finally:
-            self.service.admission.release(len(raw))
+            service.admission.release(len(raw))
+
+    async def _abort_unavailable(
+        self, context: grpc.aio.ServicerContext[Any, Any], exc: StorageUnavailable
+    ) -> None:
+        await self._abort_retryable(
+            context,
+            grpc.StatusCode.UNAVAILABLE,
+            f"the database is unavailable, nothing was stored; retry later ({exc})",
+            self.service.limits.retry_after_unavailable_s,
+        )
 
     @staticmethod
     async def _abort_retryable(
         context: grpc.aio.ServicerContext[Any, Any],
         code: grpc.StatusCode,
         message: str,
-        retry_after_s: int,
+        retry_after_s: float,
     ) -> None:
         await context.abort(
             code, message, trailing_metadata=_retry_metadata(code, message, retry_after_s)

@@ -6,7 +6,9 @@ specification; retryable ones (429, 503) carry ``Retry-After``.
 
 from __future__ import annotations
 
+import logging
 import zlib
+from collections.abc import Mapping
 from typing import Final
 
 import orjson
@@ -17,9 +19,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from receiver.auth import API_KEY_HEADER, AUTHORIZATION_HEADER, PROJECT_HEADER, AuthError
 from receiver.otlp_json import OtlpJsonError, request_from_json
-from receiver.service import IngestService, Overloaded
-from storage.store import DEFAULT_PROJECT_ID, StorageUnavailable
+from receiver.rate_limit import RateLimited
+from receiver.service import IngestService, Overloaded, TooManySpans
+from storage.store import StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL: Final = "http"
+_AUTH_OUTCOMES: Final = {401: "unauthenticated", 403: "permission_denied"}
 
 PROTOBUF: Final = "application/x-protobuf"
 JSON: Final = "application/json"
@@ -27,6 +36,8 @@ _PROTOBUF_ALIASES: Final = frozenset({PROTOBUF, "application/protobuf"})
 
 _GRPC_CODE_BY_STATUS: Final = {
     400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
     405: code_pb2.UNIMPLEMENTED,
     413: code_pb2.INVALID_ARGUMENT,
     415: code_pb2.INVALID_ARGUMENT,
@@ -43,18 +54,24 @@ class BodyError(Exception):
 
 
 def error_response(
-    status_code: int, message: str, media_type: str = JSON, retry_after_s: int | None = None
+    status_code: int,
+    message: str,
+    media_type: str = JSON,
+    retry_after_s: int | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """A ``google.rpc.Status`` body in the given encoding."""
     status = status_pb2.Status(
         code=_GRPC_CODE_BY_STATUS.get(status_code, code_pb2.UNKNOWN), message=message
     )
-    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+    response_headers = dict(headers or {})
+    if retry_after_s is not None:
+        response_headers["Retry-After"] = str(retry_after_s)
     if media_type == PROTOBUF:
         body = status.SerializeToString()
     else:
         body = orjson.dumps(json_format.MessageToDict(status))
-    return Response(body, status_code=status_code, media_type=media_type, headers=headers)
+    return Response(body, status_code=status_code, media_type=media_type, headers=response_headers)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -141,50 +158,95 @@ class OtlpHttpReceiver:
         self.service = service
 
     async def handle(self, request: Request) -> Response:
-        limits = self.service.limits
+        with self.service.metrics.export(PROTOCOL) as result:
+            response, result.outcome = await self._handle(request)
+            return response
+
+    async def _handle(self, request: Request) -> tuple[Response, str]:
+        """The answer, and the outcome it is counted under."""
+        service = self.service
+        limits = service.limits
         media_type = _media_type(request)
+        headers = request.headers
+        try:
+            principal = await service.admit_sender(
+                headers.get(AUTHORIZATION_HEADER),
+                headers.get(API_KEY_HEADER),
+                headers.get(PROJECT_HEADER),
+            )
+        except AuthError as exc:
+            logger.info("export refused: %s", exc.message, extra={"status": exc.status_code})
+            return auth_error_response(exc, media_type or JSON), _AUTH_OUTCOMES[exc.status_code]
+        except RateLimited as exc:
+            return _rate_limited(exc, media_type or JSON), "rate_limited"
+        except StorageUnavailable as exc:
+            return _unavailable(exc, media_type or JSON, limits.retry_after_unavailable_s), (
+                "unavailable"
+            )
         if media_type is None:
-            shown = request.headers.get("content-type", "") or "none"
-            return error_response(
-                415,
-                f"unsupported Content-Type {shown[:100]!r}: send {PROTOBUF} or {JSON}",
-            )
-        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+            shown = headers.get("content-type", "") or "none"
+            message = f"unsupported Content-Type {shown[:100]!r}: send {PROTOBUF} or {JSON}"
+            return error_response(415, message), "unsupported"
+        encoding = headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("identity", "gzip", ""):
-            return error_response(
-                415,
-                f"unsupported Content-Encoding {encoding[:50]!r}: send gzip or none",
-                media_type,
-            )
+            message = f"unsupported Content-Encoding {encoding[:50]!r}: send gzip or none"
+            return error_response(415, message, media_type), "unsupported"
         admitted = 0
         try:
-            declared = request.headers.get("content-length", "")
+            declared = headers.get("content-length", "")
             admitted = min(int(declared), limits.max_request_bytes) if declared.isdigit() else 0
-            self.service.admission.admit(admitted)
+            service.admission.admit(admitted)
         except Overloaded as exc:
-            return error_response(429, str(exc), media_type, limits.retry_after_overloaded_s)
+            return error_response(
+                429, str(exc), media_type, limits.retry_after_overloaded_s
+            ), "overloaded"
         try:
             body = await read_body(request, limits.max_request_bytes)
             if encoding == "gzip":
                 body = gunzip(body, limits.max_request_bytes)
-                self.service.admission.grow(len(body))
+                service.admission.grow(len(body))
                 admitted += len(body)
             export_request, decode_errors = decode_request(body, media_type)
             del body
-            response = await self.service.export(export_request, DEFAULT_PROJECT_ID, decode_errors)
+            response = await service.export_as(principal, export_request, PROTOCOL, decode_errors)
         except BodyError as exc:
-            return error_response(exc.status_code, exc.message, media_type)
+            outcome = "too_large" if exc.status_code == 413 else "invalid"
+            return error_response(exc.status_code, exc.message, media_type), outcome
+        except TooManySpans as exc:
+            return error_response(413, str(exc), media_type), "too_many_spans"
+        except RateLimited as exc:
+            return _rate_limited(exc, media_type), "rate_limited"
         except Overloaded as exc:
-            return error_response(429, str(exc), media_type, limits.retry_after_overloaded_s)
-        except StorageUnavailable as exc:
             return error_response(
-                503,
-                f"the database is unavailable, nothing was stored; retry later ({exc})",
-                media_type,
-                limits.retry_after_unavailable_s,
-            )
+                429, str(exc), media_type, limits.retry_after_overloaded_s
+            ), "overloaded"
+        except StorageUnavailable as exc:
+            return _unavailable(exc, media_type, limits.retry_after_unavailable_s), "unavailable"
         finally:
-            self.service.admission.release(admitted)
+            service.admission.release(admitted)
+        outcome = "partial" if response.partial_success.rejected_spans else "ok"
         if media_type == PROTOBUF:
-            return Response(response.SerializeToString(), media_type=PROTOBUF)
-        return Response(orjson.dumps(json_format.MessageToDict(response)), media_type=JSON)
+            return Response(response.SerializeToString(), media_type=PROTOBUF), outcome
+        body_json = orjson.dumps(json_format.MessageToDict(response))
+        return Response(body_json, media_type=JSON), outcome
+
+
+def auth_error_response(exc: AuthError, media_type: str = JSON) -> Response:
+    """401 with a ``WWW-Authenticate: Bearer`` challenge, or 403."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return error_response(exc.status_code, exc.message, media_type, headers=headers)
+
+
+def _rate_limited(exc: RateLimited, media_type: str) -> Response:
+    return error_response(
+        429, exc.message, media_type, headers={"Retry-After": exc.retry_after_header}
+    )
+
+
+def _unavailable(exc: StorageUnavailable, media_type: str, retry_after_s: int) -> Response:
+    return error_response(
+        503,
+        f"the database is unavailable, nothing was stored; retry later ({exc})",
+        media_type,
+        retry_after_s,
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -18,13 +20,22 @@ class Deriver:
     """Derives dirty traces soon after a wake-up, and polls for traces left by other receivers.
 
     ``coalesce_s`` is how long it waits after a wake-up, so a trace arriving in many small
-    requests is derived a few times rather than once per request.
+    requests is derived a few times rather than once per request. ``on_batch`` is told the
+    traces and the seconds of every batch derived.
     """
 
-    def __init__(self, store: Store, *, poll_s: float = 1.0, coalesce_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        poll_s: float = 1.0,
+        coalesce_s: float = 0.05,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
         self.store = store
         self.poll_s = poll_s
         self.coalesce_s = coalesce_s
+        self.on_batch = on_batch
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -47,7 +58,13 @@ class Deriver:
 
     async def _derive_once(self) -> None:
         try:
-            await self.store.derive_all_pending()
+            while True:
+                started = time.perf_counter()
+                claimed = await self.store.derive_pending()
+                if not claimed:
+                    break
+                if self.on_batch is not None:
+                    self.on_batch(claimed, time.perf_counter() - started)
         except (StorageUnavailable, psycopg.OperationalError, PoolTimeout) as exc:
             logger.warning("deriving runs paused, the database is unavailable: %s", exc)
             await asyncio.sleep(self.poll_s)

@@ -1,0 +1,72 @@
+"""The retention loop of the derive worker: a pass at start, then one every interval."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from storage.retention import Retention, RetentionPass
+from storage.store import StorageUnavailable
+
+logger = logging.getLogger("agentguide.retention")
+
+NS_PER_DAY = 86_400 * 10**9
+
+
+class RetentionJob:
+    """Deletes the traces that ended more than ``days`` ago, every ``interval_s`` seconds."""
+
+    def __init__(
+        self,
+        retention: Retention,
+        days: float,
+        interval_s: float,
+        *,
+        on_pass: Callable[[RetentionPass], None] | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        if days <= 0:
+            raise ValueError("retention days must be positive")
+        self.retention = retention
+        self.days = days
+        self.interval_s = interval_s
+        self.on_pass = on_pass
+        self._clock_ns = clock_ns
+        self._stopping = asyncio.Event()
+
+    def horizon_ns(self) -> int:
+        return self._clock_ns() - round(self.days * NS_PER_DAY)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            await self.run_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
+
+    async def run_once(self) -> RetentionPass | None:
+        started = time.perf_counter()
+        try:
+            done = await self.retention.delete_before(self.horizon_ns())
+        except StorageUnavailable as exc:
+            logger.warning("retention paused, the database is unavailable: %s", exc)
+            return None
+        except Exception:
+            logger.exception("retention pass failed; it is tried again next interval")
+            return None
+        if self.on_pass is not None:
+            self.on_pass(done)
+        if done.traces:
+            logger.info(
+                "retention deleted %d traces (%d spans) that ended over %g days ago",
+                done.traces,
+                done.spans,
+                self.days,
+                extra={"batches": done.batches, "seconds": round(time.perf_counter() - started, 3)},
+            )
+        return done
