@@ -62,6 +62,23 @@ export function selectField(label, name, options, value, onChange) {
   return { element: h("div", { class: "field" }, h("label", { for: id }, label), select), control: select };
 }
 
+/** The agent picker: holds `current` at once, and every known agent once they are loaded. */
+export function agentField(current, onChange) {
+  const field = selectField("Agent", "agent", [["", "All agents"], ...(current ? [[current, current]] : [])], current || "", onChange);
+  field.fill = (names) => {
+    const known = new Set(Array.from(field.control.options, (option) => option.value));
+    const options = names.filter((name) => !known.has(name)).map((name) => h("option", { value: name }, name));
+    field.control.append(...options);
+    const sorted = Array.from(field.control.options).slice(1).sort((a, b) => a.value.localeCompare(b.value));
+    field.control.append(...sorted);
+  };
+  field.set = (value) => {
+    if (value) field.fill([value]);
+    field.control.value = value || "";
+  };
+  return field;
+}
+
 export function textField(label, name, value, attributes = {}) {
   const id = uniqueId(name);
   const input = h("input", { id, name, type: "text", value: value || "", autocomplete: "off", spellcheck: "false", ...attributes });

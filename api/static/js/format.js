@@ -91,6 +91,11 @@ export function formatRelative(ms, now = Date.now()) {
   return `${Math.round(hours / 24)} d ago`;
 }
 
+/** "1 tool call", "3 tool calls". */
+export function plural(count, one, many = `${one}s`) {
+  return `${formatCount(count)} ${count === 1 ? one : many}`;
+}
+
 export function shortId(id, length = 8) {
   return id ? id.slice(-length) : "";
 }

@@ -1,7 +1,7 @@
 // KPIs and charts for a chosen agent and time range.
 
 import { api, isAbort } from "../api.js";
-import { emptyState, errorNotice, loadingState, pageHeader, selectField } from "../components.js";
+import { agentField, emptyState, errorNotice, loadingState, pageHeader, selectField } from "../components.js";
 import { h } from "../dom.js";
 import { lineChart, horizontalBars, stackedBarChart } from "../charts.js";
 import { formatCompact, formatCount, formatDuration, formatNumber, formatPercent, parseTime } from "../format.js";
@@ -44,7 +44,7 @@ export function mountDashboard(container, route) {
   let params = route.params;
   let controller = null;
   const agent = params.get("agent") || "";
-  const agentField = selectField("Agent", "agent", [["", "All agents"]], agent, () => apply());
+  const agentSelect = agentField(agent, () => apply());
   const custom = params.get("since") || params.get("until");
   const rangeOptions = RANGES.map((range) => [range.value, range.label]);
   if (custom) rangeOptions.push(["custom", "Custom (from the link)"]);
@@ -55,13 +55,13 @@ export function mountDashboard(container, route) {
   const root = h(
     "section",
     { class: "page page-dashboard" },
-    pageHeader("Dashboard", h("form", { class: "filters inline", "aria-label": "Dashboard filters" }, agentField.element, rangeField.element, h("div", { class: "filter-actions" }, refresh))),
+    pageHeader("Dashboard", h("form", { class: "filters inline", "aria-label": "Dashboard filters" }, agentSelect.element, rangeField.element, h("div", { class: "filter-actions" }, refresh))),
     body,
   );
   container.append(root);
 
   function apply() {
-    const next = { agent: agentField.control.value || undefined };
+    const next = { agent: agentSelect.control.value || undefined };
     const range = rangeField.control.value;
     if (range === "custom") {
       next.since = params.get("since") || undefined;
@@ -71,7 +71,7 @@ export function mountDashboard(container, route) {
   }
 
   function render(summary, series, window) {
-    const selectedAgent = agentField.control.value;
+    const selectedAgent = params.get("agent") || "";
     root.dataset.since = new Date(window.since).toISOString();
     root.dataset.until = new Date(window.until).toISOString();
     root.dataset.agent = selectedAgent;
@@ -101,7 +101,7 @@ export function mountDashboard(container, route) {
       buckets,
       bucketMs,
       series: [
-        { name: "succeeded or other", className: "series-ok" },
+        { name: "not failed", className: "series-ok" },
         { name: "failed", className: "series-failed" },
       ],
     });
@@ -139,7 +139,7 @@ export function mountDashboard(container, route) {
     const legend = h(
       "ul",
       { class: "legend" },
-      h("li", null, h("span", { class: "swatch series-ok", "aria-hidden": "true" }), "runs"),
+      h("li", null, h("span", { class: "swatch series-ok", "aria-hidden": "true" }), "not failed"),
       h("li", null, h("span", { class: "swatch series-failed", "aria-hidden": "true" }), "failed"),
     );
     body.replaceChildren(
@@ -161,7 +161,7 @@ export function mountDashboard(container, route) {
     controller = new AbortController();
     const window = windowOf(params);
     const query = {
-      agent: agentField.control.value || undefined,
+      agent: params.get("agent") || undefined,
       since: new Date(window.since).toISOString(),
       until: new Date(window.until).toISOString(),
     };
@@ -180,10 +180,7 @@ export function mountDashboard(container, route) {
   async function loadAgents() {
     try {
       const agents = await api.agents();
-      const current = agentField.control.value;
-      const names = agents.items.map((item) => item.name);
-      if (current && !names.includes(current)) names.push(current);
-      agentField.control.append(...names.map((name) => h("option", { value: name, selected: name === current }, name)));
+      agentSelect.fill(agents.items.map((item) => item.name));
     } catch {
       // the agent list is a convenience
     }
@@ -194,7 +191,7 @@ export function mountDashboard(container, route) {
   return {
     update(next) {
       params = next.params;
-      agentField.control.value = params.get("agent") || "";
+      agentSelect.set(params.get("agent"));
       if (!params.get("since") && !params.get("until")) rangeField.control.value = params.get("range") || DEFAULT_RANGE;
       load();
     },

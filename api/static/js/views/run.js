@@ -3,7 +3,7 @@
 import { api, isAbort } from "../api.js";
 import { copyButton, errorNotice, fact, loadingState, statusBadge, wideFact } from "../components.js";
 import { clear, h } from "../dom.js";
-import { formatCount, formatDateTime, formatDuration, parseTime, shortId } from "../format.js";
+import { formatCount, formatDateTime, formatDuration, parseTime, plural, shortId } from "../format.js";
 import { href, replaceParams } from "../router.js";
 import { runDetail, stepDetail } from "../step-detail.js";
 import { RunNode, Waterfall } from "../waterfall.js";
@@ -28,7 +28,7 @@ function runHeader(run) {
   const started = parseTime(run.started_at);
   const duration = run.duration_ms === null ? `${formatDuration(Date.now() - started)} so far` : formatDuration(run.duration_ms);
   const rawLink = `/v1/traces/${run.trace_id}`;
-  const steps = [`${formatCount(run.step_count)} steps`, `${formatCount(run.tool_call_count)} tool calls`, `${formatCount(run.llm_call_count)} LLM calls`];
+  const steps = [plural(run.step_count, "step"), plural(run.tool_call_count, "tool call"), plural(run.llm_call_count, "LLM call")];
   return h(
     "header",
     { class: "run-header panel" },

@@ -3,6 +3,7 @@
 import { api, isAbort } from "../api.js";
 import {
   RUN_STATUSES,
+  agentField,
   emptyState,
   errorNotice,
   loadingState,
@@ -121,7 +122,7 @@ export function mountRuns(container, route) {
   const refreshButton = h("button", { type: "button", class: "button" }, "Refresh");
   refreshButton.addEventListener("click", () => load({ quiet: false }));
 
-  const agentField = selectField("Agent", "agent", [["", "All agents"]], filters.agent || "");
+  const agentSelect = agentField(filters.agent);
   const statusField = selectField(
     "Status",
     "status",
@@ -135,21 +136,32 @@ export function mountRuns(container, route) {
   const errorsId = uniqueId("has-error");
   const errorsBox = h("input", { type: "checkbox", id: errorsId, name: "has_error", checked: filters.has_error === "true" });
   const toolList = h("datalist", { id: "tool-names" });
-  // On a phone the rarer filters fold away unless one of them is set.
+  // On a phone the rarer filters fold away behind a button unless one of them is set.
+  const moreId = uniqueId("more-filters");
+  const moreOpen = textFields.slice(1).some(([key]) => filters[key]);
   const moreFilters = h(
-    "details",
-    { class: "more-filters", open: !window.matchMedia("(max-width: 700px)").matches || textFields.slice(1).some(([key]) => filters[key]) },
-    h("summary", null, "More filters"),
-    h("div", { class: "more-filters-body" }, textFields.slice(1).map(([, field]) => field.element)),
+    "div",
+    { class: `more-filters${moreOpen ? " is-open" : ""}`, id: moreId },
+    textFields.slice(1).map(([, field]) => field.element),
   );
+  const moreToggle = h(
+    "button",
+    { type: "button", class: "link-button more-toggle", "aria-expanded": String(moreOpen), "aria-controls": moreId },
+    "More filters",
+  );
+  moreToggle.addEventListener("click", () => {
+    const open = moreFilters.classList.toggle("is-open");
+    moreToggle.setAttribute("aria-expanded", String(open));
+  });
 
   const form = h(
     "form",
     { class: "filters", role: "search", "aria-label": "Filter runs" },
-    agentField.element,
+    agentSelect.element,
     statusField.element,
     rangeField.element,
     textFields[0][1].element,
+    moreToggle,
     moreFilters,
     h("div", { class: "field field-check" }, errorsBox, h("label", { for: errorsId }, "With errors only")),
     h(
@@ -163,7 +175,7 @@ export function mountRuns(container, route) {
 
   function readForm() {
     const next = {};
-    if (agentField.control.value) next.agent = agentField.control.value;
+    if (agentSelect.control.value) next.agent = agentSelect.control.value;
     if (statusField.control.value) next.status = statusField.control.value;
     const range = rangeField.control.value;
     if (range === "custom") {
@@ -187,7 +199,7 @@ export function mountRuns(container, route) {
     event.preventDefault();
     applyForm();
   });
-  for (const control of [agentField.control, statusField.control, rangeField.control, errorsBox]) {
+  for (const control of [agentSelect.control, statusField.control, rangeField.control, errorsBox]) {
     control.addEventListener("change", applyForm);
   }
 
@@ -284,12 +296,7 @@ export function mountRuns(container, route) {
   async function loadChoices() {
     try {
       const [agents, tools] = await Promise.all([api.agents(), api.tools({})]);
-      const current = agentField.control.value;
-      const names = agents.items.map((agent) => agent.name);
-      if (current && !names.includes(current)) names.push(current);
-      for (const name of names) {
-        agentField.control.append(h("option", { value: name, selected: name === current }, name));
-      }
+      agentSelect.fill(agents.items.map((agent) => agent.name));
       toolList.replaceChildren(...tools.items.map((tool) => h("option", { value: tool.tool })));
     } catch {
       // the filters still work as free text
@@ -318,7 +325,7 @@ export function mountRuns(container, route) {
       cursor = nextCursor;
       if (!cursor) cursorStack = [];
       seen = null;
-      agentField.control.value = filters.agent || "";
+      agentSelect.set(filters.agent);
       statusField.control.value = filters.status || "";
       rangeField.control.value = filters.since || filters.until ? "custom" : filters.range || "";
       for (const [key, field] of textFields) field.control.value = filters[key] || "";

@@ -1,7 +1,7 @@
 // Tool calls by tool: calls, failures and duration percentiles, for an agent and a time range.
 
 import { api, isAbort } from "../api.js";
-import { emptyState, errorNotice, loadingState, pageHeader, rateBar, selectField } from "../components.js";
+import { agentField, emptyState, errorNotice, loadingState, pageHeader, rateBar, selectField } from "../components.js";
 import { h } from "../dom.js";
 import { formatCount, formatDuration } from "../format.js";
 import { RANGES, windowFromParams } from "../ranges.js";
@@ -10,20 +10,20 @@ import { href, navigate } from "../router.js";
 export function mountTools(container, route) {
   let params = route.params;
   let controller = null;
-  const agentField = selectField("Agent", "agent", [["", "All agents"]], params.get("agent") || "", () => apply());
+  const agentSelect = agentField(params.get("agent") || "", () => apply());
   const rangeField = selectField("Time range", "range", [["", "Any time"], ...RANGES.map((range) => [range.value, range.label])], params.get("range") || "", () => apply());
   const body = h("div", null);
   container.append(
     h(
       "section",
       { class: "page page-tools" },
-      pageHeader("Tools", h("form", { class: "filters inline", "aria-label": "Tool filters" }, agentField.element, rangeField.element)),
+      pageHeader("Tools", h("form", { class: "filters inline", "aria-label": "Tool filters" }, agentSelect.element, rangeField.element)),
       body,
     ),
   );
 
   function apply() {
-    navigate("/tools", { agent: agentField.control.value || undefined, range: rangeField.control.value || undefined });
+    navigate("/tools", { agent: agentSelect.control.value || undefined, range: rangeField.control.value || undefined });
   }
 
   async function load() {
@@ -72,8 +72,7 @@ export function mountTools(container, route) {
   (async () => {
     try {
       const agents = await api.agents();
-      const current = agentField.control.value;
-      agentField.control.append(...agents.items.map((agent) => h("option", { value: agent.name, selected: agent.name === current }, agent.name)));
+      agentSelect.fill(agents.items.map((agent) => agent.name));
     } catch {
       // optional
     }
@@ -83,7 +82,7 @@ export function mountTools(container, route) {
   return {
     update(next) {
       params = next.params;
-      agentField.control.value = params.get("agent") || "";
+      agentSelect.set(params.get("agent"));
       rangeField.control.value = params.get("range") || "";
       load();
     },
