@@ -5,7 +5,8 @@ still need a run, so the top of their tree acts as one: the trace root when the 
 complete (the fallback run), or the missing parent when the tree's top has not arrived yet
 (a placeholder run, keyed by that parent's span id so that it turns into the agent's run
 when the parent arrives and is an agent span). Such an anchor exists only when it has steps
-of its own: a tree whose steps all sit below agent spans maps to those agents' runs alone.
+of its own — a tree whose steps all sit below agent spans maps to those agents' runs alone —
+or when the trace has no agent span at all: then its root is the one run of the trace.
 """
 
 from __future__ import annotations
@@ -81,9 +82,10 @@ def build_run_tree(facts: Iterable[SpanFacts]) -> RunTree:
 
     anchors: dict[str, Anchor] = {}
     stack: list[tuple[SpanFacts, str | None, str | None]] = []
+    has_agent = any(span.category == "agent" for span in spans.values())
     for key, (kind, tops) in groups.items():
         run_key = None
-        if _has_free_steps(tops, children):
+        if not has_agent or _has_free_steps(tops, children):
             run_key = key
             facts_of_key = tops[0] if kind == "root" else None
             anchors[key] = Anchor(key=key, kind=kind, facts=facts_of_key, parent_key=None)

@@ -282,9 +282,23 @@ def test_root_is_no_run_when_every_step_is_inside_an_agent() -> None:
     assert [r.span_id for r in trace.runs] == [sid(2)]
 
 
-def test_trace_without_steps_or_agents_has_no_runs() -> None:
+def test_trace_without_agents_is_one_run_of_its_root() -> None:
+    """Issue 3's fallback: a trace with no agent span is one run, named after its root span,
+    with service.name as the agent, even when no span in it is a step."""
     trace = derive_trace([facts(1, None, "plain"), facts(2, 1, "container")])
-    assert trace == DerivedTrace(trace_id=TRACE)
+    (run,) = trace.runs
+    assert (run.span_id, run.name, run.agent_name, run.status) == (
+        sid(1),
+        "span-1",
+        "svc",
+        "SUCCESS",
+    )
+    assert (run.step_count, trace.steps) == (0, [])
+
+
+def test_orphan_trace_without_agents_is_a_running_run() -> None:
+    (run,) = derive_trace([facts(2, 1, "plain")]).runs
+    assert (run.span_id, run.status, run.orphan_span_count) == (sid(1), "RUNNING", 1)
 
 
 def test_no_facts_no_trace() -> None:
