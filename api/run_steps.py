@@ -8,7 +8,6 @@ route pages full steps by index.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import fields
 from typing import Annotated
 
 import orjson
@@ -78,12 +77,9 @@ async def get_run_timeline(queries: QueriesDep, steps: StepQueriesDep, run_id: R
     if run is None:
         raise ApiError(404, f"no run {run_id.lower()}")
     rows = await steps.timeline(run_id, run.start_ns)
-    # Tens of thousands of steps: serialised straight from the rows, not through Pydantic.
+    # Tens of thousands of steps: serialised as they come, not through Pydantic models.
     document = present_run(run).model_dump(mode="json")
     document["metrics"] = [present_metric(m).model_dump(mode="json") for m in rows.metrics]
     document["artifacts"] = [present_artifact(a).model_dump(mode="json") for a in rows.artifacts]
-    columns = rows.steps
-    document["steps"] = {"count": len(columns.index)} | {
-        field.name: getattr(columns, field.name) for field in fields(columns)
-    }
+    document["steps"] = rows.steps
     return Response(orjson.dumps(document), media_type="application/json")

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -61,37 +62,42 @@ WHERE m.trace_id = %s AND m.project_id = %s AND m.run_id = %s
 ORDER BY m.seq
 """
 
-# Times to the microsecond: enough to draw, and short in JSON. No self-join for the parent's
-# index: with stale statistics on a freshly loaded run the planner nests loops over the run's
-# steps, so the parent is resolved in Python.
+# The steps column by column, as JSON built by PostgreSQL: a run can have tens of thousands of
+# steps, and decoding them row by row in Python would hold the event loop. Times are rounded to
+# the microsecond: enough to draw, and short in JSON.
 _TIMELINE = """
-SELECT s.step_index, s.kind, s.name, s.status,
-       ((s.start_ns - %s) / 1000)::float8 / 1000, round(s.duration_ms * 1000) / 1000,
-       s.parent_step_id, s.child_run_id, s.error_type, encode(s.span_id, 'hex')
+SELECT json_build_object(
+    'count', count(*),
+    'index', coalesce(json_agg(s.step_index ORDER BY s.step_index), '[]'),
+    'kind', coalesce(json_agg(s.kind ORDER BY s.step_index), '[]'),
+    'name', coalesce(json_agg(s.name ORDER BY s.step_index), '[]'),
+    'status', coalesce(json_agg(s.status ORDER BY s.step_index), '[]'),
+    'offset_ms', coalesce(
+        json_agg(((s.start_ns - %s) / 1000)::float8 / 1000 ORDER BY s.step_index), '[]'),
+    'duration_ms', coalesce(
+        json_agg(round(s.duration_ms * 1000) / 1000 ORDER BY s.step_index), '[]'),
+    'parent_step_id', coalesce(json_agg(s.parent_step_id ORDER BY s.step_index), '[]'),
+    'child_run_id', coalesce(json_agg(s.child_run_id ORDER BY s.step_index), '[]'),
+    'error_type', coalesce(json_agg(s.error_type ORDER BY s.step_index), '[]')
+)::text
 FROM steps s
 WHERE s.trace_id = %s AND s.project_id = %s AND s.run_id = %s
-ORDER BY s.step_index
+"""
+
+# The index of each parent step that is a step of the same run. A lookup by primary key, not a
+# join: on a freshly loaded run stale statistics make the planner nest loops over the steps.
+_PARENT_INDEXES = """
+SELECT s.id, s.step_index
+FROM steps s
+WHERE s.trace_id = %s AND s.project_id = %s AND s.id = ANY(%s) AND s.run_id = %s
 """
 
 
 @dataclass(slots=True)
-class TimelineColumns:
-    """The steps of a run column by column: entry i of every list is the i-th step by index."""
-
-    index: list[int]
-    kind: list[str]
-    name: list[str]
-    status: list[str]
-    offset_ms: list[float]
-    duration_ms: list[float | None]
-    parent_index: list[int | None]
-    child_run_id: list[str | None]
-    error_type: list[str | None]
-
-
-@dataclass(slots=True)
 class RunTimelineRows:
-    steps: TimelineColumns
+    """``steps``: the JSON object of the timeline's steps, column by column (see RunTimeline)."""
+
+    steps: dict[str, Any]
     metrics: list[MetricRow]
     artifacts: list[ArtifactRow]
 
@@ -111,18 +117,6 @@ def _run_key(run_id: str, project_id: int) -> tuple[bytes, int, str] | None:
     if ids is None:
         return None
     return bytes.fromhex(ids[0]), project_id, run_id.lower()
-
-
-def _columns(rows: list[tuple[Any, ...]]) -> TimelineColumns:
-    if not rows:
-        return TimelineColumns([], [], [], [], [], [], [], [], [])
-    index, kind, name, status, offset, duration, parent_ids, child, error, span = map(
-        list, zip(*rows, strict=True)
-    )
-    # A parent step id is the trace id then the span id; the parent may be in another run.
-    index_of_span = dict(zip(span, index, strict=True))
-    parents = [index_of_span.get(p[32:]) if p else None for p in parent_ids]
-    return TimelineColumns(index, kind, name, status, offset, duration, parents, child, error)
 
 
 class StepQueries:
@@ -163,11 +157,11 @@ class StepQueries:
         return StepPageRows(total=head[1], steps=steps, artifacts=artifacts, has_more=has_more)
 
     async def timeline(self, run_id: str, start_ns: int) -> RunTimelineRows:
-        """Every step of the run in index order (narrow columns), its metrics and the artifacts
-        of its own span."""
+        """Every step of the run column by column, its metrics, and the artifacts of its own
+        span. Step offsets are counted from ``start_ns``."""
         key = _run_key(run_id, self.project_id)
         if key is None:
-            return RunTimelineRows(steps=_columns([]), metrics=[], artifacts=[])
+            raise ValueError(f"not a run id: {run_id!r}")
         async with self._connection() as conn:
             steps = conn.cursor()
             metrics = conn.cursor(row_factory=class_row(MetricRow))
@@ -176,7 +170,16 @@ class StepQueries:
                 await steps.execute(_TIMELINE, (start_ns, *key))
                 await metrics.execute(_RUN_METRICS, key)
                 await artifacts.execute(_RUN_ARTIFACTS, key)
-            columns = _columns(await steps.fetchall())
+            row = await steps.fetchone()
+            assert row is not None
+            columns: dict[str, Any] = orjson.loads(row[0])
+            parent_ids = columns.pop("parent_step_id")
+            wanted = sorted({parent for parent in parent_ids if parent is not None})
+            index_of: dict[str, int] = {}
+            if wanted:
+                found = await conn.execute(_PARENT_INDEXES, (key[0], key[1], wanted, key[2]))
+                index_of = dict(await found.fetchall())
+            columns["parent_index"] = [index_of.get(parent) for parent in parent_ids]
             return RunTimelineRows(
                 steps=columns,
                 metrics=await metrics.fetchall(),

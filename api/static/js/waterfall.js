@@ -348,13 +348,14 @@ export class Waterfall {
     const row = this.rowAt(event);
     if (!row) return;
     if (event.target.closest(".wf-toggle") && row.hasChildren) this.toggle(row.key);
-    this.select(row.key);
+    this.select(row.key, { jump: false });
   }
 
-  select(key, { scroll = true, notify = true } = {}) {
+  /** Select a row; `jump` centres it (a far move), otherwise it is scrolled just into view. */
+  select(key, { scroll = true, notify = true, jump = true } = {}) {
     if (this.indexOf(key) === undefined) return false;
     this.selectedKey = key;
-    if (scroll) this.scrollToKey(key);
+    if (scroll) this.scrollToKey(key, jump);
     this.scheduleRender();
     if (notify && this.onSelect) this.onSelect(this.rows[this.indexOf(key)]);
     return true;
@@ -365,12 +366,14 @@ export class Waterfall {
     return index === undefined ? null : this.rows[index];
   }
 
-  scrollToKey(key) {
+  scrollToKey(key, jump) {
     const index = this.indexOf(key);
     if (index === undefined) return;
     const top = index * ROW_HEIGHT;
     const view = this.viewport;
-    if (top < view.scrollTop) view.scrollTop = top;
+    const visible = top >= view.scrollTop && top + ROW_HEIGHT <= view.scrollTop + view.clientHeight;
+    if (jump && !visible) view.scrollTop = Math.max(0, top - Math.floor(view.clientHeight / 3));
+    else if (top < view.scrollTop) view.scrollTop = top;
     else if (top + ROW_HEIGHT > view.scrollTop + view.clientHeight) {
       view.scrollTop = top + ROW_HEIGHT - view.clientHeight + ROW_HEIGHT * 2;
     }
@@ -409,7 +412,7 @@ export class Waterfall {
   moveBy(delta) {
     const current = this.indexOf(this.selectedKey) ?? -1;
     const next = Math.max(0, Math.min(this.rows.length - 1, current + delta));
-    this.select(this.rows[next].key);
+    this.select(this.rows[next].key, { jump: false });
   }
 
   /** The next failed row after the selection, wrapping around; false when none is shown. */
@@ -443,7 +446,7 @@ export class Waterfall {
         if (row.expanded) return this.collapse(row.key);
         const index = this.indexOf(row.key);
         for (let i = index - 1; i >= 0; i -= 1) {
-          if (this.rows[i].depth < row.depth) return this.select(this.rows[i].key);
+          if (this.rows[i].depth < row.depth) return this.select(this.rows[i].key, { jump: false });
         }
         return undefined;
       },
