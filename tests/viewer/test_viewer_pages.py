@@ -100,6 +100,7 @@ def test_a_running_run_is_shown_in_progress(page: Any, viewer_site: ViewerSite) 
     row.locator(".run-link").click()
     expect(page.locator(".run-title h1")).to_have_text(LIVE_AGENT)
     expect(page.locator(".wf-bar.running").first).to_be_visible()
+    save_screenshot(page, "run-running")
 
 
 def test_a_failed_run_opens_on_its_failing_step(page: Any, viewer_site: ViewerSite) -> None:
@@ -175,6 +176,10 @@ def test_nested_runs_are_indented_and_collapsible(page: Any, viewer_site: Viewer
     expect(page.locator(".wf-row:not([hidden])")).to_have_count(total)
     nested = page.locator(f'.wf-row[aria-level="{level + 1}"]')
     assert nested.count() >= child["step_count"]
+    expect(page.locator(".detail-panel .detail")).to_have_attribute(
+        "data-step-index", str(agent_step["index"])
+    )
+    save_screenshot(page, "run-nested")
     page.get_by_role("tree").press("Enter")
     expect(selected).to_have_attribute("aria-expanded", "false")
     expect(page.locator(".wf-row:not([hidden])")).to_have_count(total - child["step_count"])

@@ -5,7 +5,7 @@ import { h, s } from "./dom.js";
 import { formatAxisDuration, formatAxisTime, formatCompact, formatDuration } from "./format.js";
 
 const HEIGHT = 220;
-const MARGIN = { top: 12, right: 12, bottom: 26, left: 48 };
+const MARGIN = { top: 12, right: 12, bottom: 26, left: 40 };
 
 const TICKS = 4;
 
@@ -40,14 +40,19 @@ function responsive(label, draw) {
   return figure;
 }
 
+// Roughly the width of one character of an 11px axis label.
+const LABEL_CHAR_PX = 6.6;
+
 function frame(width, max, formatY, times, spanMs) {
-  const inner = { x: MARGIN.left, y: MARGIN.top, w: width - MARGIN.left - MARGIN.right, h: HEIGHT - MARGIN.top - MARGIN.bottom };
+  const ticks = yTicks(max).map((tick) => [tick, formatY(tick)]);
+  const left = Math.max(MARGIN.left, 12 + LABEL_CHAR_PX * Math.max(...ticks.map(([, text]) => text.length)));
+  const inner = { x: left, y: MARGIN.top, w: width - left - MARGIN.right, h: HEIGHT - MARGIN.top - MARGIN.bottom };
   const group = s("g", { class: "axes" });
-  for (const tick of yTicks(max)) {
+  for (const [tick, text] of ticks) {
     const y = inner.y + inner.h - (tick / max) * inner.h;
     group.append(
       s("line", { x1: inner.x, x2: inner.x + inner.w, y1: y, y2: y, class: "gridline" }),
-      s("text", { x: inner.x - 6, y: y + 4, "text-anchor": "end", class: "axis-label" }, formatY(tick)),
+      s("text", { x: inner.x - 6, y: y + 4, "text-anchor": "end", class: "axis-label" }, text),
     );
   }
   const labels = Math.max(2, Math.min(7, Math.floor(inner.w / 90)));

@@ -26,7 +26,10 @@ function legend() {
 
 function runHeader(run) {
   const started = parseTime(run.started_at);
-  const duration = run.duration_ms === null ? `${formatDuration(Date.now() - started)} so far` : formatDuration(run.duration_ms);
+  const duration =
+    run.duration_ms === null
+      ? h("span", { class: "live-duration", dataset: { start: String(started) } }, `${formatDuration(Date.now() - started)} so far`)
+      : formatDuration(run.duration_ms);
   const rawLink = `/v1/traces/${run.trace_id}`;
   const steps = [plural(run.step_count, "step"), plural(run.tool_call_count, "tool call"), plural(run.llm_call_count, "LLM call")];
   return h(
@@ -245,7 +248,12 @@ export function mountRun(container, route) {
   }
 
   function startLiveUpdates() {
-    tickTimer = setInterval(() => waterfall && waterfall.tick(), 1000);
+    tickTimer = setInterval(() => {
+      if (waterfall) waterfall.tick();
+      for (const element of page.querySelectorAll(".live-duration")) {
+        element.textContent = `${formatDuration(Date.now() - Number(element.dataset.start))} so far`;
+      }
+    }, 1000);
     refreshTimer = setInterval(async () => {
       if (document.hidden) return;
       try {
