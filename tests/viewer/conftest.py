@@ -102,9 +102,18 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "console_errors(text): console errors containing text are expected"
+    )
+
+
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh desktop-sized page that fails the test on any uncaught script error."""
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh desktop-sized page that fails the test on any uncaught script error, and on any
+    console error the test does not expect."""
+    marker = request.node.get_closest_marker("console_errors")
+    expected = marker.args[0] if marker else None
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     errors: list[str] = []
@@ -118,4 +127,5 @@ def page(browser: Any) -> Iterator[Any]:
         yield page
     finally:
         context.close()
-    assert not errors, f"errors in the page's console: {errors}"
+    unexpected = [error for error in errors if not (expected and expected in error)]
+    assert not unexpected, f"errors in the page's console: {unexpected}"

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from tests.viewer.browser import PHONE, save_screenshot
@@ -125,6 +126,12 @@ def test_a_failed_run_opens_on_its_failing_step(page: Any, viewer_site: ViewerSi
 def _child_rows(site: ViewerSite, run: dict[str, Any]) -> int:
     """Rows the waterfall adds for the nested runs it expands on its own (all, here)."""
     return sum(site.api(f"/v1/runs/{child['id']}")["step_count"] for child in run["child_runs"])
+
+
+@pytest.mark.console_errors("status of 404")
+def test_an_unknown_run_says_so(page: Any, viewer_site: ViewerSite) -> None:
+    open_view(page, viewer_site, "/runs/" + "ab" * 24)
+    expect(page.get_by_role("alert")).to_have_text(f"There is no run {'ab' * 24}.")
 
 
 def test_a_step_link_selects_that_step(page: Any, viewer_site: ViewerSite) -> None:

@@ -54,6 +54,30 @@ export class RunNode {
       }
     });
     this.positionOf = positionOf;
+    this.adoptUnreachable();
+  }
+
+  /** Steps whose parents form a cycle (malformed input) are shown at the top level too. */
+  adoptUnreachable() {
+    const reached = new Uint8Array(this.steps.length);
+    const stack = [...this.roots];
+    while (stack.length) {
+      const position = stack.pop();
+      if (reached[position]) continue;
+      reached[position] = 1;
+      for (const child of this.children.get(position) || EMPTY) stack.push(child);
+    }
+    for (let position = 0; position < this.steps.length; position += 1) {
+      if (reached[position]) continue;
+      this.roots.push(position);
+      const stackOfCycle = [position];
+      while (stackOfCycle.length) {
+        const next = stackOfCycle.pop();
+        if (reached[next]) continue;
+        reached[next] = 1;
+        for (const child of this.children.get(next) || EMPTY) stackOfCycle.push(child);
+      }
+    }
   }
 
   runDurationMs(now) {

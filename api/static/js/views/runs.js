@@ -327,7 +327,11 @@ export function mountRuns(container, route) {
       seen = null;
       agentSelect.set(filters.agent);
       statusField.control.value = filters.status || "";
-      rangeField.control.value = filters.since || filters.until ? "custom" : filters.range || "";
+      const custom = Boolean(filters.since || filters.until);
+      if (custom && !rangeField.control.querySelector('option[value="custom"]')) {
+        rangeField.control.append(h("option", { value: "custom" }, "Custom (from the link)"));
+      }
+      rangeField.control.value = custom ? "custom" : filters.range || "";
       for (const [key, field] of textFields) field.control.value = filters[key] || "";
       errorsBox.checked = filters.has_error === "true";
       load({ quiet: false });
