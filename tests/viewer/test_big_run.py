@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import expect
 
 from tests.otlp_helpers import post_protobuf
 from tests.support import RunningServer, running_server, wait_derived
@@ -55,6 +54,8 @@ def rendered_rows(page: Any) -> int:
 
 
 def test_a_huge_run_opens_and_scrolls(page: Any, loaded: tuple[RunningServer, BigRun]) -> None:
+    from playwright.sync_api import expect  # here: the API test above needs no browser
+
     server, run = loaded
     page.goto(f"{server.http_url}/#/runs/{run.run_id}")
     detail = page.locator(".detail-panel .detail")

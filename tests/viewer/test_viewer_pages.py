@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
 import pytest
-from playwright.sync_api import expect
 
 from tests.viewer.browser import PHONE, save_screenshot
 from tests.viewer.conftest import LIVE_AGENT, ViewerSite
+
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="viewer browser tests skipped: Playwright is not installed"
+).expect
 
 
 def open_view(page: Any, site: ViewerSite, route: str) -> None:
@@ -269,20 +271,3 @@ def test_views_fit_a_phone(browser: Any, viewer_site: ViewerSite) -> None:
             save_screenshot(page, name)
     finally:
         context.close()
-
-
-def test_the_viewer_is_served_at_the_root(viewer_site: ViewerSite) -> None:
-    index = httpx.get(viewer_site.url + "/", timeout=10)
-    assert index.status_code == 200
-    assert index.headers["content-type"].startswith("text/html")
-    assert "script-src 'self'" in index.headers["content-security-policy"]
-    assert '<script type="module" src="/static/js/main.js">' in index.text
-    script = httpx.get(viewer_site.url + "/static/js/main.js", timeout=10)
-    assert script.status_code == 200
-    assert "javascript" in script.headers["content-type"]
-    assert httpx.get(viewer_site.url + "/static/nothing.js", timeout=10).status_code == 404
-    # The API and the documentation keep their paths.
-    assert httpx.get(viewer_site.url + "/v1/agents", timeout=10).json()["items"]
-    assert httpx.get(viewer_site.url + "/openapi.json", timeout=10).status_code == 200
-    assert httpx.get(viewer_site.url + "/docs", timeout=10).status_code == 200
-    assert httpx.get(viewer_site.url + "/healthz", timeout=10).json() == {"status": "ok"}
