@@ -60,8 +60,7 @@ async function request(url, signal) {
 
 export const api = {
   runs: (params, options) => getJSON("/v1/runs", params, options),
-  timeline: (runId, options) =>
-    getJSON(`/v1/runs/${encodeURIComponent(runId)}/timeline`, null, options),
+  timeline: (runId, options) => getJSON(`/v1/runs/${encodeURIComponent(runId)}/timeline`, null, options),
   steps: (runId, offset, limit, options) =>
     getJSON(`/v1/runs/${encodeURIComponent(runId)}/steps`, { offset, limit }, options),
   agents: (options) => getJSON("/v1/agents", null, options),

@@ -46,7 +46,12 @@ const LABEL_CHAR_PX = 6.6;
 function frame(width, max, formatY, times, spanMs) {
   const ticks = yTicks(max).map((tick) => [tick, formatY(tick)]);
   const left = Math.max(MARGIN.left, 12 + LABEL_CHAR_PX * Math.max(...ticks.map(([, text]) => text.length)));
-  const inner = { x: left, y: MARGIN.top, w: width - left - MARGIN.right, h: HEIGHT - MARGIN.top - MARGIN.bottom };
+  const inner = {
+    x: left,
+    y: MARGIN.top,
+    w: width - left - MARGIN.right,
+    h: HEIGHT - MARGIN.top - MARGIN.bottom,
+  };
   const group = s("g", { class: "axes" });
   for (const [tick, text] of ticks) {
     const y = inner.y + inner.h - (tick / max) * inner.h;
@@ -59,7 +64,13 @@ function frame(width, max, formatY, times, spanMs) {
   const stride = Math.max(1, Math.ceil(times.length / labels));
   for (let i = 0; i < times.length; i += stride) {
     const x = inner.x + ((i + 0.5) / times.length) * inner.w;
-    group.append(s("text", { x, y: HEIGHT - 8, "text-anchor": "middle", class: "axis-label" }, formatAxisTime(times[i], spanMs)));
+    group.append(
+      s(
+        "text",
+        { x, y: HEIGHT - 8, "text-anchor": "middle", class: "axis-label" },
+        formatAxisTime(times[i], spanMs),
+      ),
+    );
   }
   return { inner, group };
 }
@@ -100,13 +111,25 @@ export function stackedBarChart({ label, buckets, series, bucketMs }) {
 }
 
 /** A line over time buckets; points: [{time, value|null}] (null leaves a gap). */
-export function lineChart({ label, points, bucketMs, className = "line-primary", formatValue = formatDuration }) {
+export function lineChart({
+  label,
+  points,
+  bucketMs,
+  className = "line-primary",
+  formatValue = formatDuration,
+}) {
   const times = points.map((point) => point.time);
   const spanMs = points.length * bucketMs;
   const max = niceMax(Math.max(0, ...points.map((point) => point.value ?? 0)));
   return responsive(label, (width) => {
     const svg = s("svg", { width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}`, class: "chart-svg" });
-    const { inner, group } = frame(width, max, formatValue === formatDuration ? formatAxisDuration : formatValue, times, spanMs);
+    const { inner, group } = frame(
+      width,
+      max,
+      formatValue === formatDuration ? formatAxisDuration : formatValue,
+      times,
+      spanMs,
+    );
     svg.append(group);
     const slot = inner.w / Math.max(1, points.length);
     const xy = (i, value) => [inner.x + (i + 0.5) * slot, inner.y + inner.h - (value / max) * inner.h];
@@ -117,7 +140,10 @@ export function lineChart({ label, points, bucketMs, className = "line-primary",
       if (!segment.length) return;
       path += segment.map(([x, y], k) => `${k ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`).join("");
       const bottom = inner.y + inner.h;
-      area += `M${segment[0][0].toFixed(1)},${bottom}` + segment.map(([x, y]) => `L${x.toFixed(1)},${y.toFixed(1)}`).join("") + `L${segment[segment.length - 1][0].toFixed(1)},${bottom}Z`;
+      area +=
+        `M${segment[0][0].toFixed(1)},${bottom}` +
+        segment.map(([x, y]) => `L${x.toFixed(1)},${y.toFixed(1)}`).join("") +
+        `L${segment[segment.length - 1][0].toFixed(1)},${bottom}Z`;
       segment = [];
     };
     points.forEach((point, i) => {
@@ -125,7 +151,10 @@ export function lineChart({ label, points, bucketMs, className = "line-primary",
       else segment.push(xy(i, point.value));
     });
     flush();
-    svg.append(s("path", { d: area, class: `${className} area` }), s("path", { d: path, class: `${className} stroke` }));
+    svg.append(
+      s("path", { d: area, class: `${className} area` }),
+      s("path", { d: path, class: `${className} stroke` }),
+    );
     points.forEach((point, i) => {
       if (point.value === null || point.value === undefined) return;
       const [x, y] = xy(i, point.value);
@@ -134,7 +163,13 @@ export function lineChart({ label, points, bucketMs, className = "line-primary",
           "g",
           { class: "point" },
           s("circle", { cx: x, cy: y, r: points.length > 60 ? 1.5 : 3, class: `${className} dot` }),
-          s("rect", { x: inner.x + i * slot, y: inner.y, width: slot, height: inner.h, class: "hover-target" }),
+          s("rect", {
+            x: inner.x + i * slot,
+            y: inner.y,
+            width: slot,
+            height: inner.h,
+            class: "hover-target",
+          }),
           s("title", null, `${new Date(point.time).toLocaleString()} — ${formatValue(point.value)}`),
         ),
       );
@@ -153,11 +188,18 @@ export function horizontalBars({ label, items, formatValue = formatCompact }) {
       h(
         "li",
         { class: "hbar" },
-        h("div", { class: "hbar-label" }, h("span", { class: "hbar-name", title: item.label }, item.label), h("span", { class: "hbar-value" }, formatValue(item.value))),
+        h(
+          "div",
+          { class: "hbar-label" },
+          h("span", { class: "hbar-name", title: item.label }, item.label),
+          h("span", { class: "hbar-value" }, formatValue(item.value)),
+        ),
         h(
           "div",
           { class: "hbar-track", "aria-hidden": "true" },
-          item.max !== undefined ? h("div", { class: "hbar-fill hbar-total", style: { width: `${(item.max / max) * 100}%` } }) : null,
+          item.max !== undefined
+            ? h("div", { class: "hbar-fill hbar-total", style: { width: `${(item.max / max) * 100}%` } })
+            : null,
           h("div", { class: "hbar-fill hbar-value-fill", style: { width: `${(item.value / max) * 100}%` } }),
         ),
         item.note ? h("div", { class: "hbar-note muted" }, item.note) : null,

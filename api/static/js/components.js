@@ -27,7 +27,19 @@ export function kindChip(kind) {
   return h("span", { class: `kind-chip kind-${kindClass(kind)}` }, kind);
 }
 
-const KNOWN_KINDS = new Set(["llm", "tool", "agent", "retriever", "embedding", "reranker", "guardrail", "evaluator", "memory", "planning", "task"]);
+const KNOWN_KINDS = new Set([
+  "llm",
+  "tool",
+  "agent",
+  "retriever",
+  "embedding",
+  "reranker",
+  "guardrail",
+  "evaluator",
+  "memory",
+  "planning",
+  "task",
+]);
 
 export function kindClass(kind) {
   return KNOWN_KINDS.has(kind) ? kind : "other";
@@ -46,7 +58,12 @@ export function emptyState(title, ...body) {
 }
 
 export function loadingState(text = "Loading…") {
-  return h("div", { class: "loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), text);
+  return h(
+    "div",
+    { class: "loading", role: "status" },
+    h("span", { class: "spinner", "aria-hidden": "true" }),
+    text,
+  );
 }
 
 /** A labelled <select>; options are [value, label] pairs. */
@@ -64,12 +81,22 @@ export function selectField(label, name, options, value, onChange) {
 
 /** The agent picker: holds `current` at once, and every known agent once they are loaded. */
 export function agentField(current, onChange) {
-  const field = selectField("Agent", "agent", [["", "All agents"], ...(current ? [[current, current]] : [])], current || "", onChange);
+  const field = selectField(
+    "Agent",
+    "agent",
+    [["", "All agents"], ...(current ? [[current, current]] : [])],
+    current || "",
+    onChange,
+  );
   field.fill = (names) => {
     const known = new Set(Array.from(field.control.options, (option) => option.value));
-    const options = names.filter((name) => !known.has(name)).map((name) => h("option", { value: name }, name));
+    const options = names
+      .filter((name) => !known.has(name))
+      .map((name) => h("option", { value: name }, name));
     field.control.append(...options);
-    const sorted = Array.from(field.control.options).slice(1).sort((a, b) => a.value.localeCompare(b.value));
+    const sorted = Array.from(field.control.options)
+      .slice(1)
+      .sort((a, b) => a.value.localeCompare(b.value));
     field.control.append(...sorted);
   };
   field.set = (value) => {
@@ -81,12 +108,24 @@ export function agentField(current, onChange) {
 
 export function textField(label, name, value, attributes = {}) {
   const id = uniqueId(name);
-  const input = h("input", { id, name, type: "text", value: value || "", autocomplete: "off", spellcheck: "false", ...attributes });
+  const input = h("input", {
+    id,
+    name,
+    type: "text",
+    value: value || "",
+    autocomplete: "off",
+    spellcheck: "false",
+    ...attributes,
+  });
   return { element: h("div", { class: "field" }, h("label", { for: id }, label), input), control: input };
 }
 
 export function copyButton(text, label) {
-  const button = h("button", { type: "button", class: "button button-small", "aria-label": label, title: label }, "Copy");
+  const button = h(
+    "button",
+    { type: "button", class: "button button-small", "aria-label": label, title: label },
+    "Copy",
+  );
   button.addEventListener("click", async () => {
     try {
       await copyText(text);
@@ -117,7 +156,11 @@ export function rateBar(rate) {
   return h(
     "span",
     { class: "rate" },
-    h("span", { class: "rate-track", "aria-hidden": "true" }, h("span", { class: "rate-fill", style: { width: `${Math.min(100, rate * 100)}%` } })),
+    h(
+      "span",
+      { class: "rate-track", "aria-hidden": "true" },
+      h("span", { class: "rate-fill", style: { width: `${Math.min(100, rate * 100)}%` } }),
+    ),
     h("span", { class: "rate-text" }, formatPercent(rate)),
   );
 }

@@ -30,7 +30,9 @@ export function formatDuration(ms) {
 /** A duration for an axis label: no trailing zeros ("5 s", "2.5 s", "250 ms"). */
 export function formatAxisDuration(ms) {
   if (!ms) return "0";
-  return formatDuration(ms).replace(/\.0+ /, " ").replace(/(\.\d*?)0+ /, "$1 ");
+  return formatDuration(ms)
+    .replace(/\.0+ /, " ")
+    .replace(/(\.\d*?)0+ /, "$1 ");
 }
 
 const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });

@@ -43,7 +43,13 @@ function notFound(container, route) {
       "section",
       { class: "page" },
       h("h1", null, "Page not found"),
-      h("p", null, `There is no view called “${route.view}”. `, h("a", { href: "#/runs" }, "See the runs"), "."),
+      h(
+        "p",
+        null,
+        `There is no view called “${route.view}”. `,
+        h("a", { href: "#/runs" }, "See the runs"),
+        ".",
+      ),
     ),
   );
   return { destroy() {} };

@@ -23,8 +23,10 @@ function errorBox(error) {
 function tokens(item) {
   if (item.total_tokens === null || item.total_tokens === undefined) return null;
   const parts = [`${formatCount(item.total_tokens)} total`];
-  if (item.input_tokens !== null && item.input_tokens !== undefined) parts.push(`${formatCount(item.input_tokens)} in`);
-  if (item.output_tokens !== null && item.output_tokens !== undefined) parts.push(`${formatCount(item.output_tokens)} out`);
+  if (item.input_tokens !== null && item.input_tokens !== undefined)
+    parts.push(`${formatCount(item.input_tokens)} in`);
+  if (item.output_tokens !== null && item.output_tokens !== undefined)
+    parts.push(`${formatCount(item.output_tokens)} out`);
   return parts.join(" · ");
 }
 
@@ -46,7 +48,9 @@ function artifactList(artifacts, rawLink) {
             artifact.name ? h("strong", null, artifact.name) : null,
             artifact.time ? h("span", { class: "muted" }, formatDateTime(parseTime(artifact.time))) : null,
           ),
-          artifact.url ? h("a", { href: artifact.url, rel: "noopener noreferrer", target: "_blank" }, artifact.url) : null,
+          artifact.url
+            ? h("a", { href: artifact.url, rel: "noopener noreferrer", target: "_blank" }, artifact.url)
+            : null,
           artifact.content ? valueView(artifact.content, { truncated: artifact.truncated, rawLink }) : null,
         ),
       ),
@@ -60,12 +64,24 @@ export function stepDetail(step, { runStartMs, rawLink, rootRunId, nestedRun = n
   const facts = [
     fact("Status", statusBadge(step.status)),
     fact("Kind", kindChip(step.kind)),
-    step.tool_name ? fact("Tool", h("a", { href: href("/runs", { tool: step.tool_name }) }, step.tool_name)) : null,
+    step.tool_name
+      ? fact("Tool", h("a", { href: href("/runs", { tool: step.tool_name }) }, step.tool_name))
+      : null,
     step.model ? fact("Model", step.model) : null,
-    fact("Started", formatDateTime(started), h("span", { class: "muted" }, ` (+${formatDuration(started - runStartMs)})`)),
+    fact(
+      "Started",
+      formatDateTime(started),
+      h("span", { class: "muted" }, ` (+${formatDuration(started - runStartMs)})`),
+    ),
     fact("Duration", step.duration_ms === null ? "still running" : formatDuration(step.duration_ms)),
     tokens(step) ? fact("Tokens", tokens(step)) : null,
-    nestedRun ? fact("In run", h("a", { href: href(`/runs/${nestedRun.id}`) }, nestedRun.agent.name), h("span", { class: "muted" }, " (nested)")) : null,
+    nestedRun
+      ? fact(
+          "In run",
+          h("a", { href: href(`/runs/${nestedRun.id}`) }, nestedRun.agent.name),
+          h("span", { class: "muted" }, " (nested)"),
+        )
+      : null,
     fact("Step", `#${step.index}`, h("span", { class: "muted mono" }, ` span ${step.span_id}`)),
     step.child_run_id && step.child_run_id !== rootRunId
       ? fact("Nested run", h("a", { href: href(`/runs/${step.child_run_id}`) }, "Open the run it invoked"))
@@ -85,7 +101,20 @@ export function stepDetail(step, { runStartMs, rawLink, rootRunId, nestedRun = n
 
 /** The run itself, when its row is selected. */
 export function runDetail(run, { rawLink }) {
-  const metrics = run.metrics.filter((metric) => Object.keys(metric.tags).length || !["duration_ms", "input_tokens", "output_tokens", "total_tokens", "step_count", "tool_call_count", "llm_call_count", "failed_step_count"].includes(metric.name));
+  const metrics = run.metrics.filter(
+    (metric) =>
+      Object.keys(metric.tags).length ||
+      ![
+        "duration_ms",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "step_count",
+        "tool_call_count",
+        "llm_call_count",
+        "failed_step_count",
+      ].includes(metric.name),
+  );
   return h(
     "div",
     { class: "detail", dataset: { stepIndex: "run" } },
@@ -99,12 +128,32 @@ export function runDetail(run, { rawLink }) {
           h(
             "table",
             { class: "data-table compact" },
-            h("thead", null, h("tr", null, h("th", { scope: "col" }, "Name"), h("th", { scope: "col", class: "num" }, "Value"), h("th", { scope: "col" }, "Tags"))),
+            h(
+              "thead",
+              null,
+              h(
+                "tr",
+                null,
+                h("th", { scope: "col" }, "Name"),
+                h("th", { scope: "col", class: "num" }, "Value"),
+                h("th", { scope: "col" }, "Tags"),
+              ),
+            ),
             h(
               "tbody",
               null,
               metrics.map((metric) =>
-                h("tr", null, h("td", { class: "mono" }, metric.name), h("td", { class: "num" }, formatNumber(metric.value)), h("td", { class: "mono muted" }, Object.keys(metric.tags).length ? JSON.stringify(metric.tags) : "")),
+                h(
+                  "tr",
+                  null,
+                  h("td", { class: "mono" }, metric.name),
+                  h("td", { class: "num" }, formatNumber(metric.value)),
+                  h(
+                    "td",
+                    { class: "mono muted" },
+                    Object.keys(metric.tags).length ? JSON.stringify(metric.tags) : "",
+                  ),
+                ),
               ),
             ),
           ),

@@ -74,7 +74,11 @@ function entryList(entries, depth) {
   const shown = entries.slice(0, FOLD_ITEMS);
   for (const [key, item] of shown) list.append(treeEntry(key, item, depth));
   if (entries.length > FOLD_ITEMS) {
-    const more = h("button", { type: "button", class: "link-button" }, `show ${formatCount(entries.length - FOLD_ITEMS)} more`);
+    const more = h(
+      "button",
+      { type: "button", class: "link-button" },
+      `show ${formatCount(entries.length - FOLD_ITEMS)} more`,
+    );
     const holder = h("li", null, more);
     more.addEventListener("click", () => {
       holder.remove();
@@ -91,7 +95,8 @@ function treeEntry(key, value, depth) {
     return h("li", null, label, h("span", { class: "tree-sep" }, ": "), primitive(value));
   }
   const entries = entriesOf(value);
-  if (!entries.length) return h("li", null, label, ": ", h("span", { class: "value-null" }, Array.isArray(value) ? "[]" : "{}"));
+  if (!entries.length)
+    return h("li", null, label, ": ", h("span", { class: "value-null" }, Array.isArray(value) ? "[]" : "{}"));
   return h("li", null, jsonBlock(value, depth + 1, label));
 }
 
@@ -100,7 +105,13 @@ function jsonBlock(value, depth, label) {
   const details = h(
     "details",
     { class: "tree-node", open: depth <= OPEN_DEPTH },
-    h("summary", null, label || null, label ? h("span", { class: "tree-sep" }, ": ") : null, h("span", { class: "muted" }, summaryOf(value))),
+    h(
+      "summary",
+      null,
+      label || null,
+      label ? h("span", { class: "tree-sep" }, ": ") : null,
+      h("span", { class: "muted" }, summaryOf(value)),
+    ),
   );
   details.append(entryList(entriesOf(value), depth));
   return details;
@@ -130,10 +141,17 @@ function messagePart(part) {
   delete rest.type;
   delete rest.name;
   delete rest.id;
-  const payload = "arguments" in rest && Object.keys(rest).length === 1 ? rest.arguments : "response" in rest && Object.keys(rest).length === 1 ? rest.response : rest;
+  const payload =
+    "arguments" in rest && Object.keys(rest).length === 1
+      ? rest.arguments
+      : "response" in rest && Object.keys(rest).length === 1
+        ? rest.response
+        : rest;
   return h(
     "div",
-    { class: `part part-${type === "tool_call_response" ? "tool-result" : type === "tool_call" ? "tool-call" : "other"}` },
+    {
+      class: `part part-${type === "tool_call_response" ? "tool-result" : type === "tool_call" ? "tool-call" : "other"}`,
+    },
     h("div", { class: "part-title" }, title),
     payload !== null && typeof payload === "object" ? jsonBlock(payload, 1) : primitive(payload),
   );
@@ -155,7 +173,12 @@ function messageView(messages) {
       return h(
         "li",
         { class: `message role-${role.replace(/[^a-z_-]/gi, "")}` },
-        h("div", { class: "message-role" }, role, finish ? h("span", { class: "muted" }, ` · ${finish}`) : null),
+        h(
+          "div",
+          { class: "message-role" },
+          role,
+          finish ? h("span", { class: "muted" }, ` · ${finish}`) : null,
+        ),
         body,
       );
     }),
@@ -172,7 +195,8 @@ export function valueView(text, { truncated = false, rawLink = null } = {}) {
   let body;
   if (parsed === undefined) body = h("div", { class: "value-text" }, foldedText(String(text)));
   else if (isMessageList(parsed)) body = messageView(parsed);
-  else if (parsed !== null && typeof parsed === "object") body = h("div", { class: "value-json" }, jsonBlock(parsed, 1));
+  else if (parsed !== null && typeof parsed === "object")
+    body = h("div", { class: "value-json" }, jsonBlock(parsed, 1));
   else body = h("div", { class: "value-text" }, primitive(parsed));
   const copy = h("button", { type: "button", class: "link-button copy-value" }, "Copy raw");
   copy.addEventListener("click", async () => {
@@ -191,7 +215,15 @@ export function valueView(text, { truncated = false, rawLink = null } = {}) {
       { class: "value-foot" },
       copy,
       truncated
-        ? h("span", { class: "muted" }, "Cut for display. ", rawLink ? h("a", { href: rawLink, target: "_blank", rel: "noopener" }, "The raw span has it all") : "The raw span has it all", ".")
+        ? h(
+            "span",
+            { class: "muted" },
+            "Cut for display. ",
+            rawLink
+              ? h("a", { href: rawLink, target: "_blank", rel: "noopener" }, "The raw span has it all")
+              : "The raw span has it all",
+            ".",
+          )
         : null,
     ),
   );

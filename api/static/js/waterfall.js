@@ -103,7 +103,9 @@ class Row {
   }
 
   get key() {
-    return this.position < 0 ? `run:${this.node.id}` : `${this.node.id}:${this.node.steps[this.position].index}`;
+    return this.position < 0
+      ? `run:${this.node.id}`
+      : `${this.node.id}:${this.node.steps[this.position].index}`;
   }
 }
 
@@ -190,7 +192,17 @@ export class Waterfall {
         expanded = within.length > 0 || childRun !== null;
       }
       node.rowOf[position] = rows.length;
-      rows.push(new Row(node, position, depth, hasChildren, expanded, childId, childId !== null && this.loading.has(childId)));
+      rows.push(
+        new Row(
+          node,
+          position,
+          depth,
+          hasChildren,
+          expanded,
+          childId,
+          childId !== null && this.loading.has(childId),
+        ),
+      );
       if (!expanded) continue;
       pushAll(node, within, depth + 1);
       if (childRun) {
@@ -234,7 +246,12 @@ export class Waterfall {
 
   timing(row, now) {
     const node = row.node;
-    if (!row.step) return { start: node.baseMs, duration: node.runDurationMs(now), running: node.timeline.duration_ms === null };
+    if (!row.step)
+      return {
+        start: node.baseMs,
+        duration: node.runDurationMs(now),
+        running: node.timeline.duration_ms === null,
+      };
     const start = node.baseMs + row.step.offset_ms;
     const running = row.step.duration_ms === null;
     const duration = running ? Math.max(0, now - node.startMs - row.step.offset_ms) : row.step.duration_ms;
@@ -350,7 +367,12 @@ export class Waterfall {
     bar.className = `wf-bar kind-${kindClass(kind)} status-${status.toLowerCase()}${running ? " running" : ""}`;
     bar.style.left = `${left * 100}%`;
     bar.style.width = `${width * 100}%`;
-    const errorType = status === "FAILED" ? (step ? step.error_type : this.root.timeline.error && this.root.timeline.error.type) : null;
+    const errorType =
+      status === "FAILED"
+        ? step
+          ? step.error_type
+          : this.root.timeline.error && this.root.timeline.error.type
+        : null;
     duration.textContent = `${formatDuration(length)}${running ? "…" : ""}${errorType ? ` · ${errorType}` : ""}`;
     duration.classList.toggle("is-error", Boolean(errorType));
     // Beside the bar where there is room: after it, else before it, else inside its end.
@@ -358,7 +380,12 @@ export class Waterfall {
     const place = after <= 0.72 ? "after" : left >= 0.3 ? "before" : "inside";
     duration.dataset.place = place;
     duration.style.left = place === "after" ? `calc(${after * 100}% + 6px)` : "";
-    duration.style.right = place === "before" ? `calc(${(1 - left) * 100}% + 6px)` : place === "inside" ? `calc(${(1 - after) * 100}% + 6px)` : "";
+    duration.style.right =
+      place === "before"
+        ? `calc(${(1 - left) * 100}% + 6px)`
+        : place === "inside"
+          ? `calc(${(1 - after) * 100}% + 6px)`
+          : "";
   }
 
   // ---- selection and expansion ----

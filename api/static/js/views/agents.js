@@ -6,7 +6,6 @@ import { h } from "../dom.js";
 import { formatCount, formatDateTime, formatRelative, parseTime } from "../format.js";
 import { href } from "../router.js";
 
-
 export function mountAgents(container) {
   const controller = new AbortController();
   const body = h("div", null, loadingState("Loading agents…"));
@@ -16,7 +15,9 @@ export function mountAgents(container) {
     try {
       const agents = await api.agents({ signal: controller.signal });
       if (!agents.items.length) {
-        body.replaceChildren(emptyState("No agents yet.", h("p", null, "Agents appear here once their first run arrives.")));
+        body.replaceChildren(
+          emptyState("No agents yet.", h("p", null, "Agents appear here once their first run arrives.")),
+        );
         return;
       }
       const rows = agents.items.map((agent) => {
@@ -30,14 +31,36 @@ export function mountAgents(container) {
             { dataset: { label: "Agent" } },
             h("a", { href: href("/runs", { agent: agent.name }), class: "run-link" }, agent.name),
             agent.description ? h("div", { class: "muted small" }, agent.description) : null,
-            agent.id || agent.version ? h("div", { class: "muted small mono" }, [agent.id, agent.version && `v${agent.version}`].filter(Boolean).join(" · ")) : null,
+            agent.id || agent.version
+              ? h(
+                  "div",
+                  { class: "muted small mono" },
+                  [agent.id, agent.version && `v${agent.version}`].filter(Boolean).join(" · "),
+                )
+              : null,
           ),
           h("td", { class: "num", dataset: { label: "Runs" } }, formatCount(agent.run_count)),
-          h("td", { class: "num", dataset: { label: "Failed" } }, agent.failure_count ? h("a", { href: href("/runs", { agent: agent.name, status: "FAILED" }) }, formatCount(agent.failure_count)) : "0"),
+          h(
+            "td",
+            { class: "num", dataset: { label: "Failed" } },
+            agent.failure_count
+              ? h(
+                  "a",
+                  { href: href("/runs", { agent: agent.name, status: "FAILED" }) },
+                  formatCount(agent.failure_count),
+                )
+              : "0",
+          ),
           h("td", { dataset: { label: "Failure rate" } }, rateBar(rate)),
           h("td", { dataset: { label: "Last run" }, title: formatDateTime(last) }, formatRelative(last)),
           h("td", { dataset: { label: "First seen" } }, formatDateTime(parseTime(agent.first_seen_at))),
-          h("td", { dataset: { label: "Links" } }, h("a", { href: href("/dashboard", { agent: agent.name }) }, "Dashboard"), " · ", h("a", { href: href("/tools", { agent: agent.name }) }, "Tools")),
+          h(
+            "td",
+            { dataset: { label: "Links" } },
+            h("a", { href: href("/dashboard", { agent: agent.name }) }, "Dashboard"),
+            " · ",
+            h("a", { href: href("/tools", { agent: agent.name }) }, "Tools"),
+          ),
         );
       });
       body.replaceChildren(
@@ -48,7 +71,21 @@ export function mountAgents(container) {
             "table",
             { class: "data-table agents-table" },
             h("caption", { class: "visually-hidden" }, "Agents"),
-            h("thead", null, h("tr", null, ["Agent", "Runs", "Failed", "Failure rate", "Last run", "First seen", ""].map((title) => h("th", { scope: "col", class: ["Runs", "Failed"].includes(title) ? "num" : null }, title || h("span", { class: "visually-hidden" }, "Links"))))),
+            h(
+              "thead",
+              null,
+              h(
+                "tr",
+                null,
+                ["Agent", "Runs", "Failed", "Failure rate", "Last run", "First seen", ""].map((title) =>
+                  h(
+                    "th",
+                    { scope: "col", class: ["Runs", "Failed"].includes(title) ? "num" : null },
+                    title || h("span", { class: "visually-hidden" }, "Links"),
+                  ),
+                ),
+              ),
+            ),
             h("tbody", null, rows),
           ),
         ),

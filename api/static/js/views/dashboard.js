@@ -4,7 +4,14 @@ import { api, isAbort } from "../api.js";
 import { agentField, emptyState, errorNotice, loadingState, pageHeader, selectField } from "../components.js";
 import { h } from "../dom.js";
 import { lineChart, horizontalBars, stackedBarChart } from "../charts.js";
-import { formatCompact, formatCount, formatDuration, formatNumber, formatPercent, parseTime } from "../format.js";
+import {
+  formatCompact,
+  formatCount,
+  formatDuration,
+  formatNumber,
+  formatPercent,
+  parseTime,
+} from "../format.js";
 import { BUCKET_MS, RANGES, bucketFor, findRange } from "../ranges.js";
 import { href, navigate } from "../router.js";
 
@@ -26,7 +33,12 @@ function tone(rate) {
 }
 
 function chartPanel(title, body, extra) {
-  return h("section", { class: "panel chart-panel" }, h("div", { class: "panel-head" }, h("h2", null, title), extra || null), body);
+  return h(
+    "section",
+    { class: "panel chart-panel" },
+    h("div", { class: "panel-head" }, h("h2", null, title), extra || null),
+    body,
+  );
 }
 
 /** The window to show: since/until from the link, else the last `range` up to now. */
@@ -48,14 +60,29 @@ export function mountDashboard(container, route) {
   const custom = params.get("since") || params.get("until");
   const rangeOptions = RANGES.map((range) => [range.value, range.label]);
   if (custom) rangeOptions.push(["custom", "Custom (from the link)"]);
-  const rangeField = selectField("Time range", "range", rangeOptions, custom ? "custom" : params.get("range") || DEFAULT_RANGE, () => apply());
+  const rangeField = selectField(
+    "Time range",
+    "range",
+    rangeOptions,
+    custom ? "custom" : params.get("range") || DEFAULT_RANGE,
+    () => apply(),
+  );
   const refresh = h("button", { type: "button", class: "button" }, "Refresh");
   refresh.addEventListener("click", () => load());
   const body = h("div", { class: "dashboard-body" });
   const root = h(
     "section",
     { class: "page page-dashboard" },
-    pageHeader("Dashboard", h("form", { class: "filters inline", "aria-label": "Dashboard filters" }, agentSelect.element, rangeField.element, h("div", { class: "filter-actions" }, refresh))),
+    pageHeader(
+      "Dashboard",
+      h(
+        "form",
+        { class: "filters inline", "aria-label": "Dashboard filters" },
+        agentSelect.element,
+        rangeField.element,
+        h("div", { class: "filter-actions" }, refresh),
+      ),
+    ),
     body,
   );
   container.append(root);
@@ -77,25 +104,71 @@ export function mountDashboard(container, route) {
     root.dataset.agent = selectedAgent;
     const runs = summary.runs;
     const finished = runs.by_status.SUCCESS + runs.by_status.FAILED + runs.by_status.CANCELLED;
-    const runsLink = (extra) => href("/runs", { agent: selectedAgent || undefined, since: root.dataset.since, until: root.dataset.until, ...extra });
+    const runsLink = (extra) =>
+      href("/runs", {
+        agent: selectedAgent || undefined,
+        since: root.dataset.since,
+        until: root.dataset.until,
+        ...extra,
+      });
     const kpis = h(
       "div",
       { class: "kpis" },
-      card("runs", "Runs", h("a", { href: runsLink({}) }, formatCount(runs.total)), runs.by_status.RUNNING ? `${formatCount(runs.by_status.RUNNING)} running now` : `${formatCount(finished)} finished`),
+      card(
+        "runs",
+        "Runs",
+        h("a", { href: runsLink({}) }, formatCount(runs.total)),
+        runs.by_status.RUNNING
+          ? `${formatCount(runs.by_status.RUNNING)} running now`
+          : `${formatCount(finished)} finished`,
+      ),
       card(
         "success-rate",
         "Success rate",
         formatPercent(summary.success_rate),
-        runs.by_status.FAILED ? h("a", { href: runsLink({ status: "FAILED" }) }, `${formatCount(runs.by_status.FAILED)} failed`) : "no failures",
-        { dataset: { kpi: "success-rate", tone: tone(summary.success_rate), value: summary.success_rate === null ? "" : String(summary.success_rate) } },
+        runs.by_status.FAILED
+          ? h("a", { href: runsLink({ status: "FAILED" }) }, `${formatCount(runs.by_status.FAILED)} failed`)
+          : "no failures",
+        {
+          dataset: {
+            kpi: "success-rate",
+            tone: tone(summary.success_rate),
+            value: summary.success_rate === null ? "" : String(summary.success_rate),
+          },
+        },
       ),
-      card("p50", "Duration p50", formatDuration(summary.duration_ms.p50), `average ${formatDuration(summary.duration_ms.avg)}`),
-      card("p95", "Duration p95", formatDuration(summary.duration_ms.p95), `p99 ${formatDuration(summary.duration_ms.p99)}`),
-      card("tokens", "Tokens", formatCompact(summary.tokens.total), `${formatCompact(summary.tokens.input)} in · ${formatCompact(summary.tokens.output)} out`),
-      card("steps", "Steps per run", formatNumber(summary.steps_per_run.avg === null ? null : Math.round(summary.steps_per_run.avg * 10) / 10), `p95 ${formatNumber(summary.steps_per_run.p95)}`),
+      card(
+        "p50",
+        "Duration p50",
+        formatDuration(summary.duration_ms.p50),
+        `average ${formatDuration(summary.duration_ms.avg)}`,
+      ),
+      card(
+        "p95",
+        "Duration p95",
+        formatDuration(summary.duration_ms.p95),
+        `p99 ${formatDuration(summary.duration_ms.p99)}`,
+      ),
+      card(
+        "tokens",
+        "Tokens",
+        formatCompact(summary.tokens.total),
+        `${formatCompact(summary.tokens.input)} in · ${formatCompact(summary.tokens.output)} out`,
+      ),
+      card(
+        "steps",
+        "Steps per run",
+        formatNumber(
+          summary.steps_per_run.avg === null ? null : Math.round(summary.steps_per_run.avg * 10) / 10,
+        ),
+        `p95 ${formatNumber(summary.steps_per_run.p95)}`,
+      ),
     );
     const bucketMs = BUCKET_MS[series.bucket];
-    const buckets = series.buckets.map((bucket) => ({ time: parseTime(bucket.start), values: [bucket.runs - bucket.failures, bucket.failures] }));
+    const buckets = series.buckets.map((bucket) => ({
+      time: parseTime(bucket.start),
+      values: [bucket.runs - bucket.failures, bucket.failures],
+    }));
     const runsChart = stackedBarChart({
       label: `Runs and failures per ${series.bucket}`,
       buckets,
@@ -107,7 +180,10 @@ export function mountDashboard(container, route) {
     });
     const p95Chart = lineChart({
       label: `p95 run duration per ${series.bucket}`,
-      points: series.buckets.map((bucket) => ({ time: parseTime(bucket.start), value: bucket.p95_duration_ms })),
+      points: series.buckets.map((bucket) => ({
+        time: parseTime(bucket.start),
+        value: bucket.p95_duration_ms,
+      })),
       bucketMs,
     });
     const tools = summary.top_failing_tools.length
@@ -144,13 +220,19 @@ export function mountDashboard(container, route) {
     );
     body.replaceChildren(
       kpis,
-      ...(runs.total === 0 ? [emptyState("No runs in this range.", h("p", null, "Pick a longer time range, or another agent."))] : []),
+      ...(runs.total === 0
+        ? [emptyState("No runs in this range.", h("p", null, "Pick a longer time range, or another agent."))]
+        : []),
       h(
         "div",
         { class: "charts" },
         chartPanel(`Runs and failures per ${series.bucket}`, runsChart, legend),
         chartPanel(`p95 duration per ${series.bucket}`, p95Chart),
-        chartPanel("Top failing tools", tools, h("a", { href: href("/tools", { agent: selectedAgent || undefined }) }, "All tools")),
+        chartPanel(
+          "Top failing tools",
+          tools,
+          h("a", { href: href("/tools", { agent: selectedAgent || undefined }) }, "All tools"),
+        ),
         chartPanel("Most frequent errors", errors),
       ),
     );
@@ -192,7 +274,8 @@ export function mountDashboard(container, route) {
     update(next) {
       params = next.params;
       agentSelect.set(params.get("agent"));
-      if (!params.get("since") && !params.get("until")) rangeField.control.value = params.get("range") || DEFAULT_RANGE;
+      if (!params.get("since") && !params.get("until"))
+        rangeField.control.value = params.get("range") || DEFAULT_RANGE;
       load();
     },
     destroy() {

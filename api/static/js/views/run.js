@@ -2,7 +2,7 @@
 
 import { api, isAbort } from "../api.js";
 import { copyButton, errorNotice, fact, loadingState, statusBadge, wideFact } from "../components.js";
-import { clear, h } from "../dom.js";
+import { h } from "../dom.js";
 import { formatCount, formatDateTime, formatDuration, parseTime, plural, shortId } from "../format.js";
 import { href, replaceParams } from "../router.js";
 import { runDetail, stepDetail } from "../step-detail.js";
@@ -18,7 +18,9 @@ function legend() {
   return h(
     "ul",
     { class: "legend", "aria-label": "Colours" },
-    KINDS_IN_LEGEND.map((kind) => h("li", null, h("span", { class: `kind-dot kind-${kind}`, "aria-hidden": "true" }), kind)),
+    KINDS_IN_LEGEND.map((kind) =>
+      h("li", null, h("span", { class: `kind-dot kind-${kind}`, "aria-hidden": "true" }), kind),
+    ),
     h("li", null, h("span", { class: "legend-failed", "aria-hidden": "true" }), "failed"),
     h("li", null, h("span", { class: "legend-running", "aria-hidden": "true" }), "running"),
   );
@@ -28,10 +30,18 @@ function runHeader(run) {
   const started = parseTime(run.started_at);
   const duration =
     run.duration_ms === null
-      ? h("span", { class: "live-duration", dataset: { start: String(started) } }, `${formatDuration(Date.now() - started)} so far`)
+      ? h(
+          "span",
+          { class: "live-duration", dataset: { start: String(started) } },
+          `${formatDuration(Date.now() - started)} so far`,
+        )
       : formatDuration(run.duration_ms);
   const rawLink = `/v1/traces/${run.trace_id}`;
-  const steps = [plural(run.step_count, "step"), plural(run.tool_call_count, "tool call"), plural(run.llm_call_count, "LLM call")];
+  const steps = [
+    plural(run.step_count, "step"),
+    plural(run.tool_call_count, "tool call"),
+    plural(run.llm_call_count, "LLM call"),
+  ];
   return h(
     "header",
     { class: "run-header panel" },
@@ -47,22 +57,48 @@ function runHeader(run) {
       { class: "facts facts-grid" },
       fact("Started", h("span", { title: run.started_at }, formatDateTime(started))),
       fact("Duration", duration),
-      fact("Steps", steps.join(" · "), run.failed_step_count ? h("span", { class: "failed-count" }, ` · ${run.failed_step_count} failed`) : null),
-      fact("Tokens", `${formatCount(run.total_tokens)} (${formatCount(run.input_tokens)} in · ${formatCount(run.output_tokens)} out)`),
+      fact(
+        "Steps",
+        steps.join(" · "),
+        run.failed_step_count
+          ? h("span", { class: "failed-count" }, ` · ${run.failed_step_count} failed`)
+          : null,
+      ),
+      fact(
+        "Tokens",
+        `${formatCount(run.total_tokens)} (${formatCount(run.input_tokens)} in · ${formatCount(run.output_tokens)} out)`,
+      ),
       run.models.length ? fact("Models", run.models.join(", ")) : null,
-      run.session_id ? fact("Session", h("a", { href: href("/runs", { session_id: run.session_id }) }, run.session_id)) : null,
-      run.user_id ? fact("User", h("a", { href: href("/runs", { user_id: run.user_id }) }, run.user_id)) : null,
+      run.session_id
+        ? fact("Session", h("a", { href: href("/runs", { session_id: run.session_id }) }, run.session_id))
+        : null,
+      run.user_id
+        ? fact("User", h("a", { href: href("/runs", { user_id: run.user_id }) }, run.user_id))
+        : null,
       run.service_name ? fact("Service", run.service_name) : null,
-      run.parent_run_id ? fact("Invoked by", h("a", { href: href(`/runs/${run.parent_run_id}`) }, `run ${shortId(run.parent_run_id)}`)) : null,
+      run.parent_run_id
+        ? fact(
+            "Invoked by",
+            h("a", { href: href(`/runs/${run.parent_run_id}`) }, `run ${shortId(run.parent_run_id)}`),
+          )
+        : null,
       wideFact(
         "Trace id",
         h("code", { class: "mono trace-id" }, run.trace_id),
         " ",
         copyButton(run.trace_id, "Copy the trace id"),
         " ",
-        h("a", { href: rawLink, target: "_blank", rel: "noopener", class: "button button-small button-quiet" }, "Raw spans"),
+        h(
+          "a",
+          { href: rawLink, target: "_blank", rel: "noopener", class: "button button-small button-quiet" },
+          "Raw spans",
+        ),
         " ",
-        h("a", { href: href("/runs", { trace_id: run.trace_id }), class: "button button-small button-quiet" }, "Runs of this trace"),
+        h(
+          "a",
+          { href: href("/runs", { trace_id: run.trace_id }), class: "button button-small button-quiet" },
+          "Runs of this trace",
+        ),
       ),
     ),
     run.error
@@ -88,14 +124,25 @@ export function mountRun(container, route) {
   let tickTimer = null;
 
   const page = h("section", { class: "page page-run" });
-  const detail = h("aside", { class: "panel detail-panel", "aria-label": "Selected step", "aria-live": "polite" });
+  const detail = h("aside", {
+    class: "panel detail-panel",
+    "aria-label": "Selected step",
+    "aria-live": "polite",
+  });
   container.append(page);
   page.append(
-    h("nav", { class: "breadcrumb", "aria-label": "Breadcrumb" }, h("a", { href: "#/runs" }, "Runs"), h("span", { "aria-hidden": "true" }, " / "), h("span", { class: "mono" }, shortId(runId, 16))),
+    h(
+      "nav",
+      { class: "breadcrumb", "aria-label": "Breadcrumb" },
+      h("a", { href: "#/runs" }, "Runs"),
+      h("span", { "aria-hidden": "true" }, " / "),
+      h("span", { class: "mono" }, shortId(runId, 16)),
+    ),
     loadingState("Loading the run…"),
   );
 
-  const loadNode = async (id) => new RunNode(await api.timeline(id, { signal: controller.signal }), rootNode.startMs);
+  const loadNode = async (id) =>
+    new RunNode(await api.timeline(id, { signal: controller.signal }), rootNode.startMs);
 
   function stepKey(row) {
     return row.step ? `${row.node.id}:${row.step.index}` : "run";
@@ -134,7 +181,12 @@ export function mountRun(container, route) {
       if (token !== detailToken) return;
       detail.replaceChildren(
         step
-          ? stepDetail(step, { runStartMs: rootNode.startMs, rawLink, rootRunId: runId, nestedRun: row.node.id === runId ? null : row.node.timeline })
+          ? stepDetail(step, {
+              runStartMs: rootNode.startMs,
+              rawLink,
+              rootRunId: runId,
+              nestedRun: row.node.id === runId ? null : row.node.timeline,
+            })
           : errorNotice("This step is no longer stored."),
       );
     } catch (error) {
@@ -202,20 +254,37 @@ export function mountRun(container, route) {
 
   async function autoExpandChildren() {
     const agentSteps = rootNode.steps.filter((step) => step.child_run_id && step.child_run_id !== runId);
-    if (!agentSteps.length || agentSteps.length > AUTO_EXPAND_CHILD_RUNS || rootNode.steps.length > AUTO_EXPAND_MAX_STEPS) return;
+    if (
+      !agentSteps.length ||
+      agentSteps.length > AUTO_EXPAND_CHILD_RUNS ||
+      rootNode.steps.length > AUTO_EXPAND_MAX_STEPS
+    )
+      return;
     await Promise.all(agentSteps.map((step) => waterfall.expand(`${runId}:${step.index}`).catch(() => {})));
   }
 
   function render(timeline) {
     rootNode = new RunNode(timeline, parseTime(timeline.started_at));
-    const nextFailure = h("button", { type: "button", class: "button button-small", disabled: !(timeline.failed_step_count > 0) }, "Next failure");
+    const nextFailure = h(
+      "button",
+      { type: "button", class: "button button-small", disabled: !(timeline.failed_step_count > 0) },
+      "Next failure",
+    );
     waterfall = new Waterfall({ root: rootNode, loadChildRun: loadNode, onSelect: showDetail });
     nextFailure.addEventListener("click", () => {
       waterfall.selectNextFailure();
       waterfall.viewport.focus();
     });
     page.replaceChildren(
-      h("nav", { class: "breadcrumb", "aria-label": "Breadcrumb" }, h("a", { href: "#/runs" }, "Runs"), h("span", { "aria-hidden": "true" }, " / "), h("a", { href: href("/runs", { agent: timeline.agent.name }) }, timeline.agent.name), h("span", { "aria-hidden": "true" }, " / "), h("span", { class: "mono" }, shortId(runId, 16))),
+      h(
+        "nav",
+        { class: "breadcrumb", "aria-label": "Breadcrumb" },
+        h("a", { href: "#/runs" }, "Runs"),
+        h("span", { "aria-hidden": "true" }, " / "),
+        h("a", { href: href("/runs", { agent: timeline.agent.name }) }, timeline.agent.name),
+        h("span", { "aria-hidden": "true" }, " / "),
+        h("span", { class: "mono" }, shortId(runId, 16)),
+      ),
       runHeader(timeline),
       h(
         "div",
@@ -223,7 +292,13 @@ export function mountRun(container, route) {
         h(
           "section",
           { class: "panel waterfall-panel", "aria-labelledby": "timeline-title" },
-          h("div", { class: "panel-head" }, h("h2", { id: "timeline-title" }, "Timeline"), legend(), nextFailure),
+          h(
+            "div",
+            { class: "panel-head" },
+            h("h2", { id: "timeline-title" }, "Timeline"),
+            legend(),
+            nextFailure,
+          ),
           waterfall.element,
           h("p", { class: "hint muted" }, "↑ ↓ to move, → ← to expand and collapse, Enter to toggle."),
         ),
@@ -243,7 +318,10 @@ export function mountRun(container, route) {
     } catch (error) {
       if (isAbort(error)) return;
       const message = error.status === 404 ? `There is no run ${runId}.` : error.message;
-      page.replaceChildren(h("nav", { class: "breadcrumb" }, h("a", { href: "#/runs" }, "Runs")), errorNotice(message));
+      page.replaceChildren(
+        h("nav", { class: "breadcrumb" }, h("a", { href: "#/runs" }, "Runs")),
+        errorNotice(message),
+      );
     }
   }
 
@@ -262,7 +340,8 @@ export function mountRun(container, route) {
           clearInterval(refreshTimer);
           clearInterval(tickTimer);
         }
-        if (timeline.steps.count === rootNode.steps.length && timeline.status === rootNode.timeline.status) return;
+        if (timeline.steps.count === rootNode.steps.length && timeline.status === rootNode.timeline.status)
+          return;
         const selected = waterfall.selectedRow();
         const keep = selected ? stepKey(selected) : null;
         waterfall.destroy();

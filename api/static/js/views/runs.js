@@ -29,12 +29,24 @@ import { href, navigate } from "../router.js";
 const PAGE_SIZE = 50;
 const REFRESH_MS = 5000;
 const TEXT_FILTERS = [
-  ["trace_id", "Trace id", { pattern: "[0-9a-fA-F]{32}", title: "32 hexadecimal characters", placeholder: "32 hex characters" }],
+  [
+    "trace_id",
+    "Trace id",
+    { pattern: "[0-9a-fA-F]{32}", title: "32 hexadecimal characters", placeholder: "32 hex characters" },
+  ],
   ["session_id", "Session id", {}],
   ["user_id", "User id", {}],
   ["tool", "Tool", { list: "tool-names" }],
 ];
-const FILTER_KEYS = ["agent", "status", "range", "since", "until", "has_error", ...TEXT_FILTERS.map(([key]) => key)];
+const FILTER_KEYS = [
+  "agent",
+  "status",
+  "range",
+  "since",
+  "until",
+  "has_error",
+  ...TEXT_FILTERS.map(([key]) => key),
+];
 
 function filtersFrom(params) {
   const filters = {};
@@ -75,7 +87,10 @@ function runRow(run, fresh) {
   const preview = excerpt(previewText(run.input), 140);
   const row = h(
     "tr",
-    { class: `run-row${fresh ? " fresh" : ""}${run.status === "RUNNING" ? " is-running" : ""}`, dataset: { runId: run.id, status: run.status } },
+    {
+      class: `run-row${fresh ? " fresh" : ""}${run.status === "RUNNING" ? " is-running" : ""}`,
+      dataset: { runId: run.id, status: run.status },
+    },
     h("td", { dataset: { label: "Status" } }, statusBadge(run.status)),
     h(
       "td",
@@ -91,10 +106,24 @@ function runRow(run, fresh) {
       "td",
       { class: "num", dataset: { label: "Steps" } },
       String(run.step_count),
-      run.failed_step_count ? h("div", { class: "failed-count small" }, `${run.failed_step_count} failed`) : null,
+      run.failed_step_count
+        ? h("div", { class: "failed-count small" }, `${run.failed_step_count} failed`)
+        : null,
     ),
-    h("td", { class: "num", dataset: { label: "Tokens" }, title: `${run.input_tokens} in / ${run.output_tokens} out` }, formatCompact(run.total_tokens)),
-    h("td", { class: "error-cell", dataset: { label: "Error" }, title: runErrorText(run) }, excerpt(runErrorText(run), 90)),
+    h(
+      "td",
+      {
+        class: "num",
+        dataset: { label: "Tokens" },
+        title: `${run.input_tokens} in / ${run.output_tokens} out`,
+      },
+      formatCompact(run.total_tokens),
+    ),
+    h(
+      "td",
+      { class: "error-cell", dataset: { label: "Error" }, title: runErrorText(run) },
+      excerpt(runErrorText(run), 90),
+    ),
   );
   row.addEventListener("click", (event) => {
     if (event.target.closest("a")) return;
@@ -131,10 +160,23 @@ export function mountRuns(container, route) {
   );
   const rangeOptions = [["", "Any time"], ...RANGES.map((range) => [range.value, range.label])];
   if (filters.since || filters.until) rangeOptions.push(["custom", "Custom (from the link)"]);
-  const rangeField = selectField("Started", "range", rangeOptions, filters.since || filters.until ? "custom" : filters.range || "");
-  const textFields = TEXT_FILTERS.map(([key, label, attributes]) => [key, textField(label, key, filters[key], attributes)]);
+  const rangeField = selectField(
+    "Started",
+    "range",
+    rangeOptions,
+    filters.since || filters.until ? "custom" : filters.range || "",
+  );
+  const textFields = TEXT_FILTERS.map(([key, label, attributes]) => [
+    key,
+    textField(label, key, filters[key], attributes),
+  ]);
   const errorsId = uniqueId("has-error");
-  const errorsBox = h("input", { type: "checkbox", id: errorsId, name: "has_error", checked: filters.has_error === "true" });
+  const errorsBox = h("input", {
+    type: "checkbox",
+    id: errorsId,
+    name: "has_error",
+    checked: filters.has_error === "true",
+  });
   const toolList = h("datalist", { id: "tool-names" });
   // On a phone the rarer filters fold away behind a button unless one of them is set.
   const moreId = uniqueId("more-filters");
@@ -146,7 +188,12 @@ export function mountRuns(container, route) {
   );
   const moreToggle = h(
     "button",
-    { type: "button", class: "link-button more-toggle", "aria-expanded": String(moreOpen), "aria-controls": moreId },
+    {
+      type: "button",
+      class: "link-button more-toggle",
+      "aria-expanded": String(moreOpen),
+      "aria-controls": moreId,
+    },
     "More filters",
   );
   moreToggle.addEventListener("click", () => {
@@ -239,7 +286,15 @@ export function mountRuns(container, route) {
       cursorStack.push(cursor);
       navigate("/runs", { ...filters, cursor: nextCursor });
     });
-    pager.append(newer, h("span", { class: "muted" }, cursor && !cursorStack.length && page === 1 ? "Older runs" : `Page ${page}`), older);
+    pager.append(
+      newer,
+      h(
+        "span",
+        { class: "muted" },
+        cursor && !cursorStack.length && page === 1 ? "Older runs" : `Page ${page}`,
+      ),
+      older,
+    );
   }
 
   function renderTable(items) {
@@ -253,7 +308,13 @@ export function mountRuns(container, route) {
           ? emptyState("No runs match these filters.", h("a", { href: "#/runs" }, "Clear the filters"))
           : emptyState(
               "No runs yet.",
-              h("p", null, "Point an OpenTelemetry exporter at this server (OTLP on ports 4317 and 4318), or try ", h("code", null, "agentguide simulate"), "."),
+              h(
+                "p",
+                null,
+                "Point an OpenTelemetry exporter at this server (OTLP on ports 4317 and 4318), or try ",
+                h("code", null, "agentguide simulate"),
+                ".",
+              ),
             ),
       );
       return;
@@ -269,11 +330,19 @@ export function mountRuns(container, route) {
           "tr",
           null,
           ["Status", "Run", "Started", "Duration", "Steps", "Tokens", "Error"].map((title) =>
-            h("th", { scope: "col", class: ["Duration", "Steps", "Tokens"].includes(title) ? "num" : null }, title),
+            h(
+              "th",
+              { scope: "col", class: ["Duration", "Steps", "Tokens"].includes(title) ? "num" : null },
+              title,
+            ),
           ),
         ),
       ),
-      h("tbody", null, items.map((run) => runRow(run, fresh.has(run.id)))),
+      h(
+        "tbody",
+        null,
+        items.map((run) => runRow(run, fresh.has(run.id))),
+      ),
     );
     clear(results).append(h("div", { class: "table-wrap" }, table));
   }
