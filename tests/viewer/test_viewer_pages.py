@@ -130,6 +130,18 @@ def _child_rows(site: ViewerSite, run: dict[str, Any]) -> int:
     return sum(site.api(f"/v1/runs/{child['id']}")["step_count"] for child in run["child_runs"])
 
 
+def test_the_skip_link_leads_to_the_content(page: Any, viewer_site: ViewerSite) -> None:
+    open_view(page, viewer_site, "/agents")
+    expect(page.locator(".agents-table")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    expect(page).to_have_url(f"{viewer_site.url}/#/agents")
+    page.keyboard.press("Tab")
+    expect(page.locator(".agents-table a").first).to_be_focused()
+
+
 @pytest.mark.console_errors("status of 404")
 def test_an_unknown_run_says_so(page: Any, viewer_site: ViewerSite) -> None:
     open_view(page, viewer_site, "/runs/" + "ab" * 24)

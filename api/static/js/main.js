@@ -72,5 +72,10 @@ function render() {
   active = { key, instance };
 }
 
+// The skip link must not change the hash: that would be a route.
+document.getElementById("skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
 window.addEventListener("hashchange", render);
 render();

@@ -56,6 +56,12 @@ function runHeader(run) {
       "dl",
       { class: "facts facts-grid" },
       fact("Started", h("span", { title: run.started_at }, formatDateTime(started))),
+      fact(
+        "Finished",
+        run.finished_at
+          ? h("span", { title: run.finished_at }, formatDateTime(parseTime(run.finished_at)))
+          : "not yet",
+      ),
       fact("Duration", duration),
       fact(
         "Steps",
