@@ -73,7 +73,12 @@ def resolve_auth_mode(host: str, auth: str | None, insecure: bool) -> AuthMode:
     unless chosen; ``off`` on another address only with ``insecure``."""
     if auth is None:
         return AuthMode.OFF if is_loopback(host) else AuthMode.REQUIRED
-    mode = AuthMode(auth)
+    try:
+        mode = AuthMode(auth)
+    except ValueError:
+        raise ConfigError(
+            f"--auth / AGENTGUIDE_AUTH must be 'required' or 'off', not {auth!r}"
+        ) from None
     if mode is AuthMode.OFF and not is_loopback(host) and not insecure:
         raise ConfigError(
             f"refusing to serve {host} without authentication: anyone who can reach it could "

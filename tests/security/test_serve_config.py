@@ -79,6 +79,8 @@ def test_auth_off_needs_insecure_off_loopback() -> None:
     assert not is_loopback("192.168.1.10")
     with pytest.raises(ConfigError, match="refusing"):
         resolve_auth_mode("192.168.1.10", "off", False)
+    with pytest.raises(ConfigError, match="'required' or 'off'"):
+        resolve_auth_mode("127.0.0.1", "maybe", False)
 
 
 def test_keys_command(postgres: PostgresServer) -> None:
