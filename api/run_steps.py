@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from api.auth import ProjectIdDep
 from api.errors import ApiError
 from api.params import ERROR_RESPONSES, QueriesDep
 from api.presenters import present_artifact, present_metric, present_run, present_step
@@ -21,7 +22,6 @@ from api.runs import RUN_ID_PATTERN
 from api.schemas import Artifact
 from api.step_schemas import RunTimeline, StepPage
 from storage.step_queries import StepQueries
-from storage.store import DEFAULT_PROJECT_ID
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
 
@@ -31,8 +31,9 @@ MAX_STEP_INDEX = 2**31 - 1
 RunId = Annotated[str, Path(description="48 hex characters", pattern=RUN_ID_PATTERN)]
 
 
-def get_step_queries(request: Request) -> StepQueries:
-    return StepQueries(request.app.state.store.pool, DEFAULT_PROJECT_ID)
+def get_step_queries(request: Request, project_id: ProjectIdDep) -> StepQueries:
+    """The step queries of the caller's project."""
+    return StepQueries(request.app.state.store.pool, project_id)
 
 
 StepQueriesDep = Annotated[StepQueries, Depends(get_step_queries)]

@@ -104,7 +104,7 @@ def browser() -> Iterator[Any]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "console_errors(text): console errors containing text are expected"
+        "markers", "console_errors(*texts): console errors containing one of texts are expected"
     )
 
 
@@ -113,7 +113,7 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh desktop-sized page that fails the test on any uncaught script error, and on any
     console error the test does not expect."""
     marker = request.node.get_closest_marker("console_errors")
-    expected = marker.args[0] if marker else None
+    expected: tuple[str, ...] = marker.args if marker else ()
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     errors: list[str] = []
@@ -127,5 +127,5 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         yield page
     finally:
         context.close()
-    unexpected = [error for error in errors if not (expected and expected in error)]
+    unexpected = [error for error in errors if not any(text in error for text in expected)]
     assert not unexpected, f"errors in the page's console: {unexpected}"

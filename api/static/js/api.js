@@ -1,5 +1,10 @@
 // The query API, as the viewer calls it.
 
+import { apiKey } from "./credentials.js";
+
+/** Fired on window when the server refuses the viewer's key (or the lack of one). */
+export const UNAUTHORIZED_EVENT = "agentguide:unauthorized";
+
 export class ApiError extends Error {
   constructor(status, message) {
     super(message);
@@ -21,7 +26,10 @@ const prefetched = new Map();
 
 export function prefetch(path, params) {
   const url = path + queryString(params);
-  if (!prefetched.has(url)) prefetched.set(url, request(url, undefined));
+  if (prefetched.has(url)) return;
+  const early = request(url, undefined);
+  early.catch(() => {}); // its taker sees the failure; nobody may take it
+  prefetched.set(url, early);
 }
 
 export function getJSON(path, params, { signal } = {}) {
@@ -34,13 +42,16 @@ export function getJSON(path, params, { signal } = {}) {
   return request(url, signal);
 }
 
+function headers(key) {
+  const result = { Accept: "application/json" };
+  if (key) result.Authorization = `Bearer ${key}`;
+  return result;
+}
+
 async function request(url, signal) {
   let response;
   try {
-    response = await fetch(url, {
-      headers: { Accept: "application/json" },
-      signal,
-    });
+    response = await fetch(url, { headers: headers(apiKey()), signal });
   } catch (error) {
     if (error.name === "AbortError") throw error;
     throw new ApiError(0, "The AgentGuide server cannot be reached.");
@@ -53,8 +64,21 @@ async function request(url, signal) {
     } catch {
       // not JSON: keep the status line
     }
+    if (response.status === 401 || response.status === 403) {
+      prefetched.clear(); // asked without the key that is coming
+      window.dispatchEvent(
+        new CustomEvent(UNAUTHORIZED_EVENT, { detail: { status: response.status, message } }),
+      );
+    }
     throw new ApiError(response.status, message);
   }
+  return response.json();
+}
+
+/** What GET /v1/auth/status says of `key` (no key: whether one is needed). */
+export async function authStatus(key) {
+  const response = await fetch("/v1/auth/status", { headers: headers(key) });
+  if (!response.ok) throw new ApiError(response.status, `${response.status} ${response.statusText}`);
   return response.json();
 }
 

@@ -1,7 +1,16 @@
 // The viewer's entry point: picks the view for the URL and swaps it in.
 
-import { prefetch } from "./api.js";
+import { UNAUTHORIZED_EVENT, prefetch } from "./api.js";
+import { apiKey, forgetKey, projectName } from "./credentials.js";
 import { currentRoute } from "./router.js";
+
+// Refusals can arrive before the views' code has loaded: keep the first until it has.
+let refusal = null;
+let onRefusal = null;
+window.addEventListener(UNAUTHORIZED_EVENT, (event) => {
+  if (onRefusal) onRefusal(event.detail);
+  else refusal = refusal || event.detail;
+});
 
 // A large run's timeline is the slowest request: start it before the views' code has loaded.
 const first = currentRoute();
@@ -9,15 +18,23 @@ if (first.view === "run" && /^[0-9a-f]{48}$/i.test(first.parts[1] || "")) {
   prefetch(`/v1/runs/${first.parts[1].toLowerCase()}/timeline`);
 }
 
-const [{ clear, h }, { mountAgents }, { mountDashboard }, { mountRun }, { mountRuns }, { mountTools }] =
-  await Promise.all([
-    import("./dom.js"),
-    import("./views/agents.js"),
-    import("./views/dashboard.js"),
-    import("./views/run.js"),
-    import("./views/runs.js"),
-    import("./views/tools.js"),
-  ]);
+const [
+  { clear, h },
+  { mountAgents },
+  { mountDashboard },
+  { mountRun },
+  { mountRuns },
+  { mountSignIn },
+  { mountTools },
+] = await Promise.all([
+  import("./dom.js"),
+  import("./views/agents.js"),
+  import("./views/dashboard.js"),
+  import("./views/run.js"),
+  import("./views/runs.js"),
+  import("./views/sign-in.js"),
+  import("./views/tools.js"),
+]);
 
 const VIEWS = {
   runs: { mount: mountRuns, nav: "runs", title: "Runs" },
@@ -28,7 +45,9 @@ const VIEWS = {
 };
 
 const main = document.getElementById("main");
+const session = document.getElementById("session");
 let active = null; // {name, key, instance}
+let signingIn = false;
 
 function highlightNav(name) {
   for (const link of document.querySelectorAll("[data-nav]")) {
@@ -55,7 +74,51 @@ function notFound(container, route) {
   return { destroy() {} };
 }
 
+/** The project and a way to forget the key, in the top bar, while a key is kept. */
+function showSession() {
+  if (!apiKey()) {
+    session.replaceChildren();
+    return;
+  }
+  const forget = h("button", { type: "button", class: "link-button" }, "Forget key");
+  forget.addEventListener("click", () => {
+    forgetKey();
+    showSession();
+    if (active) active.instance.destroy();
+    active = null;
+    render();
+  });
+  const project = projectName();
+  session.replaceChildren(
+    project ? h("span", { class: "tag", title: "the key's project" }, project) : "",
+    forget,
+  );
+}
+
+function signIn(detail) {
+  if (signingIn) return;
+  signingIn = true;
+  if (active) active.instance.destroy();
+  active = null;
+  clear(main);
+  highlightNav(null);
+  document.title = "API key · AgentGuide";
+  // A refused kept key is dropped, so that the next one starts afresh; the reason is shown.
+  const refusedKey = Boolean(apiKey());
+  if (refusedKey) forgetKey();
+  showSession();
+  mountSignIn(main, {
+    reason: refusedKey && detail ? detail.message : null,
+    onSignedIn: () => {
+      signingIn = false;
+      showSession();
+      render();
+    },
+  });
+}
+
 function render() {
+  if (signingIn) return;
   const route = currentRoute();
   const view = VIEWS[route.view];
   // A run view stays mounted while only its selection (the query string) changes.
@@ -78,4 +141,7 @@ document.getElementById("skip-link").addEventListener("click", (event) => {
   main.focus();
 });
 window.addEventListener("hashchange", render);
-render();
+showSession();
+onRefusal = signIn;
+if (refusal) signIn(refusal);
+else render();
