@@ -20,6 +20,7 @@ Needs /usr/bin/chromium and Playwright for the browser figures; prints the API o
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -94,7 +95,7 @@ def bench_api(base_url: str, run_id: str, repeat: int) -> None:
             ("GET /v1/runs/{id}/timeline", f"/v1/runs/{run_id}/timeline"),
             ("GET /v1/runs/{id}/steps?limit=100", f"/v1/runs/{run_id}/steps?limit=100"),
         ]:
-            seconds, response = timed(lambda path=path: client.get(path), repeat)
+            seconds, response = timed(functools.partial(client.get, path), repeat)
             assert response.status_code == 200, response.text
             size = len(response.content) / 1e6
             print(f"  {label:42} {describe(seconds)}   {size:6.2f} MB")
