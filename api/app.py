@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from api import (
@@ -17,18 +17,13 @@ from api import (
     tools,
     traces,
 )
-from api.auth import ProjectIdDep, require_admin, require_ingest, require_read
+from api.auth import require_admin, require_ingest, require_read
 from api.errors import ApiError, install_error_handlers
 from api.request_id import RequestIdMiddleware
 from api.viewer import install_viewer
 from receiver.http import OtlpHttpReceiver
 from receiver.service import IngestService
-from storage.step_queries import StepQueries
 from storage.store import StorageUnavailable, Store
-
-
-def _step_queries(request: Request, project_id: ProjectIdDep) -> StepQueries:
-    return StepQueries(request.app.state.store.pool, project_id)
 
 
 def create_app(
@@ -60,9 +55,6 @@ def create_app(
     app.include_router(simulate.router, dependencies=[Depends(require_admin)])
     app.include_router(auth.router)
     app.include_router(prometheus.router, dependencies=[Depends(require_admin)])
-    # Until api/run_steps.py takes the project from ProjectIdDep itself, its steps are read
-    # in the caller's project through this override.
-    app.dependency_overrides[run_steps.get_step_queries] = _step_queries
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:

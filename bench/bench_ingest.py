@@ -23,13 +23,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opentelemetry.proto.trace.v1.trace_pb2 import Status
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from tests.otlp_helpers import make_request, make_span
 from tests.support import PostgresServer, RunningServer, start_server, wait_derived
@@ -46,12 +47,13 @@ def _payload(rng: random.Random) -> str:
     return text[:size]
 
 
-def agent_trace_spans(rng: random.Random, start_ns: int) -> list:  # type: ignore[type-arg]
+def agent_trace_spans(rng: random.Random, start_ns: int) -> list[Span]:
     """One agent run: an invoke_agent span with 10 tool and LLM spans below it."""
     trace_id = rng.randbytes(16)
     agent_id = rng.randbytes(8)
     agent_name = f"agent-{rng.randint(1, 5)}"
-    spans = []
+    spans: list[Span] = []
+    attributes: dict[str, Any]
     t = start_ns
     for index in range(10):
         duration = rng.randint(5_000_000, 500_000_000)
@@ -115,7 +117,7 @@ def build_requests(count: int, spans_per_request: int, seed: int) -> list[bytes]
     bodies = []
     start_ns = time.time_ns() - 86_400 * 10**9
     for _ in range(count):
-        spans = []
+        spans: list[Span] = []
         while len(spans) < spans_per_request:
             spans.extend(agent_trace_spans(rng, start_ns))
             start_ns += 1_000_000_000
@@ -255,6 +257,7 @@ def one_trace_requests(spans_total: int, per_request: int, seed: int) -> tuple[l
         )
     ]
     parents = [root_id]
+    attributes: dict[str, Any]
     while len(spans) < spans_total:
         span_id = rng.randbytes(8)
         if len(spans) % 50 == 1:

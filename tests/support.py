@@ -35,7 +35,7 @@ def free_port() -> int:
 
 
 def with_database(url: str, dbname: str) -> str:
-    params = conninfo_to_dict(url)
+    params: dict[str, Any] = conninfo_to_dict(url)
     params["dbname"] = dbname
     return make_conninfo(**params)
 
