@@ -30,7 +30,6 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -44,6 +43,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status  # noqa: E402
 from receiver.ingest import prepare_request  # noqa: E402
 from storage.database import apply_migrations  # noqa: E402
 from storage.store import DEFAULT_PROJECT_ID, Store  # noqa: E402
+from tests.support import with_database  # noqa: E402
 
 DAY_NS = 86_400 * 10**9
 HOUR_NS = 3_600 * 10**9
@@ -242,15 +242,11 @@ def recreate_database(admin_url: str, name: str) -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(admin_url)
-    params["dbname"] = name
-    return make_conninfo(**params)
+    return with_database(admin_url, name)
 
 
 def database_in(admin_url: str, name: str) -> str:
-    params = conninfo_to_dict(admin_url)
-    params["dbname"] = name
-    return make_conninfo(**params)
+    return with_database(admin_url, name)
 
 
 @dataclass
