@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
             "AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS", ServeSettings.max_concurrent_grpc_exports
         ),
         help="gRPC exports processed at once; more get RESOURCE_EXHAUSTED "
-        "(env AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS; default 8)",
+        "(env AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS; default 4)",
     )
     serve.add_argument(
         "--max-spans-per-request",

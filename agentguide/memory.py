@@ -12,6 +12,28 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
 
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
+def release_free_memory() -> None:
+    """Hand freed heap pages back to the system (glibc's malloc_trim); a no-op elsewhere.
+
+    Buffers of received messages are freed in the middle of the heap, where glibc does not
+    return them by itself, so without this the resident size keeps the peak of every burst.
+    """
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 def tune_allocator(mmap_threshold: int = 128 * 1024, arena_max: int = 2) -> bool:
     """Ask glibc to serve large buffers from mmap (returned to the system when freed) and to
     keep few arenas.

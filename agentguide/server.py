@@ -16,7 +16,7 @@ import uvicorn
 from agentguide.config import ServeSettings, default_data_dir
 from agentguide.derive_worker import DeriveWorker, WorkerOptions
 from agentguide.ingest_setup import build_ingest_service
-from agentguide.memory import tune_allocator
+from agentguide.memory import release_free_memory, tune_allocator
 from agentguide.self_metrics import build_registry
 from api.app import create_app
 from receiver.grpc_server import start_grpc_server
@@ -110,7 +110,9 @@ async def serve(settings: ServeSettings) -> None:
 
 
 async def _watch(deriver: DeriveWorker) -> None:
-    """Restart the derive worker if it dies: dirty traces wait in the database meanwhile."""
+    """Restart the derive worker if it dies (dirty traces wait in the database meanwhile), and
+    return freed memory to the system."""
     while True:
         await asyncio.sleep(1.0)
         deriver.restart_if_dead()
+        release_free_memory()

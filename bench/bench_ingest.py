@@ -240,6 +240,21 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def child_pids(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return children
+
+
+def describe_rss(pid: int) -> str:
+    """Peak RSS of the server process and of its derive worker, and their sum."""
+    server = peak_rss_mb(pid)
+    workers = [peak_rss_mb(child) for child in child_pids(pid)]
+    total = server + sum(workers)
+    return f"{total:.0f} MB (server {server:.0f} MB, derive worker {sum(workers):.0f} MB)"
+
+
 def one_trace_requests(spans_total: int, per_request: int, seed: int) -> tuple[list[bytes], bytes]:
     """The same deep trace as many small requests and as one request (agent runs nested)."""
     rng = random.Random(seed)
@@ -322,13 +337,16 @@ def main() -> int:
     parser.add_argument("--spans-per-request", type=int, default=500)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--overload-senders", type=int, default=24)
+    parser.add_argument(
+        "server_args", nargs="*", help="extra `agentguide serve` flags, after --"
+    )
     args = parser.parse_args()
     if args.database_url:
         os.environ["AGENTGUIDE_TEST_DATABASE_URL"] = args.database_url
     postgres = PostgresServer()
     try:
         database_url = postgres.create_database()
-        server = start_server(database_url)
+        server = start_server(database_url, *args.server_args)
         try:
             print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
             print(f"building {args.requests * 2} requests of {args.spans_per_request} spans ...")
@@ -370,7 +388,7 @@ def main() -> int:
             )
             print(overload.line())
             wait_derived(database_url, timeout=600)
-            print(f"server peak RSS after overload: {peak_rss_mb(server.process.pid):.0f} MB")
+            print(f"peak RSS after overload: {describe_rss(server.process.pid)}")
         finally:
             server.stop()
 

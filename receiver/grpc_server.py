@@ -177,6 +177,9 @@ async def start_grpc_server(
             ("grpc.max_receive_message_length", max_bytes),
             ("grpc.max_send_message_length", 16 * 1024 * 1024),
             ("grpc.so_reuseport", 0),
+            # Without BDP probing the HTTP/2 windows stay small, so the messages of exports that
+            # are waiting or refused are not read into memory all at once.
+            ("grpc.http2.bdp_probe", 0),
         ],
         maximum_concurrent_rpcs=service.limits.max_concurrent_grpc_exports,
     )

@@ -9,7 +9,7 @@ DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_INFLIGHT_BYTES = 48 * 1024 * 1024
 # gRPC reads each message whole before the handler runs, so memory there is bounded by
 # this many concurrent exports times the request limit; more get RESOURCE_EXHAUSTED.
-DEFAULT_MAX_CONCURRENT_GRPC_EXPORTS = 8
+DEFAULT_MAX_CONCURRENT_GRPC_EXPORTS = 4
 # One request is one transaction: this bounds how long it holds its locks and connection.
 # The SDK's batch processor sends 512 spans a request; a Collector's batch processor 8192.
 DEFAULT_MAX_SPANS_PER_REQUEST = 100_000

@@ -48,12 +48,15 @@ class Deriver:
         self._wake.set()
 
     async def run(self) -> None:
+        rest_s = self.coalesce_s
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
-                await asyncio.sleep(self.coalesce_s)
+                await asyncio.sleep(rest_s)
             self._wake.clear()
+            started = time.monotonic()
             await self._derive_once()
+            rest_s = max(self.coalesce_s, time.monotonic() - started)
         await self._derive_once()
 
     async def _derive_once(self) -> None:

@@ -16,7 +16,7 @@ class FactsCache:
     has not changed means the facts have not either.
     """
 
-    def __init__(self, max_spans: int = 50_000) -> None:
+    def __init__(self, max_spans: int = 10_000) -> None:
         self.max_spans = max_spans
         self._traces: OrderedDict[TraceKey, dict[bytes, tuple[str, SpanFacts]]] = OrderedDict()
         self._size = 0

@@ -61,7 +61,7 @@ class TraceEdit:
         """Store the batch's spans (all of this trace), replacing stored ones with their ids."""
         if any(trace_id != self.trace_id for trace_id in batch.trace_ids):
             raise ValueError("a trace edit only writes spans of its own trace")
-        await Store.insert_batch(self._conn, self.project_id, batch, replace=True)
+        await Store.replace_spans(self._conn, self.project_id, batch)
         self.changed = True
 
 

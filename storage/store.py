@@ -37,28 +37,37 @@ class StorageUnavailable(Exception):
     """The database cannot be reached or has no free connection: the caller may retry."""
 
 
-_INSERT_RESOURCES = """
-INSERT INTO resources (project_id, resource_hash, resource, schema_url, service_name)
-SELECT %b, h, r, u, s FROM unnest(%b::bytea[], %b::bytea[], %b::text[], %b::text[]) AS t(h, r, u, s)
-ON CONFLICT DO NOTHING
-"""
-
-_INSERT_SCOPES = """
-INSERT INTO scopes (project_id, scope_hash, scope, schema_url)
-SELECT %b, h, s, u FROM unnest(%b::bytea[], %b::bytea[], %b::text[]) AS t(h, s, u)
-ON CONFLICT DO NOTHING
-"""
+# One statement writes a whole batch: in autocommit it is one round trip and one transaction.
+_WRITE_RESOURCES_AND_SCOPES = """
+resources_written AS (
+    INSERT INTO resources (project_id, resource_hash, resource, schema_url, service_name)
+    SELECT %(project_id)b, h, r, u, s
+    FROM unnest(%(resource_hashes)b::bytea[], %(resources)b::bytea[],
+                %(resource_schema_urls)b::text[], %(service_names)b::text[]) AS t(h, r, u, s)
+    ON CONFLICT DO NOTHING
+), scopes_written AS (
+    INSERT INTO scopes (project_id, scope_hash, scope, schema_url)
+    SELECT %(project_id)b, h, s, u
+    FROM unnest(%(scope_hashes)b::bytea[], %(scopes)b::bytea[], %(scope_schema_urls)b::text[])
+         AS t(h, s, u)
+    ON CONFLICT DO NOTHING
+)"""
 
 _INSERT_SPANS = """
 INSERT INTO spans (trace_id, project_id, span_id, parent_span_id, name, start_ns, end_ns,
                    resource_hash, scope_hash, span)
-SELECT t.trace_id, %b, t.span_id, t.parent_span_id, t.name, t.start_ns, t.end_ns,
+SELECT t.trace_id, %(project_id)b, t.span_id, t.parent_span_id, t.name, t.start_ns, t.end_ns,
        t.resource_hash, t.scope_hash, t.span
-FROM unnest(%b::bytea[], %b::bytea[], %b::bytea[], %b::text[], %b::int8[], %b::int8[],
-            %b::bytea[], %b::bytea[], %b::bytea[])
+FROM unnest(%(trace_ids)b::bytea[], %(span_ids)b::bytea[], %(parent_span_ids)b::bytea[],
+            %(names)b::text[], %(start_ns)b::int8[], %(end_ns)b::int8[],
+            %(span_resource_hashes)b::bytea[], %(span_scope_hashes)b::bytea[],
+            %(spans)b::bytea[])
      AS t(trace_id, span_id, parent_span_id, name, start_ns, end_ns,
           resource_hash, scope_hash, span)
 """
+
+# Spans are written once: re-delivery keeps the stored copy. Spans the REST API owns are
+# replaced instead.
 _KEEP_STORED = "ON CONFLICT DO NOTHING"
 _REPLACE_STORED = """
 ON CONFLICT (trace_id, project_id, span_id) DO UPDATE SET
@@ -68,9 +77,19 @@ ON CONFLICT (trace_id, project_id, span_id) DO UPDATE SET
     span = EXCLUDED.span
 """
 
-_MARK_DIRTY = """
-INSERT INTO dirty_traces (trace_id, project_id) SELECT t, %b FROM unnest(%b::bytea[]) AS t
+_WRITE_SPANS_AND_MARK_DIRTY = (
+    "WITH "
+    + _WRITE_RESOURCES_AND_SCOPES
+    + ", spans_written AS ("
+    + _INSERT_SPANS
+    + _KEEP_STORED
+    + """)
+INSERT INTO dirty_traces (trace_id, project_id)
+SELECT t, %(project_id)b FROM unnest(%(dirty_trace_ids)b::bytea[]) AS t
 """
+)
+
+_REPLACE_SPANS = "WITH " + _WRITE_RESOURCES_AND_SCOPES + _INSERT_SPANS + _REPLACE_STORED
 
 _CLAIM_DIRTY = """
 DELETE FROM dirty_traces d
@@ -154,6 +173,30 @@ JOIN scopes sc ON sc.project_id = s.project_id AND sc.scope_hash = s.scope_hash
 WHERE s.trace_id = %s AND s.project_id = %s
 ORDER BY s.start_ns, s.span_id
 """
+
+
+def _batch_params(project_id: int, batch: SpanBatch) -> dict[str, Any]:
+    resources = list(batch.resources.items())
+    scopes = list(batch.scopes.items())
+    return {
+        "project_id": project_id,
+        "resource_hashes": [h for h, _ in resources],
+        "resources": [r.resource for _, r in resources],
+        "resource_schema_urls": [r.schema_url for _, r in resources],
+        "service_names": [r.service_name for _, r in resources],
+        "scope_hashes": [h for h, _ in scopes],
+        "scopes": [s.scope for _, s in scopes],
+        "scope_schema_urls": [s.schema_url for _, s in scopes],
+        "trace_ids": batch.trace_ids,
+        "span_ids": batch.span_ids,
+        "parent_span_ids": batch.parent_span_ids,
+        "names": batch.names,
+        "start_ns": batch.start_ns,
+        "end_ns": batch.end_ns,
+        "span_resource_hashes": batch.resource_hashes,
+        "span_scope_hashes": batch.scope_hashes,
+        "spans": batch.spans,
+    }
 
 
 def trace_lock_key(project_id: int, trace_id: bytes) -> int:
@@ -244,7 +287,9 @@ class Store:
             max_size=max_size,
             timeout=timeout_s,
             open=False,
-            kwargs={"connect_timeout": max(1, int(timeout_s))},
+            # Autocommit: a single statement is its own transaction (one round trip); work of
+            # several statements opens an explicit transaction.
+            kwargs={"connect_timeout": max(1, int(timeout_s)), "autocommit": True},
             name="agentguide",
             # psycopg_pool doubles its reconnect delay for as long as this lasts; a short
             # attempt makes the next request start again from a 1 s delay after an outage.
@@ -270,12 +315,12 @@ class Store:
         outcome is a failure the sender should retry."""
         if not len(batch):
             return
-        trace_ids = sorted(set(batch.trace_ids))
+        params = _batch_params(project_id, batch)
+        params["dirty_trace_ids"] = sorted(set(batch.trace_ids))
         for attempt in (1, 2):
             try:
-                async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
-                    await self.insert_batch(conn, project_id, batch)
-                    await conn.execute(_MARK_DIRTY, (project_id, trace_ids))
+                async with self.pool.connection() as conn:
+                    await conn.execute(_WRITE_SPANS_AND_MARK_DIRTY, params)
                 break
             except PoolTimeout as exc:
                 raise StorageUnavailable("no database connection available: " + str(exc)) from exc
@@ -289,53 +334,12 @@ class Store:
             callback()
 
     @staticmethod
-    async def insert_batch(
-        conn: psycopg.AsyncConnection[Any],
-        project_id: int,
-        batch: SpanBatch,
-        *,
-        replace: bool = False,
+    async def replace_spans(
+        conn: psycopg.AsyncConnection[Any], project_id: int, batch: SpanBatch
     ) -> None:
-        """Insert a batch in the caller's transaction. A span already stored is kept as it is
-        (re-delivery changes nothing), or with ``replace`` overwritten (spans the API owns)."""
-        resources = list(batch.resources.items())
-        scopes = list(batch.scopes.items())
-        if resources:
-            await conn.execute(
-                _INSERT_RESOURCES,
-                (
-                    project_id,
-                    [h for h, _ in resources],
-                    [r.resource for _, r in resources],
-                    [r.schema_url for _, r in resources],
-                    [r.service_name for _, r in resources],
-                ),
-            )
-        if scopes:
-            await conn.execute(
-                _INSERT_SCOPES,
-                (
-                    project_id,
-                    [h for h, _ in scopes],
-                    [s.scope for _, s in scopes],
-                    [s.schema_url for _, s in scopes],
-                ),
-            )
-        await conn.execute(
-            _INSERT_SPANS + (_REPLACE_STORED if replace else _KEEP_STORED),
-            (
-                project_id,
-                batch.trace_ids,
-                batch.span_ids,
-                batch.parent_span_ids,
-                batch.names,
-                batch.start_ns,
-                batch.end_ns,
-                batch.resource_hashes,
-                batch.scope_hashes,
-                batch.spans,
-            ),
-        )
+        """Write a batch in the caller's transaction, replacing the stored spans with the same
+        ids (for spans the API owns; OTLP spans are never replaced)."""
+        await conn.execute(_REPLACE_SPANS, _batch_params(project_id, batch))
 
     async def get_trace(self, project_id: int, trace_id: bytes) -> list[StoredSpan]:
         """Every stored span of a trace with its resource and scope, by start time."""
