@@ -17,7 +17,7 @@ from api import (
     tools,
     traces,
 )
-from api.auth import require_admin, require_ingest, require_read
+from api.auth import AUTH_RESPONSES, require_admin, require_ingest, require_read
 from api.errors import ApiError, install_error_handlers
 from api.request_id import RequestIdMiddleware
 from api.viewer import install_viewer
@@ -45,16 +45,21 @@ def create_app(
         "/v1/traces", OtlpHttpReceiver(ingest).handle, methods=["POST"], include_in_schema=False
     )
     read = [Depends(require_read)]
-    app.include_router(traces.router, dependencies=read)
-    app.include_router(runs.router, dependencies=read)
-    app.include_router(run_steps.router, dependencies=read)
-    app.include_router(rest_runs.router, dependencies=[Depends(require_ingest)])
-    app.include_router(agents.router, dependencies=read)
-    app.include_router(tools.router, dependencies=read)
-    app.include_router(metrics.router, dependencies=read)
-    app.include_router(simulate.router, dependencies=[Depends(require_admin)])
+    ingest_scope = [Depends(require_ingest)]
+    admin = [Depends(require_admin)]
+    for router, needs in (
+        (traces.router, read),
+        (runs.router, read),
+        (run_steps.router, read),
+        (rest_runs.router, ingest_scope),
+        (agents.router, read),
+        (tools.router, read),
+        (metrics.router, read),
+        (simulate.router, admin),
+    ):
+        app.include_router(router, dependencies=needs, responses=AUTH_RESPONSES)
     app.include_router(auth.router)
-    app.include_router(prometheus.router, dependencies=[Depends(require_admin)])
+    app.include_router(prometheus.router, dependencies=admin)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:

@@ -9,12 +9,13 @@ from ``ProjectIdDep`` (or ``QueriesDep``, which is built on it). What each scope
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from api.errors import ApiError
+from api.schemas import ErrorResponse
 from receiver.auth import (
     ANONYMOUS,
     API_KEY_HEADER,
@@ -29,6 +30,12 @@ from receiver.metrics import ServerMetrics
 from receiver.rate_limit import RateLimited, RateLimiter
 
 _REASONS = {401: "unauthenticated", 403: "permission_denied"}
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "No valid API key (when auth is required)"},
+    403: {"model": ErrorResponse, "description": "The key's scope or project does not allow it"},
+    429: {"model": ErrorResponse, "description": "Over the key's rate; retry after Retry-After"},
+}
 
 
 def _authenticator(request: Request) -> Authenticator:
