@@ -30,11 +30,13 @@ class Deriver:
         *,
         poll_s: float = 1.0,
         coalesce_s: float = 0.05,
+        max_rest_s: float = 0.25,
         on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         self.store = store
         self.poll_s = poll_s
         self.coalesce_s = coalesce_s
+        self.max_rest_s = max_rest_s
         self.on_batch = on_batch
         self._wake = asyncio.Event()
         self._stopping = False
@@ -56,7 +58,7 @@ class Deriver:
             self._wake.clear()
             started = time.monotonic()
             await self._derive_once()
-            rest_s = max(self.coalesce_s, time.monotonic() - started)
+            rest_s = min(self.max_rest_s, max(self.coalesce_s, time.monotonic() - started))
         await self._derive_once()
 
     async def _derive_once(self) -> None:

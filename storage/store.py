@@ -14,12 +14,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import orjson
 import psycopg
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mapping import derive_trace, span_facts
@@ -114,42 +114,57 @@ SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(%s::int8[]) AS k ORDE
 """
 
 _SELECT_SPAN_VERSIONS = """
-SELECT trace_id, span_id, xmin::text FROM spans WHERE project_id = %s AND trace_id = ANY(%s)
+SELECT trace_id, span_id, xmin::text FROM spans WHERE project_id = %b AND trace_id = ANY(%b)
 """
 
 _SELECT_SPANS_BY_KEY = """
 SELECT s.trace_id, s.span_id, s.xmin::text, s.span, s.resource_hash, s.scope_hash
-FROM unnest(%s::bytea[], %s::bytea[]) AS k(trace_id, span_id)
-JOIN spans s ON s.trace_id = k.trace_id AND s.project_id = %s AND s.span_id = k.span_id
+FROM unnest(%b::bytea[], %b::bytea[]) AS k(trace_id, span_id)
+JOIN spans s ON s.trace_id = k.trace_id AND s.project_id = %b AND s.span_id = k.span_id
 """
 
 _SELECT_RESOURCES = """
-SELECT resource_hash, resource FROM resources WHERE project_id = %s AND resource_hash = ANY(%s)
+SELECT resource_hash, resource FROM resources WHERE project_id = %b AND resource_hash = ANY(%b)
 """
 
 _SELECT_SCOPES = """
-SELECT scope_hash, scope FROM scopes WHERE project_id = %s AND scope_hash = ANY(%s)
+SELECT scope_hash, scope FROM scopes WHERE project_id = %b AND scope_hash = ANY(%b)
 """
 
 _DERIVED_TABLES = ("runs", "steps", "artifacts", "run_metrics")
 
+# The columns of each derived table with their types, for binary COPY.
 _RUN_COLUMNS = (
-    "trace_id, project_id, id, span_id, parent_run_id, name, agent_name, agent_id, agent_version,"
-    " agent_description, status, input, input_truncated, output, output_truncated, error_type,"
-    " error_message, start_ns, end_ns, duration_ms, models, input_tokens, output_tokens,"
-    " total_tokens, step_count, tool_call_count, llm_call_count, failed_step_count,"
-    " orphan_span_count, session_id, user_id, service_name, handoff_from_agent"
-)
+    ("trace_id", "bytea"), ("project_id", "int4"), ("id", "text"), ("span_id", "bytea"),
+    ("parent_run_id", "text"), ("name", "text"), ("agent_name", "text"), ("agent_id", "text"),
+    ("agent_version", "text"), ("agent_description", "text"), ("status", "text"),
+    ("input", "text"), ("input_truncated", "bool"), ("output", "text"),
+    ("output_truncated", "bool"), ("error_type", "text"), ("error_message", "text"),
+    ("start_ns", "int8"), ("end_ns", "int8"), ("duration_ms", "float8"), ("models", "text[]"),
+    ("input_tokens", "int8"), ("output_tokens", "int8"), ("total_tokens", "int8"),
+    ("step_count", "int4"), ("tool_call_count", "int4"), ("llm_call_count", "int4"),
+    ("failed_step_count", "int4"), ("orphan_span_count", "int4"), ("session_id", "text"),
+    ("user_id", "text"), ("service_name", "text"), ("handoff_from_agent", "text"),
+)  # fmt: skip
 _STEP_COLUMNS = (
-    "trace_id, project_id, id, run_id, span_id, step_index, kind, name, tool_name, model, status,"
-    " input, input_truncated, output, output_truncated, error_type, error_message, start_ns,"
-    " end_ns, duration_ms, input_tokens, output_tokens, total_tokens, parent_step_id, child_run_id"
-)
+    ("trace_id", "bytea"), ("project_id", "int4"), ("id", "text"), ("run_id", "text"),
+    ("span_id", "bytea"), ("step_index", "int4"), ("kind", "text"), ("name", "text"),
+    ("tool_name", "text"), ("model", "text"), ("status", "text"), ("input", "text"),
+    ("input_truncated", "bool"), ("output", "text"), ("output_truncated", "bool"),
+    ("error_type", "text"), ("error_message", "text"), ("start_ns", "int8"),
+    ("end_ns", "int8"), ("duration_ms", "float8"), ("input_tokens", "int8"),
+    ("output_tokens", "int8"), ("total_tokens", "int8"), ("parent_step_id", "text"),
+    ("child_run_id", "text"),
+)  # fmt: skip
 _ARTIFACT_COLUMNS = (
-    "trace_id, project_id, id, run_id, step_id, span_id, type, name, content, url, time_ns,"
-    " truncated"
-)
-_METRIC_COLUMNS = "trace_id, project_id, run_id, name, value, tags, seq"
+    ("trace_id", "bytea"), ("project_id", "int4"), ("id", "text"), ("run_id", "text"),
+    ("step_id", "text"), ("span_id", "bytea"), ("type", "text"), ("name", "text"),
+    ("content", "text"), ("url", "text"), ("time_ns", "int8"), ("truncated", "bool"),
+)  # fmt: skip
+_METRIC_COLUMNS = (
+    ("trace_id", "bytea"), ("project_id", "int4"), ("run_id", "text"), ("name", "text"),
+    ("value", "float8"), ("tags", "jsonb"), ("seq", "int4"),
+)  # fmt: skip
 
 _UPSERT_AGENTS = """
 INSERT INTO agents (project_id, name, agent_id, version, description, first_seen_ns, last_seen_ns)
@@ -251,7 +266,7 @@ def _derived_rows(project_id: int, derived: DerivedTrace) -> dict[str, list[tupl
         for a in derived.artifacts
     ]  # fmt: skip
     metrics = [
-        (trace_id, project_id, m.run_id, m.name, m.value, orjson.dumps(m.tags).decode(), seq)
+        (trace_id, project_id, m.run_id, m.name, m.value, Jsonb(m.tags), seq)
         for seq, m in enumerate(derived.metrics)
     ]
     return {"runs": runs, "steps": steps, "artifacts": artifacts, "run_metrics": metrics}
@@ -534,16 +549,24 @@ class Store:
     async def _copy_rows(
         conn: psycopg.AsyncConnection[Any],
         table: str,
-        columns: str,
+        columns: Sequence[tuple[str, str]],
         rows: Iterable[tuple[Any, ...]],
     ) -> None:
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             sql.Identifier(table),
-            sql.SQL(", ").join(sql.Identifier(c.strip()) for c in columns.split(",")),
+            sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns),
         )
         async with conn.cursor().copy(statement) as copy:
+            copy.set_types([type_name for _, type_name in columns])
             for row in rows:
-                await copy.write_row([_storable(value) for value in row])
+                await copy.write_row(
+                    [
+                        (value.replace("\x00", "\ufffd") if "\x00" in value else value)
+                        if type(value) is str
+                        else (_storable(value) if type(value) is list else value)
+                        for value in row
+                    ]
+                )
 
     @staticmethod
     async def _upsert_agents(
