@@ -337,9 +337,7 @@ def main() -> int:
     parser.add_argument("--spans-per-request", type=int, default=500)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--overload-senders", type=int, default=24)
-    parser.add_argument(
-        "server_args", nargs="*", help="extra `agentguide serve` flags, after --"
-    )
+    parser.add_argument("server_args", nargs="*", help="extra `agentguide serve` flags, after --")
     args = parser.parse_args()
     if args.database_url:
         os.environ["AGENTGUIDE_TEST_DATABASE_URL"] = args.database_url
@@ -372,10 +370,11 @@ def main() -> int:
                 args.senders,
             )
             print(http_result.line())
+            lag_started = time.perf_counter()
             wait_derived(database_url, timeout=600)
-            print(
-                f"server peak RSS after sustained phases: {peak_rss_mb(server.process.pid):.0f} MB"
-            )
+            lag = time.perf_counter() - lag_started
+            print(f"runs and steps derived {lag:.2f} s after the last acknowledgement")
+            print(f"peak RSS after sustained phases: {describe_rss(server.process.pid)}")
 
             print("\n-- overload: many senders, 8 MB requests, no client-side pacing --")
             big = build_requests(args.overload_senders * 2, 4000, seed=7)
