@@ -5,7 +5,6 @@ Run: python bench/bench_mapping.py [fixtures dir]. Prints figures; asserts nothi
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -95,8 +94,8 @@ def report(label: str, microseconds: tuple[float, float]) -> None:
 
 
 def main() -> None:
-    default = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
-    configured = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("AGENTGUIDE_FIXTURES_DIR")
+    default = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+    configured = sys.argv[1] if len(sys.argv) > 1 else None
     spans = fixture_spans(Path(configured) if configured else default)
     synthetic = [synthetic_span()]
 

@@ -24,8 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def fixtures_dir() -> Path:
-    configured = os.environ.get("AGENTGUIDE_FIXTURES_DIR")
-    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "fixtures"
+    """The captured OTLP bodies of real frameworks, inside the repository."""
+    return REPO_ROOT / "tests" / "fixtures"
 
 
 def free_port() -> int:

@@ -40,7 +40,7 @@ from agentguide.simulation import (
 )
 
 ANCHOR_NS = 1_800_000_000_000_000_000
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def generate(config: SimulationConfig) -> tuple[SimulationSummary, list[ReadableSpan]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,8 @@ TRACE_ID_HEX = TRACE_ID.hex()
 
 
 def fixtures_dir() -> Path:
-    configured = os.environ.get("AGENTGUIDE_FIXTURES_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+    """The captured OTLP bodies of real frameworks, inside the repository."""
+    return Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def scenario_dirs() -> list[Path]:

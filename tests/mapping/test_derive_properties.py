@@ -190,4 +190,4 @@ def test_generated_traces_cover_the_interesting_shapes() -> None:
 
 
 def test_fixture_traces_are_available() -> None:
-    assert fixture_traces(), "no fixture scenarios found: set AGENTGUIDE_FIXTURES_DIR"
+    assert fixture_traces(), "no fixture scenarios found under tests/fixtures"

@@ -28,7 +28,7 @@ def _expected(scenario: Path) -> dict[str, Any]:
 
 
 def test_fixtures_are_present() -> None:
-    assert SCENARIOS, "no fixture scenarios found: set AGENTGUIDE_FIXTURES_DIR"
+    assert SCENARIOS, "no fixture scenarios found under tests/fixtures"
 
 
 def _check_step(step: Step, expected: dict[str, Any], runs_by_id: dict[str, Run]) -> None:
