@@ -8,8 +8,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from storage.errors import StorageUnavailable
 from storage.retention import Retention, RetentionPass
-from storage.store import StorageUnavailable
 
 logger = logging.getLogger("agentguide.retention")
 

@@ -23,7 +23,8 @@ from api.request_id import RequestIdMiddleware
 from api.viewer import install_viewer
 from receiver.http import OtlpHttpReceiver
 from receiver.service import IngestService
-from storage.store import StorageUnavailable, Store
+from storage.errors import StorageUnavailable
+from storage.store import Store
 
 
 def create_app(

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storage.store import StorageUnavailable
+from storage.errors import StorageUnavailable
 
 _CODES = {
     400: "bad_request",

@@ -29,7 +29,7 @@ from receiver.metrics import ExportOutcome
 from receiver.rate_limit import RateLimited
 from receiver.request_id import REQUEST_ID_HEADER, begin_request, end_request
 from receiver.service import IngestService, Overloaded, TooManySpans
-from storage.store import StorageUnavailable
+from storage.errors import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from receiver.auth import API_KEY_HEADER, AUTHORIZATION_HEADER, PROJECT_HEADER, 
 from receiver.otlp_json import OtlpJsonError, request_from_json
 from receiver.rate_limit import RateLimited
 from receiver.service import IngestService, Overloaded, TooManySpans
-from storage.store import StorageUnavailable
+from storage.errors import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from receiver.ingest import prepare_request
 from receiver.limits import IngestLimits
 from receiver.metrics import ServerMetrics
 from receiver.rate_limit import RateLimited, RateLimiter, RateLimits
-from storage.store import StorageUnavailable, Store
+from storage.errors import StorageUnavailable
+from storage.store import Store
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from storage.store import StorageUnavailable, Store
+from storage.errors import StorageUnavailable
+from storage.store import Store
 
 logger = logging.getLogger(__name__)
 

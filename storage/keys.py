@@ -20,7 +20,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from storage.store import StorageUnavailable
+from storage.errors import StorageUnavailable
 
 SCOPES: Final = ("ingest", "read", "admin")
 KEY_PREFIX: Final = "ag_"

@@ -16,6 +16,7 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mapping.model import split_id
+from storage.errors import StorageUnavailable
 from storage.query_records import (
     AgentRow,
     ArtifactRow,
@@ -34,7 +35,6 @@ from storage.query_records import (
     TimeWindow,
     ToolStatsRow,
 )
-from storage.store import StorageUnavailable
 
 RUN_STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED")
 FINISHED_STATUSES = ("SUCCESS", "FAILED", "CANCELLED")

@@ -17,8 +17,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from storage.errors import StorageUnavailable
 from storage.records import SpanBatch
-from storage.store import StorageUnavailable, Store, trace_lock_key
+from storage.store import Store, trace_lock_key
 
 _LOCK_TRACE = "SELECT pg_advisory_xact_lock(%s)"
 

@@ -21,7 +21,8 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from storage.store import StorageUnavailable, trace_lock_key
+from storage.errors import StorageUnavailable
+from storage.store import trace_lock_key
 
 DEFAULT_BATCH_TRACES = 500
 _SCAN_ROWS_PER_TRACE = 4

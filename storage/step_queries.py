@@ -19,8 +19,8 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mapping.model import split_id
+from storage.errors import StorageUnavailable
 from storage.query_records import ArtifactRow, MetricRow, StepRow
-from storage.store import StorageUnavailable
 
 _RUN_HEAD = """
 SELECT r.start_ns, r.step_count

@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mapping import derive_trace, span_facts
 from mapping.model import DerivedTrace, SpanFacts
+from storage.errors import StorageUnavailable
 from storage.facts_cache import FactsCache
 from storage.records import SpanBatch, StoredSpan
 
@@ -31,10 +32,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PROJECT_ID = 1
 _PARSED_CACHE_SIZE = 10_000
-
-
-class StorageUnavailable(Exception):
-    """The database cannot be reached or has no free connection: the caller may retry."""
 
 
 # One statement writes a whole batch: in autocommit it is one round trip and one transaction.
