@@ -40,6 +40,11 @@ class WorkerMetrics:
             "Traces with spans on both sides of a dropped day, derived again",
             registry=r,
         )
+        self.retention_default_rows = Counter(
+            "agentguide_retention_deleted_undated_spans",
+            "Spans of days without a partition of their own deleted by retention",
+            registry=r,
+        )
         self.spans_mapped = Counter(
             "agentguide_derive_spans_mapped", "Spans mapped by the derivers", registry=r
         )
@@ -67,3 +72,4 @@ class WorkerMetrics:
     def retention_pass(self, done: RetentionPass) -> None:
         self.retention_days.inc(done.days)
         self.retention_straddling.inc(done.straddling_traces)
+        self.retention_default_rows.inc(done.default_rows)

@@ -108,9 +108,10 @@ def run_row(
 ) -> tuple[Any, ...]:
     input_text, input_truncated = _preview(run.input, run.input_truncated, RUN_PREVIEW_CHARS)
     output_text, output_truncated = _preview(run.output, run.output_truncated, RUN_PREVIEW_CHARS)
-    extra_metrics = [
-        [m.name, m.value, m.tags] for m in metrics if m.name not in _COLUMN_METRICS or m.tags
-    ]
+    # The first metrics are the run's duration and counts (columns of the row); the rest
+    # (tool failures, usage attributes) are kept in ``extra``, in order.
+    fixed = len(_COLUMN_METRICS) if run.end_ns is not None else len(_COLUMN_METRICS) - 1
+    extra_metrics = [[m.name, m.value, m.tags] for m in metrics[fixed:]]
     parent = run.parent_run_id[32:] if run.parent_run_id else None
     return (
         trace_id, project_id, bytes.fromhex(run.span_id), run.start_ns, run.end_ns,

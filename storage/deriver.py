@@ -493,3 +493,11 @@ class Deriver:
         if now - self._last_requeue >= self.requeue_every_s:
             self._last_requeue = now
             await self.engine.queue.requeue_due()
+
+
+async def derive_all_pending(engine: DeriveEngine) -> int:
+    """Derive until no trace is dirty (tests, benchmarks, one-shot tools); traces derived."""
+    total = 0
+    while (result := await engine.derive_batch()) is not None:
+        total += result.traces + result.quarantined
+    return total

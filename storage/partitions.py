@@ -177,6 +177,8 @@ async def ensure_partitions(
         wanted.update(day for day in days if may_have_partition(day, now_day))
     existing = await list_partitions(conn)
     created: list[str] = []
+    # A day found waiting in any default partition gets its partition in every table: spans
+    # of a day make runs and steps of that day.
     for table, column in PARTITIONED_TABLES.items():
         cursor = await conn.execute(
             sql.SQL(_DEFAULT_DAYS).format(
@@ -185,8 +187,9 @@ async def ensure_partitions(
             (NS_PER_DAY,),
         )
         waiting = {int(day) for (day,) in await cursor.fetchall()}
-        table_days = wanted | {day for day in waiting if may_have_partition(day, now_day)}
-        for day in existing.missing(table, table_days):
+        wanted |= {day for day in waiting if may_have_partition(day, now_day)}
+    for table in PARTITIONED_TABLES:
+        for day in existing.missing(table, wanted):
             await create_partition(conn, table, day)
             created.append(partition_name(table, day))
     return created

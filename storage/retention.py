@@ -43,13 +43,17 @@ SELECT trace_id, project_id, %(end)s, spans_to_ns FROM straddling
 _FORGET_TRACES = "DELETE FROM traces WHERE spans_from_ns >= %s AND spans_to_ns < %s"
 _DROP_ROLLUPS = "DELETE FROM {} WHERE bucket_ns >= %s AND bucket_ns < %s"
 _ROLLUP_TABLES = ("rollup_runs", "rollup_tools", "rollup_models", "rollup_errors")
+# Rows of the day that wait in a default partition (a partition of one table was missing).
+_DROP_DEFAULT_ROWS = "DELETE FROM {} WHERE {} >= %s AND {} < %s"
 
 _DEFAULT_OLD_SPANS = """
 WITH gone AS (
     DELETE FROM spans_default WHERE start_ns < %s RETURNING trace_id, project_id, start_ns
+), marked AS (
+    INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns)
+    SELECT trace_id, project_id, min(start_ns), max(start_ns) FROM gone GROUP BY 1, 2
 )
-INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns)
-SELECT trace_id, project_id, min(start_ns), max(start_ns) FROM gone GROUP BY 1, 2
+SELECT count(*) FROM gone
 """
 
 
@@ -88,7 +92,8 @@ class Retention:
                 cursor = await conn.execute(
                     _DEFAULT_OLD_SPANS, (first_kept_day * partitions.NS_PER_DAY,)
                 )
-                done.default_rows = cursor.rowcount
+                row = await cursor.fetchone()
+                done.default_rows = int(row[0]) if row else 0
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
         return done
@@ -111,6 +116,15 @@ class Retention:
                 )
                 await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
                 dropped += 1
+            for table, column in partitions.PARTITIONED_TABLES.items():
+                await conn.execute(
+                    sql.SQL(_DROP_DEFAULT_ROWS).format(
+                        sql.Identifier(f"{table}_default"),
+                        sql.Identifier(column),
+                        sql.Identifier(column),
+                    ),
+                    (start, end),
+                )
             cursor = await conn.execute(_STRADDLING, {"end": end})
             straddling = cursor.rowcount
             await conn.execute(_FORGET_TRACES, (start, end))

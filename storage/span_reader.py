@@ -31,6 +31,19 @@ WHERE s.trace_id = %s AND s.project_id = %s
 ORDER BY s.start_ns, s.span_id
 """
 
+# A trace's spans within the start times its registry entry gives (one partition, usually).
+_SELECT_DERIVED_TRACE = """
+SELECT s.span_id, s.span, s.resource_id, r.resource, r.schema_url, s.scope_id, sc.scope,
+       sc.schema_url, s.start_ns
+FROM spans s
+JOIN resources r ON r.project_id = s.project_id AND r.resource_id = s.resource_id
+JOIN scopes sc ON sc.project_id = s.project_id AND sc.scope_id = s.scope_id
+WHERE s.trace_id = %s AND s.project_id = %s
+  AND s.start_ns BETWEEN (SELECT spans_from_ns FROM traces WHERE trace_id = %s AND project_id = %s)
+                     AND (SELECT spans_to_ns FROM traces WHERE trace_id = %s AND project_id = %s)
+  AND (%s::bytea[] IS NULL OR s.span_id = ANY(%s::bytea[]))
+"""
+
 _SELECT_SPANS = """
 SELECT s.span_id, s.span, s.resource_id, r.resource, r.schema_url, s.scope_id, sc.scope,
        sc.schema_url, s.start_ns
@@ -65,6 +78,23 @@ class PostgresSpanReader:
         try:
             async with self.pool.connection() as conn:
                 cursor = await conn.execute(_SELECT_TRACE, (trace_id, project_id), binary=True)
+                rows = await cursor.fetchall()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        return [_stored(row) for row in rows]
+
+    async def derived_trace_spans(
+        self, project_id: int, trace_id: bytes, span_ids: Sequence[bytes] | None = None
+    ) -> list[StoredSpan]:
+        """The spans of a derived trace (all, or those of ``span_ids``), found through the
+        trace's registry entry; none when the trace was never derived."""
+        ids = None if span_ids is None else list(span_ids)
+        t, p = trace_id, project_id
+        try:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(
+                    _SELECT_DERIVED_TRACE, (t, p, t, p, t, p, ids, ids), binary=True
+                )
                 rows = await cursor.fetchall()
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
