@@ -213,18 +213,20 @@ def token_cost(tokens: BilledTokens, rates: TokenRates) -> CostBreakdown:
     total_input = tokens.input_total
     input_count = tokens.uncached_input
     cache_read = cache_write = ZERO
-    if rates.cache_read is None:
-        input_count += tokens.cache_read
-    else:
-        cache_read = calc_unit_price(
-            rates.cache_read, tokens.cache_read, total_input, TOKENS_PER_PRICE
-        )
-    if rates.cache_write is None:
-        input_count += tokens.cache_write
-    else:
-        cache_write = calc_unit_price(
-            rates.cache_write, tokens.cache_write, total_input, TOKENS_PER_PRICE
-        )
+    if tokens.cache_read:
+        if rates.cache_read is None:
+            input_count += tokens.cache_read
+        else:
+            cache_read = calc_unit_price(
+                rates.cache_read, tokens.cache_read, total_input, TOKENS_PER_PRICE
+            )
+    if tokens.cache_write:
+        if rates.cache_write is None:
+            input_count += tokens.cache_write
+        else:
+            cache_write = calc_unit_price(
+                rates.cache_write, tokens.cache_write, total_input, TOKENS_PER_PRICE
+            )
     return CostBreakdown(
         input=calc_unit_price(rates.input, input_count, total_input, TOKENS_PER_PRICE),
         cache_read=cache_read,
