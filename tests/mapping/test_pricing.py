@@ -536,3 +536,34 @@ def test_a_run_shows_its_priced_sum_and_counts_its_unpriced_calls():
     assert roll_up([]) == CostRollup(None, 0, 0)
     with_sub_run = roll_up([run, roll_up([unknown]), priced])
     assert with_sub_run == CostRollup(run.cost + priced.cost, 3, 2)  # type: ignore[operator]
+
+
+# --- the captured fixtures -----------------------------------------------------------------
+
+
+def test_the_llm_spans_of_the_captured_fixtures_are_priced_as_the_library_prices_them():
+    """Real instrumentations' model and provider names: OpenAI Agents (OpenInference) and
+    OpenLLMetry name gpt-4o-mini under openai; Pydantic AI's offline FunctionModel names
+    provider "function", which no price list knows."""
+    from tests.mapping.otlp import scenario_dirs, scenario_facts
+
+    outcomes: dict[str, set[tuple[str, str | None]]] = {}
+    for scenario in scenario_dirs():
+        for facts in scenario_facts(scenario):
+            if facts.category != "llm":
+                continue
+            usage = TokenUsage(facts.input_tokens, facts.output_tokens)
+            result = price_llm_call(facts.model, facts.provider, usage, facts.start_ns)
+            framework = scenario.parent.name
+            outcomes.setdefault(framework, set()).add((result.cost_source, result.unpriced_reason))
+            if result.cost_source == "computed":
+                assert facts.model is not None and facts.provider is not None
+                assert result.cost == library_total(
+                    facts.model, facts.provider, facts.start_ns,
+                    input_tokens=facts.input_tokens or 0, output_tokens=facts.output_tokens or 0,
+                )  # fmt: skip
+    assert outcomes == {
+        "openai-agents": {("computed", None)},
+        "traceloop": {("computed", None)},
+        "pydantic-ai": {("unpriced", "unknown provider")},
+    }
