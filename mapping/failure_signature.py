@@ -13,6 +13,7 @@ call), so "the last failed step" is not always the cause. The rule, in order:
 1. When the run has an error of its own (type or message), the cause is the last failed step
    whose error reached the run: same error type (when both say one) and a normalised message
    equal to the run's or contained in it (frameworks wrap: ``"tool x failed: <step message>"``).
+   Only the last ``MAX_CANDIDATE_STEPS`` (100) failed steps are looked at.
 2. When the run has an error that no failed step explains, the run's own error is the cause:
    kind ``"run"``, empty name (a step failed and was recovered from; the run failed later).
 3. When the run says no error at all, the last failed step is the cause.
@@ -49,6 +50,8 @@ MAX_TEMPLATE_CHARS = 1024
 """The longest normalised message kept in a signature."""
 MAX_COMPONENT_CHARS = 256
 """The longest agent name, step name or error type kept in a signature."""
+MAX_CANDIDATE_STEPS = 100
+"""How many of the last failed steps are compared with the run's error to find the cause."""
 
 RUN_KIND = "run"
 """The kind of a signature whose cause is the run's own error rather than one of its steps."""
@@ -178,26 +181,27 @@ def signature_id(kind: str, name: str, error_type: str, message_template: str) -
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _reached_run(step: StepOutcome, run: RunOutcome) -> bool:
-    """Whether ``step``'s error is plausibly the one the run reports."""
-    step_type, run_type = _component(step.error_type), _component(run.error_type)
+def _reached_run(step: StepOutcome, run_type: str, run_text: str) -> bool:
+    """Whether ``step``'s error is plausibly the one the run reports (type and normalised
+    message of the run given)."""
+    step_type = _component(step.error_type)
     if step_type and run_type and step_type != run_type:
         return False
-    types_agree = bool(step_type and run_type)
     step_text = normalise_message(step.error_message)
-    run_text = normalise_message(run.error_message)
     if step_text and run_text:
         return step_text == run_text or (len(step_text) >= 8 and step_text in run_text)
-    return types_agree
+    return bool(step_type and run_type)
 
 
 def failing_step_position(run: RunOutcome, steps: Sequence[StepOutcome]) -> int | None:
     """The position in ``steps`` of the step that failed the run, None when it is the run's own
-    error (the rule is in the module doc)."""
+    error (the rule is in the module doc; only the last ``MAX_CANDIDATE_STEPS`` failed steps
+    are compared with the run's error)."""
     failed = [position for position, step in enumerate(steps) if step.failed]
     if run.error_type or run.error_message:
-        for position in reversed(failed):
-            if _reached_run(steps[position], run):
+        run_type, run_text = _component(run.error_type), normalise_message(run.error_message)
+        for position in reversed(failed[-MAX_CANDIDATE_STEPS:]):
+            if _reached_run(steps[position], run_type, run_text):
                 return position
         return None
     return failed[-1] if failed else None

@@ -279,3 +279,10 @@ def test_ids_are_stable_across_releases():
     assert signature.message_template == "timed out after <num>s on <uuid>"
     material = "v1\x1ftool\x1fsearch\x1fTimeoutError\x1ftimed out after <num>s on <uuid>"
     assert signature.id == hashlib.sha256(material.encode()).hexdigest()[:16] == "5e61b5468ba574eb"
+
+
+def test_a_run_with_thousands_of_long_failed_steps_is_signed_quickly_enough_to_finish():
+    noise = "x " * 8000
+    steps = [StepOutcome("tool", "t", True, "E", f"{noise} {k}") for k in range(10_000)]
+    signature = failure_signature(RunOutcome("a", True, "Other", "no step says this"), steps)
+    assert signature is not None and signature.kind == RUN_KIND
