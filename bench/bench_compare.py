@@ -68,6 +68,10 @@ def main() -> None:
     measure("two independent runs of the same agent", a, agent_run(steps, rng))
     only_llm, only_tools = [ComparedStep("llm", "m")] * steps, [ComparedStep("tool", "x")] * steps
     measure("unrelated kinds (all LLM vs all tool)", only_llm, only_tools)
+    unique = [ComparedStep("tool", f"t{k}") for k in range(steps)]
+    measure(
+        "every step name different", unique, [ComparedStep("tool", f"u{k}") for k in range(steps)]
+    )
 
     traceback = "".join(
         f'  File "/app/pkg/mod{k}.py", line {k * 7}, in f{k}\n    call({k}, "arg-{k}")\n'

@@ -37,6 +37,7 @@ Operation = Literal["match", "substitute", "insert", "delete"]
 
 DIRECT_CELLS = 1 << 22
 """Largest remaining table (rows x columns) solved directly; larger ones are split."""
+SUB_ROW_CACHE = 64
 
 BEHAVIOUR_FIELDS = ("status", "input", "output", "error_type", "error_message")
 MEASURE_FIELDS = ("duration_ms", "tokens", "cost")
@@ -147,16 +148,26 @@ class _Aligner:
     def _last_row(self, rows: range, b_lo: int, b_hi: int, reverse: bool) -> _Costs:
         columns = np.arange(b_hi - b_lo + 1, dtype=np.int32)
         row = columns.copy()
-        # Runs repeat a few (kind, name) keys many times: one cost row per distinct key.
         sub_rows: dict[int, _Costs] = {}
         for i in rows:
-            key = int(self.a_keys[i])
-            sub = sub_rows.get(key)
-            if sub is None:
-                sub = self._sub_costs(i, b_lo, b_hi)
-                sub = sub_rows[key] = np.ascontiguousarray(sub[::-1]) if reverse else sub
+            sub = self._cached_sub_costs(sub_rows, i, b_lo, b_hi, reverse)
             row = self._next_row(row, sub, columns)
         return row
+
+    def _cached_sub_costs(
+        self, cache: dict[int, _Costs], i: int, b_lo: int, b_hi: int, reverse: bool
+    ) -> _Costs:
+        # Runs repeat a few (kind, name) keys many times: one cost row per distinct key, for
+        # at most SUB_ROW_CACHE keys (a run of all-different names would fill memory).
+        key = int(self.a_keys[i])
+        sub = cache.get(key)
+        if sub is None:
+            sub = self._sub_costs(i, b_lo, b_hi)
+            if reverse:
+                sub = np.ascontiguousarray(sub[::-1])
+            if len(cache) < SUB_ROW_CACHE:
+                cache[key] = sub
+        return sub
 
     def _direct(self, a_lo: int, a_hi: int, b_lo: int, b_hi: int) -> None:
         n, m = a_hi - a_lo, b_hi - b_lo
@@ -165,10 +176,8 @@ class _Aligner:
         table[0] = columns
         sub_rows: dict[int, _Costs] = {}
         for i in range(n):
-            key = int(self.a_keys[a_lo + i])
-            if key not in sub_rows:
-                sub_rows[key] = self._sub_costs(a_lo + i, b_lo, b_hi)
-            table[i + 1] = self._next_row(table[i], sub_rows[key], columns)
+            sub = self._cached_sub_costs(sub_rows, a_lo + i, b_lo, b_hi, reverse=False)
+            table[i + 1] = self._next_row(table[i], sub, columns)
         ops: list[tuple[Operation, int | None, int | None]] = []
         i, j = n, m
         while i > 0 or j > 0:
