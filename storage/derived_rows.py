@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mapping.model import DerivedTrace, Metric, Run, Step
+from mapping.trace_costs import TraceCosts
 
 RUN_PREVIEW_CHARS = 2048
 STEP_PREVIEW_CHARS = 512
@@ -98,6 +99,10 @@ def _truncated_fields(obj: object) -> list[str] | None:
     return sorted(fields) if fields else None
 
 
+def _money(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def run_row(
     trace_id: bytes,
     project_id: int,
@@ -105,6 +110,7 @@ def run_row(
     metrics: list[Metric],
     mapping_version: int,
     signature: str | None,
+    costs: TraceCosts | None = None,
 ) -> tuple[Any, ...]:
     input_text, input_truncated = _preview(run.input, run.input_truncated, RUN_PREVIEW_CHARS)
     output_text, output_truncated = _preview(run.output, run.output_truncated, RUN_PREVIEW_CHARS)
@@ -113,6 +119,12 @@ def run_row(
     fixed = len(_COLUMN_METRICS) if run.end_ns is not None else len(_COLUMN_METRICS) - 1
     extra_metrics = [[m.name, m.value, m.tags] for m in metrics[fixed:]]
     parent = run.parent_run_id[32:] if run.parent_run_id else None
+    own = costs.runs.get(run.id) if costs else None
+    details = costs.run_token_details.get(run.id, (0, 0, 0)) if costs else (0, 0, 0)
+    if costs is not None:
+        total = costs.with_children.get(run.id)
+        if total is not None and total.cost is not None and total != own:
+            extra_metrics.append(["cost_with_sub_runs", float(total.cost), {}])
     return (
         trace_id, project_id, bytes.fromhex(run.span_id), run.start_ns, run.end_ns,
         _duration_ms(run.start_ns, run.end_ns), _span_bytes(parent), clean_text(run.name),
@@ -120,10 +132,9 @@ def run_row(
         run.status, input_text, input_truncated, output_text, output_truncated,
         clean_text(run.error_type), clean_text(run.error_message),
         [clean_text(m) for m in run.models], run.input_tokens, run.output_tokens,
-        run.total_tokens, _attr(run, "cache_read_input_tokens", 0) or 0,
-        _attr(run, "cache_write_input_tokens", 0) or 0,
-        _attr(run, "reasoning_output_tokens", 0) or 0, _attr(run, "cost"),
-        _attr(run, "unpriced_calls", 0) or 0, run.step_count, run.tool_call_count,
+        run.total_tokens, details[0], details[1], details[2],
+        _money(own.cost) if own else None, own.unpriced_calls if own else 0,
+        run.step_count, run.tool_call_count,
         run.llm_call_count, run.failed_step_count, run.orphan_span_count,
         clean_text(run.session_id), clean_text(run.user_id), clean_text(run.service_name),
         clean_text(run.handoff_from_agent), signature, _truncated_fields(run),
@@ -131,11 +142,19 @@ def run_row(
     )  # fmt: skip
 
 
-def step_row(trace_id: bytes, project_id: int, run_start_ns: int, step: Step) -> tuple[Any, ...]:
+def step_row(
+    trace_id: bytes,
+    project_id: int,
+    run_start_ns: int,
+    step: Step,
+    costs: TraceCosts | None = None,
+) -> tuple[Any, ...]:
     input_text, input_truncated = _preview(step.input, step.input_truncated, STEP_PREVIEW_CHARS)
     output_text, output_truncated = _preview(step.output, step.output_truncated, STEP_PREVIEW_CHARS)
     child = step.child_run_id[32:] if step.child_run_id else None
     parent = step.parent_step_id[32:] if step.parent_step_id else None
+    priced = costs.steps.get(step.id) if costs else None
+    usage = costs.tokens.get(step.id) if costs else None
     return (
         trace_id, project_id, run_start_ns, bytes.fromhex(step.span_id),
         bytes.fromhex(step.run_id[32:]), step.index, step.kind, clean_text(step.name),
@@ -144,9 +163,11 @@ def step_row(trace_id: bytes, project_id: int, run_start_ns: int, step: Step) ->
         output_text, output_truncated, clean_text(step.error_type),
         clean_text(step.error_message), step.start_ns, step.end_ns,
         _duration_ms(step.start_ns, step.end_ns), step.input_tokens, step.output_tokens,
-        step.total_tokens, _attr(step, "cache_read_input_tokens"),
-        _attr(step, "cache_write_input_tokens"), _attr(step, "reasoning_output_tokens"),
-        _attr(step, "cost"), _attr(step, "cost_source"), _span_bytes(parent), _span_bytes(child),
+        step.total_tokens, usage.cache_read_input_tokens if usage else None,
+        usage.cache_write_input_tokens if usage else None,
+        usage.reasoning_output_tokens if usage else None,
+        _money(priced.cost) if priced else None, priced.cost_source if priced else None,
+        _span_bytes(parent), _span_bytes(child),
         _truncated_fields(step),
     )  # fmt: skip
 
@@ -183,8 +204,10 @@ def trace_rows(
     derived: DerivedTrace,
     mapping_version: int,
     signatures: Mapping[str, str] | None = None,
+    costs: TraceCosts | None = None,
 ) -> TraceRows:
-    """The rows of a derived trace. ``signatures`` gives failed runs' signatures by run id."""
+    """The rows of a derived trace. ``signatures`` gives failed runs' signatures by run id;
+    ``costs`` the priced LLM steps and runs."""
     metrics_by_run: dict[str, list[Metric]] = {}
     for metric in derived.metrics:
         metrics_by_run.setdefault(metric.run_id, []).append(metric)
@@ -193,12 +216,18 @@ def trace_rows(
     for run in derived.runs:
         signature = (signatures or {}).get(run.id)
         row = run_row(
-            trace_id, project_id, run, metrics_by_run.get(run.id, []), mapping_version, signature
+            trace_id,
+            project_id,
+            run,
+            metrics_by_run.get(run.id, []),
+            mapping_version,
+            signature,
+            costs,
         )
         rows.runs[row[2]] = row
         run_start[run.id] = run.start_ns
     for step in derived.steps:
-        row = step_row(trace_id, project_id, run_start[step.run_id], step)
+        row = step_row(trace_id, project_id, run_start[step.run_id], step, costs)
         rows.steps[row[3]] = row
     return rows
 

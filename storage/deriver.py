@@ -29,11 +29,15 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from psycopg_pool import AsyncConnectionPool
 
 from mapping import derive_trace, span_facts
+from mapping.failure_signature import signature_of_run
 from mapping.model import DerivedTrace, SpanFacts
+from mapping.pricing import PriceOverrides
+from mapping.trace_costs import TraceCosts, price_trace
 from mapping.version import MAPPING_VERSION
 from storage import rollups
 from storage.codec import decompress_span
 from storage.derive_queue import ClaimedTrace, PostgresDeriveQueue
+from storage.derived_extensions import DerivedExtension, TraceChange
 from storage.derived_rows import RUN_PREVIEW_CHARS, TraceRows, diff_rows, trace_rows
 from storage.derived_writer import PostgresDerivedRowWriter, RegistryEntry, TraceUpdate
 from storage.errors import means_transient, means_unreachable
@@ -89,6 +93,8 @@ class _TraceWork:
     cached: CachedTrace | None
     spans: dict[bytes, CachedSpan] = field(default_factory=dict)
     error: str | None = None
+    change: TraceChange | None = None
+    parsed: dict[str, tuple[Span, Resource, InstrumentationScope]] = field(default_factory=dict)
 
 
 def _trim(facts: SpanFacts) -> SpanFacts:
@@ -108,17 +114,15 @@ def _trim(facts: SpanFacts) -> SpanFacts:
     return replace(facts, **changes) if changes else facts
 
 
-def failure_signature(error_type: str | None, error_message: str | None) -> str:
-    """A stand-in grouping key of a failed run: its error type and message."""
-    return f"{error_type or ''}\x1f{(error_message or '')[:200]}"
-
-
 def _signatures(derived: DerivedTrace) -> dict[str, str]:
-    return {
-        run.id: failure_signature(run.error_type, run.error_message)
-        for run in derived.runs
-        if run.status == "FAILED"
-    }
+    """The failure signature id of each failed run."""
+    signatures = {}
+    for run in derived.runs:
+        if run.status == "FAILED":
+            found = signature_of_run(run, derived.steps)
+            if found is not None:
+                signatures[run.id] = found.id
+    return signatures
 
 
 class DeriveEngine:
@@ -134,6 +138,8 @@ class DeriveEngine:
         shard: tuple[int, int] | None = None,
         mapping_version: int = MAPPING_VERSION,
         batch_traces: int = DEFAULT_BATCH_TRACES,
+        extensions: Sequence[DerivedExtension] = (),
+        price_overrides: Callable[[], PriceOverrides | None] = lambda: None,
     ) -> None:
         self.pool = pool
         self.queue = queue or PostgresDeriveQueue(pool)
@@ -142,6 +148,8 @@ class DeriveEngine:
         self.shard = shard
         self.mapping_version = mapping_version
         self.batch_traces = batch_traces
+        self.extensions = list(extensions)
+        self.price_overrides = price_overrides
         self._resources: dict[tuple[int, int], Resource] = {}
         self._scopes: dict[tuple[int, int], InstrumentationScope] = {}
 
@@ -248,10 +256,13 @@ class DeriveEngine:
     def _update(self, project_id: int, item: _TraceWork, old: TraceRows) -> TraceUpdate:
         facts = [cached.facts for cached in item.spans.values()]
         trace_id = item.claim.trace_id
+        derived: DerivedTrace | None = None
+        costs: TraceCosts | None = None
         if facts:
             derived = derive_trace(facts)
+            costs = price_trace(derived, {f.span_id: f for f in facts}, self.price_overrides())
             new = trace_rows(
-                trace_id, project_id, derived, self.mapping_version, _signatures(derived)
+                trace_id, project_id, derived, self.mapping_version, _signatures(derived), costs
             )
             starts = [cached.start_ns for cached in item.spans.values()]
             span_range: tuple[int | None, int | None] = (min(starts), max(starts))
@@ -260,6 +271,16 @@ class DeriveEngine:
             new = TraceRows()
             span_range = (None, None)
             agents = []
+        item.change = TraceChange(
+            project_id=project_id,
+            trace_id=trace_id,
+            old_rows=old,
+            new_rows=new,
+            derived=derived,
+            facts={f.span_id: f for f in facts},
+            costs=costs,
+            new_spans=item.parsed,
+        )
         update = TraceUpdate(
             trace_id=trace_id,
             runs=diff_rows(old.runs, new.runs),
@@ -287,7 +308,9 @@ class DeriveEngine:
             return {}
         try:
             async with conn.transaction():
-                return await self.writer.write(conn, project_id, updates, self.mapping_version)
+                written = await self.writer.write(conn, project_id, updates, self.mapping_version)
+                await self._extend(conn, [work[u.trace_id] for u in updates])
+                return written
         except Exception as exc:
             if means_unreachable(exc) or means_transient(exc):
                 raise
@@ -299,12 +322,21 @@ class DeriveEngine:
                     versions.update(
                         await self.writer.write(conn, project_id, [update], self.mapping_version)
                     )
+                    await self._extend(conn, [work[update.trace_id]])
             except Exception as exc:
                 if means_unreachable(exc) or means_transient(exc):
                     raise
                 logger.warning("cannot store the runs of trace %s: %s", update.trace_id.hex(), exc)
                 work[update.trace_id].error = f"the database refused its rows: {exc}"
         return versions
+
+    async def _extend(
+        self, conn: psycopg.AsyncConnection[Any], items: Sequence[_TraceWork]
+    ) -> None:
+        changes = [item.change for item in items if item.change is not None]
+        for extension in self.extensions:
+            if changes:
+                await extension.apply(conn, changes)
 
     async def _read_spans(
         self,
@@ -378,6 +410,8 @@ class DeriveEngine:
                 )
                 continue
             item.spans[bytes(span_id)] = CachedSpan(version, start_ns, facts)
+            if self.extensions:
+                item.parsed[facts.span_id] = (span, resource, scope)
             result.spans_mapped += 1
         result.mapping_s += time.perf_counter() - started
 
