@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agentguide.config import (
@@ -173,6 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
     from agentguide.keys_cli import configure_parser as configure_keys_parser
 
     configure_keys_parser(keys, _add_database_flags)
+
+    from agentguide.derive_cli import configure_derive_parser, configure_rederive_parser
+
+    derive = commands.add_parser(
+        "derive",
+        help="the derivers' queue and quarantine",
+        description="What the derivers (the processes that turn spans into runs and steps) "
+        "have left to do, and the traces they could not derive.",
+    )
+    configure_derive_parser(derive, _add_database_flags)
+    rederive = commands.add_parser(
+        "rederive",
+        help="derive stored traces again (after a mapping change or a price override)",
+        description="Queue stored traces for re-derivation. A running `agentguide serve` "
+        "derives them in the background, after live traffic, at full speed; ingest goes on.",
+    )
+    configure_rederive_parser(rederive, _add_database_flags)
     return parser
 
 
@@ -287,19 +304,54 @@ def _keys(args: argparse.Namespace) -> int:
         database.close()
 
 
+def _with_migrated_database(
+    args: argparse.Namespace, action: Callable[[argparse.Namespace, str], int]
+) -> int:
+    from storage.database import apply_migrations, open_database
+
+    database = open_database(args.database_url, args.data_dir or default_data_dir())
+    try:
+        apply_migrations(database.url)
+        return action(args, database.url)
+    finally:
+        database.close()
+
+
+def _derive(args: argparse.Namespace) -> int:
+    from agentguide.derive_cli import derive_status
+
+    return _with_migrated_database(args, derive_status)
+
+
+def _rederive(args: argparse.Namespace) -> int:
+    from agentguide.derive_cli import rederive
+
+    return _with_migrated_database(args, rederive)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from agentguide.simulation import run_from_args
 
     return run_from_args(args)
 
 
+_QUIET_COMMANDS = frozenset({"keys", "derive", "rederive"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(
-        getattr(args, "log_level", "warning" if args.command == "keys" else "info"),
+        getattr(args, "log_level", "warning" if args.command in _QUIET_COMMANDS else "info"),
         getattr(args, "log_format", "text"),
     )
-    handlers = {"serve": _serve, "migrate": _migrate, "simulate": _simulate, "keys": _keys}
+    handlers = {
+        "serve": _serve,
+        "migrate": _migrate,
+        "simulate": _simulate,
+        "keys": _keys,
+        "derive": _derive,
+        "rederive": _rederive,
+    }
     return handlers[args.command](args)
 
 

@@ -6,6 +6,7 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from api import (
+    admin_derive,
     agents,
     auth,
     metrics,
@@ -57,6 +58,7 @@ def create_app(
         (tools.router, read),
         (metrics.router, read),
         (simulate.router, admin),
+        (admin_derive.router, admin),
     ):
         app.include_router(router, dependencies=needs, responses=AUTH_RESPONSES)
     app.include_router(auth.router)
