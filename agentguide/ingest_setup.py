@@ -19,7 +19,8 @@ def build_ingest_service(store: Store, settings: ServeSettings) -> IngestService
         IngestLimits(
             max_request_bytes=settings.max_request_bytes,
             max_inflight_bytes=settings.max_inflight_bytes,
-            max_concurrent_grpc_exports=settings.max_concurrent_grpc_exports,
+            max_concurrent_exports=settings.max_concurrent_exports,
+            admission_wait_s=settings.admission_wait_s,
             max_spans_per_request=settings.max_spans_per_request,
         ),
         authenticator=Authenticator(settings.auth, keys),
