@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from agentguide.config import ServeSettings
+from agentguide.memory import release_free_memory, tune_allocator
 from receiver.auth import Authenticator, AuthMode
+from receiver.decoding import Decoder
 from receiver.limits import IngestLimits
 from receiver.metrics import ServerMetrics
 from receiver.rate_limit import RateLimiter
@@ -26,4 +28,5 @@ def build_ingest_service(store: Store, settings: ServeSettings) -> IngestService
         authenticator=Authenticator(settings.auth, keys),
         rate_limiter=RateLimiter(settings.rate_limits),
         metrics=ServerMetrics(),
+        decoder=Decoder(tune_memory=tune_allocator, release_memory=release_free_memory),
     )

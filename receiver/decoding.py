@@ -34,11 +34,34 @@ class DecoderUnavailable(Exception):
     """The decoding process died (e.g. killed for memory): the sender may retry."""
 
 
-class Decoder:
-    """The threads and the (lazily started) process that decode for one server."""
+def _decode_in_process(
+    body: bytes, release_memory: Callable[[], None] | None
+) -> tuple[bytes, list[str]]:
+    try:
+        return serialized_request_from_json(body)
+    finally:
+        if release_memory is not None:
+            release_memory()
 
-    def __init__(self, process_threshold_bytes: int = PROCESS_THRESHOLD_BYTES) -> None:
+
+class Decoder:
+    """The threads and the (lazily started) process that decode for one server.
+
+    ``tune_memory`` runs when the decoding process starts and ``release_memory`` after each
+    body it decodes (module-level functions: they are sent to the process by name), so that
+    its resident size drops back between bodies.
+    """
+
+    def __init__(
+        self,
+        process_threshold_bytes: int = PROCESS_THRESHOLD_BYTES,
+        *,
+        tune_memory: Callable[[], object] | None = None,
+        release_memory: Callable[[], None] | None = None,
+    ) -> None:
         self.process_threshold_bytes = process_threshold_bytes
+        self._tune_memory = tune_memory
+        self._release_memory = release_memory
         self._threads = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="agentguide-decode")
         self._process: ProcessPoolExecutor | None = None
 
@@ -57,7 +80,7 @@ class Decoder:
         loop = asyncio.get_running_loop()
         try:
             payload, rejected = await loop.run_in_executor(
-                self._decoding_process(), serialized_request_from_json, body
+                self._decoding_process(), _decode_in_process, body, self._release_memory
             )
         except BrokenProcessPool as exc:
             self._process = None
@@ -76,7 +99,9 @@ class Decoder:
     def _decoding_process(self) -> ProcessPoolExecutor:
         if self._process is None:
             # spawn, not fork: the server has gRPC's threads, which a fork would copy mid-step.
-            self._process = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._process = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=self._tune_memory
+            )
         return self._process
 
     def close(self) -> None:

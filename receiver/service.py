@@ -51,6 +51,7 @@ class IngestService:
         authenticator: Authenticator | None = None,
         rate_limiter: RateLimiter | None = None,
         metrics: ServerMetrics | None = None,
+        decoder: Decoder | None = None,
     ) -> None:
         self.store = store
         self.limits = limits
@@ -60,7 +61,7 @@ class IngestService:
             max_wait_s=limits.admission_wait_s,
             retry_after_s=limits.retry_after_overloaded_s,
         )
-        self.decoder = Decoder()
+        self.decoder = decoder or Decoder()
         self.authenticator = authenticator or Authenticator(AuthMode.OFF, None)
         self.rate_limiter = rate_limiter or RateLimiter(RateLimits())
         self.metrics = metrics or ServerMetrics()

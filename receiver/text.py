@@ -24,8 +24,3 @@ def column_text(value: str | bytes) -> str:
         except UnicodeEncodeError:
             value = _SURROGATE.sub(REPLACEMENT, value)
     return value.replace("\x00", REPLACEMENT) if "\x00" in value else value
-
-
-def utf8_length(value: str) -> int:
-    """The length of ``value`` in UTF-8 bytes (what an index entry holds)."""
-    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
