@@ -127,7 +127,7 @@ class TraceServiceHandler:
             try:
                 raw = await asyncio.wait_for(context.read(), limits.body_read_timeout_s)
             except TimeoutError:
-                result.outcome = "invalid"
+                result.outcome = "timeout"
                 await context.abort(
                     grpc.StatusCode.DEADLINE_EXCEEDED,
                     f"the message did not arrive within {limits.body_read_timeout_s:g} s",
