@@ -22,10 +22,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from receiver.ingest import PreparedRequest, prepare_request
 from receiver.otlp_json import request_from_json_bytes, serialized_request_from_json
-from receiver.wire import parse_lenient
+from receiver.wire import parse_lenient, readable
 
 PROCESS_THRESHOLD_BYTES: Final = 1024 * 1024
 DECODE_THREADS: Final = 2
+STORE_INVALID_UTF8_AS_SENT: Final = False
 
 T = TypeVar("T")
 
@@ -69,8 +70,18 @@ class Decoder:
         return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
 
     async def protobuf(self, payload: bytes) -> tuple[Any, bool]:
-        """``receiver.wire.parse_lenient`` of an export request. Raises DecodeError."""
-        return await self._in_thread(parse_lenient, ExportTraceServiceRequest, payload)
+        """An export request, and whether it had strings that are not UTF-8. Raises
+        DecodeError.
+
+        Such strings are replaced with U+FFFD (``receiver.wire.readable``) until the deriver
+        reads stored spans leniently: today it parses them strictly, and one stored span it
+        cannot parse would stop it for every trace. Once it uses ``receiver.wire.readable``,
+        set STORE_INVALID_UTF8_AS_SENT and the raw spans keep the bytes as sent.
+        """
+        message, lenient = await self._in_thread(parse_lenient, ExportTraceServiceRequest, payload)
+        if lenient and not STORE_INVALID_UTF8_AS_SENT:
+            message = await self._in_thread(readable, ExportTraceServiceRequest, payload)
+        return message, lenient
 
     async def json(self, body: bytes) -> tuple[ExportTraceServiceRequest, list[str]]:
         """An OTLP/JSON body decoded, and the spans it leaves out. Raises OtlpJsonError or
