@@ -86,17 +86,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-inflight-bytes",
         type=int,
         default=env_int("AGENTGUIDE_MAX_INFLIGHT_BYTES", ServeSettings.max_inflight_bytes),
-        help="request bytes held at once before further exports get a retryable 429/"
-        "RESOURCE_EXHAUSTED (env AGENTGUIDE_MAX_INFLIGHT_BYTES; default 48 MiB)",
+        help="request bytes held at once by exports, over gRPC and HTTP; a body whose size is "
+        "not known before it is read (gRPC, chunked or gzip HTTP) holds --max-request-bytes "
+        "until it is read (env AGENTGUIDE_MAX_INFLIGHT_BYTES; default 64 MiB)",
     )
     serve.add_argument(
-        "--max-concurrent-grpc-exports",
+        "--max-concurrent-exports",
+        "--max-concurrent-grpc-exports",  # its former name
+        dest="max_concurrent_exports",
         type=int,
         default=env_int(
-            "AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS", ServeSettings.max_concurrent_grpc_exports
+            "AGENTGUIDE_MAX_CONCURRENT_EXPORTS",
+            env_int("AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS", ServeSettings.max_concurrent_exports),
         ),
-        help="gRPC exports processed at once; more get RESOURCE_EXHAUSTED "
-        "(env AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS; default 4)",
+        help="exports processed at once, over gRPC and HTTP together; keep it below "
+        "--db-pool-size (env AGENTGUIDE_MAX_CONCURRENT_EXPORTS; default 6)",
+    )
+    serve.add_argument(
+        "--admission-wait",
+        type=float,
+        default=env_float("AGENTGUIDE_ADMISSION_WAIT_S", ServeSettings.admission_wait_s),
+        metavar="SECONDS",
+        help="how long an export waits for its turn under the two limits above before it is "
+        "refused with a retryable 429 / RESOURCE_EXHAUSTED and a retry delay "
+        "(env AGENTGUIDE_ADMISSION_WAIT_S; default 2)",
     )
     serve.add_argument(
         "--max-spans-per-request",
@@ -254,6 +267,10 @@ def _serve(args: argparse.Namespace) -> int:
             raise ConfigError("--retention-days must be more than 0")
         if args.derive_workers < 1:
             raise ConfigError("--derive-workers must be at least 1")
+        if args.max_concurrent_exports < 1 or args.max_inflight_bytes < 1:
+            raise ConfigError("--max-concurrent-exports and --max-inflight-bytes must be 1 or more")
+        if args.admission_wait is None or args.admission_wait < 0:
+            raise ConfigError("--admission-wait must be 0 or more seconds")
     except ConfigError as exc:
         print(f"agentguide serve: {exc}", file=sys.stderr)
         return 2
@@ -265,7 +282,8 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         max_request_bytes=args.max_request_bytes,
         max_inflight_bytes=args.max_inflight_bytes,
-        max_concurrent_grpc_exports=args.max_concurrent_grpc_exports,
+        max_concurrent_exports=args.max_concurrent_exports,
+        admission_wait_s=args.admission_wait,
         max_spans_per_request=args.max_spans_per_request,
         db_pool_size=args.db_pool_size,
         log_level=args.log_level,
