@@ -8,10 +8,11 @@ OTLP/JSON uses for bytes), also inside arrays and key/value lists.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 MAX_DISPLAY_CHARS = 32768
 """The longest input, output or artifact text mapping keeps; longer text is cut and flagged."""
@@ -27,6 +28,11 @@ def python_value(value: AnyValue) -> Any:
     if kind == "kvlist_value":
         return {kv.key: python_value(kv.value) for kv in value.kvlist_value.values}
     return getattr(value, kind)
+
+
+def read_prefixed(attributes: Iterable[KeyValue], prefixes: tuple[str, ...]) -> dict[str, Any]:
+    """The attributes whose keys start with one of ``prefixes``."""
+    return {kv.key: python_value(kv.value) for kv in attributes if kv.key.startswith(prefixes)}
 
 
 def _json_default(value: Any) -> Any:
