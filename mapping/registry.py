@@ -8,7 +8,7 @@ add it here: a refinement of a generic convention goes before that convention.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from mapping.conventions import (
     agentguide,
@@ -25,6 +25,7 @@ from mapping.conventions.base import (
     Attributes,
     Convention,
     Keys,
+    Shape,
     TextReader,
 )
 from mapping.model import SpanCategory
@@ -48,7 +49,17 @@ class Reading:
     """How the fields of a span classified by one convention are read: its own keys (and
     readers) first, then every other convention's, in registry order."""
 
-    __slots__ = ("convention", "input_readers", "keys", "output_readers")
+    __slots__ = (
+        "agent_name_from_span_name",
+        "answer_shapes",
+        "convention",
+        "input_readers",
+        "input_readers_without_events",
+        "keys",
+        "output_readers",
+        "output_readers_without_events",
+        "request_shapes",
+    )
 
     def __init__(self, own: Convention | None, registry: tuple[Convention, ...]) -> None:
         ordered = registry if own is None else (own, *(c for c in registry if c is not own))
@@ -65,6 +76,21 @@ class Reading:
         )
         self.output_readers: tuple[TextReader, ...] = _unique_readers(
             r for c in ordered for r in c.output_readers
+        )
+        self.input_readers_without_events = tuple(
+            r for r in self.input_readers if not r.needs_events
+        )
+        self.output_readers_without_events = tuple(
+            r for r in self.output_readers if not r.needs_events
+        )
+        self.request_shapes: tuple[Shape, ...] = tuple(
+            dict.fromkeys(shape for c in ordered for shape in c.request_shapes)
+        )
+        self.answer_shapes: tuple[Shape, ...] = tuple(
+            dict.fromkeys(shape for c in ordered for shape in c.answer_shapes)
+        )
+        self.agent_name_from_span_name: Callable[[str], str | None] | None = (
+            own.agent_name_from_span_name if own is not None else None
         )
 
 

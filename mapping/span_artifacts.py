@@ -11,7 +11,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from mapping.conventions import otel
 from mapping.conventions.openinference import DOCUMENT_PREFIXES as OPENINFERENCE_DOCUMENT_PREFIXES
 from mapping.model import ArtifactFacts
-from mapping.values import as_text, cap, display_text, python_value
+from mapping.text import display, identifier
+from mapping.values import as_text, display_text, python_value
 
 _EXCEPTION_EVENT = otel.EXCEPTION_EVENT
 _CHOICE_EVENT = "gen_ai.choice"
@@ -25,9 +26,27 @@ def _artifact(
     url: str | None = None,
     time_ns: int | None = None,
 ) -> ArtifactFacts:
-    text, truncated = cap(content)
+    cut = []
+    if name is not None:
+        name, name_cut = identifier(name)
+        if name_cut:
+            cut.append("name")
+    if content is not None:
+        content, content_cut = display(content)
+        if content_cut:
+            cut.append("content")
+    if url is not None:
+        url, url_cut = display(url)
+        if url_cut:
+            cut.append("url")
     return ArtifactFacts(
-        type=type_, name=name, content=text, url=url, time_ns=time_ns, truncated=truncated
+        type=type_,
+        name=name,
+        content=content,
+        url=url,
+        time_ns=time_ns,
+        truncated="content" in cut,
+        truncated_fields=tuple(cut),
     )
 
 

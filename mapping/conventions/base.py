@@ -7,11 +7,11 @@ instrumentation writes) is a ``Convention`` value in its own module under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from mapping.model import SpanCategory
 
@@ -22,21 +22,29 @@ Classifier = Callable[[Attributes, str, str], SpanCategory | None]
 """``(attributes, span name, instrumentation scope name)`` -> the span's category, or None when
 the convention does not recognise the span (the next convention is tried)."""
 
-ReadText = Callable[[Attributes, Iterable[KeyValue], SpanCategory], str | None]
+ReadText = Callable[[Attributes, Span, SpanCategory], Any]
+"""``(attributes read, the span, its category)`` -> a value (text, or structured content shown
+as compact JSON), or None."""
+
+Shape = Callable[[Any], str | None]
+"""A parsed JSON value (or structured attribute) -> the text a person reads in it, or None when
+the value is not of this shape."""
 
 
 @dataclass(frozen=True, slots=True)
 class TextReader:
-    """A fallback for a span's input or output when no input (output) key is present:
-    ``read(attributes read, all of the span's attributes, category)`` -> display text or None.
+    """A fallback for a span's input or output when no input (output) key is present.
 
-    It is tried only on spans of one of ``categories`` (None: any) carrying one of ``keys``
-    (empty: whatever they carry).
+    ``source`` names where the text came from (``SpanFacts.input_source``). It is tried only on
+    spans of one of ``categories`` (None: any), carrying one of ``keys`` (empty: whatever they
+    carry), with events when ``needs_events``.
     """
 
     read: ReadText
+    source: str
     categories: frozenset[SpanCategory] | None = None
     keys: tuple[str, ...] = ()
+    needs_events: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,9 @@ class Keys:
     input_tokens: tuple[str, ...] = ()
     output_tokens: tuple[str, ...] = ()
     total_tokens: tuple[str, ...] = ()
+    cache_read_tokens: tuple[str, ...] = ()
+    cache_write_tokens: tuple[str, ...] = ()
+    reasoning_tokens: tuple[str, ...] = ()
     run_status: tuple[str, ...] = ()  # a lifecycle status an agent span declares itself
     step_status: tuple[str, ...] = ()  # the same for a step span
 
@@ -80,7 +91,16 @@ class Keys:
 
 KEY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Keys))
 OWN_ONLY_FIELDS: frozenset[str] = frozenset({"agent_name"})
-COUNT_FIELDS: frozenset[str] = frozenset({"input_tokens", "output_tokens", "total_tokens"})
+COUNT_FIELDS: frozenset[str] = frozenset(
+    {
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+    }
+)
 """Fields read from the numeric usage attributes: their keys must lie under a usage prefix."""
 
 
@@ -92,11 +112,16 @@ class Convention:
     (it cannot recognise a span without them); empty: tried on every span.
     ``scopes``: when set, the convention applies only to spans whose instrumentation scope
     name starts with one of these (a per-framework refinement of a generic convention).
+    ``agent_name_from_span_name``: where the keys name no agent, the agent's name read from
+    the span name of an agent span this convention classified (``invoke_agent <name>``).
     ``reads``: exact keys the classifier or readers use beyond ``keys``.
     ``usage_prefixes``: numeric attributes under these prefixes are usage figures (summed
     per run as metrics).
     ``input_readers`` / ``output_readers``: fallbacks tried, in order, when no input (output)
     key is present.
+    ``request_shapes`` / ``answer_shapes``: on an agent span, shapes of input (output) values
+    in which a person's request (the final answer) can be found; tried before the generic
+    message shapes of ``mapping.messages``.
     """
 
     name: str
@@ -104,10 +129,13 @@ class Convention:
     classify: Classifier | None = None
     markers: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
+    agent_name_from_span_name: Callable[[str], str | None] | None = None
     reads: frozenset[str] = frozenset()
     usage_prefixes: tuple[str, ...] = ()
     input_readers: tuple[TextReader, ...] = ()
     output_readers: tuple[TextReader, ...] = ()
+    request_shapes: tuple[Shape, ...] = ()
+    answer_shapes: tuple[Shape, ...] = ()
 
     def all_keys(self) -> frozenset[str]:
         """Every exact attribute key this convention reads."""

@@ -29,6 +29,9 @@ TOKEN_COUNT_PREFIX = "llm.token_count."
 TOKEN_COUNT_PROMPT = "llm.token_count.prompt"
 TOKEN_COUNT_COMPLETION = "llm.token_count.completion"
 TOKEN_COUNT_TOTAL = "llm.token_count.total"
+TOKEN_COUNT_CACHE_READ = "llm.token_count.prompt_details.cache_read"
+TOKEN_COUNT_CACHE_WRITE = "llm.token_count.prompt_details.cache_write"
+TOKEN_COUNT_REASONING = "llm.token_count.completion_details.reasoning"
 # Indexed families read in a second pass on the spans that need them.
 DOCUMENT_PREFIXES = ("retrieval.documents.", "reranker.output_documents.")
 
@@ -70,6 +73,9 @@ KEYS = Keys(
     input_tokens=(TOKEN_COUNT_PROMPT,),
     output_tokens=(TOKEN_COUNT_COMPLETION,),
     total_tokens=(TOKEN_COUNT_TOTAL,),
+    cache_read_tokens=(TOKEN_COUNT_CACHE_READ,),
+    cache_write_tokens=(TOKEN_COUNT_CACHE_WRITE,),
+    reasoning_tokens=(TOKEN_COUNT_REASONING,),
 )
 
 CONVENTION = Convention(

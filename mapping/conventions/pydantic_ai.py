@@ -10,9 +10,7 @@ the GenAI module) with extras read here: the agent's name in ``agent_name``, the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from mapping.conventions.base import Attributes, Convention, Keys, TextReader
 from mapping.messages import first_user_prompt
@@ -35,13 +33,12 @@ def classify(attrs: Attributes, span_name: str, scope_name: str) -> SpanCategory
     return None
 
 
-def conversation_prompt(
-    attrs: Attributes, attributes: Iterable[KeyValue], category: SpanCategory
-) -> str | None:
-    for key in (ALL_MESSAGES, ALL_MESSAGES_EVENTS):
-        if key in attrs:
-            return first_user_prompt(attrs[key])
-    return None
+def conversation_prompt(attrs: Attributes, span: Span, category: SpanCategory) -> str | None:
+    return first_user_prompt(attrs[ALL_MESSAGES])
+
+
+def conversation_events_prompt(attrs: Attributes, span: Span, category: SpanCategory) -> str | None:
+    return first_user_prompt(attrs[ALL_MESSAGES_EVENTS])
 
 
 CONVENTION = Convention(
@@ -59,5 +56,8 @@ CONVENTION = Convention(
     ),
     markers=(AGENT_NAME,),
     usage_prefixes=(AGGREGATED_USAGE_PREFIX,),
-    input_readers=(TextReader(conversation_prompt, keys=(ALL_MESSAGES, ALL_MESSAGES_EVENTS)),),
+    input_readers=(
+        TextReader(conversation_prompt, ALL_MESSAGES, keys=(ALL_MESSAGES,)),
+        TextReader(conversation_events_prompt, ALL_MESSAGES_EVENTS, keys=(ALL_MESSAGES_EVENTS,)),
+    ),
 )

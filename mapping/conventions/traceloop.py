@@ -9,9 +9,10 @@ child span. LLM spans of older versions carry prompts and completions as indexed
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from mapping.conventions import gen_ai
 from mapping.conventions.base import Attributes, Convention, Keys, TextReader
@@ -29,6 +30,10 @@ USAGE_PREFIX = "llm.usage."
 USAGE_PROMPT_TOKENS = "llm.usage.prompt_tokens"
 USAGE_COMPLETION_TOKENS = "llm.usage.completion_tokens"
 USAGE_TOTAL_TOKENS = "llm.usage.total_tokens"
+# OpenLLMetry's own spelling of the cache counts, before the GenAI conventions named them.
+USAGE_CACHE_READ_TOKENS = "gen_ai.usage.cache_read_input_tokens"
+USAGE_CACHE_CREATION_TOKENS = "gen_ai.usage.cache_creation_input_tokens"
+AGENT_SPAN_NAME_SUFFIX = ".agent"
 INDEXED_PROMPT_PREFIX = "gen_ai.prompt."
 INDEXED_COMPLETION_PREFIX = "gen_ai.completion."
 
@@ -57,16 +62,33 @@ def classify(attrs: Attributes, span_name: str, scope_name: str) -> SpanCategory
     return None
 
 
-def indexed_prompt(
-    attrs: Attributes, attributes: Iterable[KeyValue], category: SpanCategory
-) -> str | None:
-    return indexed_messages(read_prefixed(attributes, (INDEXED_PROMPT_PREFIX,)))
+def indexed_prompt(attrs: Attributes, span: Span, category: SpanCategory) -> str | None:
+    return indexed_messages(read_prefixed(span.attributes, (INDEXED_PROMPT_PREFIX,)))
 
 
-def indexed_completion(
-    attrs: Attributes, attributes: Iterable[KeyValue], category: SpanCategory
-) -> str | None:
-    return indexed_messages(read_prefixed(attributes, (INDEXED_COMPLETION_PREFIX,)))
+def indexed_completion(attrs: Attributes, span: Span, category: SpanCategory) -> str | None:
+    return indexed_messages(read_prefixed(span.attributes, (INDEXED_COMPLETION_PREFIX,)))
+
+
+def agent_name_from_span_name(span_name: str) -> str | None:
+    """``<name>.agent``, the span name of an ``@agent``-decorated function."""
+    if span_name.endswith(AGENT_SPAN_NAME_SUFFIX):
+        return span_name[: -len(AGENT_SPAN_NAME_SUFFIX)] or None
+    return None
+
+
+def single_argument(value: Any) -> str | None:
+    """The one text argument of a decorated call, recorded as ``{"args": [...], "kwargs":
+    {...}}``: what a person passed the agent."""
+    if not isinstance(value, dict) or set(value) != {"args", "kwargs"}:
+        return None
+    args, kwargs = value["args"], value["kwargs"]
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        return None
+    arguments = [*args, *kwargs.values()]
+    if len(arguments) == 1 and isinstance(arguments[0], str):
+        return arguments[0]
+    return None
 
 
 _LLM: frozenset[SpanCategory] = frozenset({"llm"})
@@ -74,6 +96,7 @@ _LLM: frozenset[SpanCategory] = frozenset({"llm"})
 CONVENTION = Convention(
     name="traceloop",
     classify=classify,
+    agent_name_from_span_name=agent_name_from_span_name,
     keys=Keys(
         agent_name=(ENTITY_NAME, gen_ai.AGENT_NAME),
         # The agent name is more specific than the workflow's; both are copied onto children.
@@ -84,9 +107,14 @@ CONVENTION = Convention(
         input_tokens=(USAGE_PROMPT_TOKENS,),
         output_tokens=(USAGE_COMPLETION_TOKENS,),
         total_tokens=(USAGE_TOTAL_TOKENS,),
+        cache_read_tokens=(USAGE_CACHE_READ_TOKENS,),
+        cache_write_tokens=(USAGE_CACHE_CREATION_TOKENS,),
     ),
     markers=(SPAN_KIND, LLM_REQUEST_TYPE),
     usage_prefixes=(USAGE_PREFIX,),
-    input_readers=(TextReader(indexed_prompt, categories=_LLM),),
-    output_readers=(TextReader(indexed_completion, categories=_LLM),),
+    input_readers=(TextReader(indexed_prompt, INDEXED_PROMPT_PREFIX + "*", categories=_LLM),),
+    output_readers=(
+        TextReader(indexed_completion, INDEXED_COMPLETION_PREFIX + "*", categories=_LLM),
+    ),
+    request_shapes=(single_argument,),
 )
