@@ -16,6 +16,7 @@ from agentguide.config import (
     ServeSettings,
     database_url_from_env,
     default_data_dir,
+    default_derive_workers,
     env_float,
     env_int,
     resolve_auth_mode,
@@ -126,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="database connections at most (env AGENTGUIDE_DB_POOL_SIZE; default 8)",
     )
     serve.add_argument(
+        "--derive-workers",
+        type=int,
+        default=env_int("AGENTGUIDE_DERIVE_WORKERS", default_derive_workers()),
+        help="derive worker processes (env AGENTGUIDE_DERIVE_WORKERS; default one per two "
+        f"cores, 1 to 4: {default_derive_workers()} here)",
+    )
+    serve.add_argument(
         "--log-level",
         default=os.environ.get("AGENTGUIDE_LOG_LEVEL", "info"),
         choices=["debug", "info", "warning", "error"],
@@ -227,6 +235,8 @@ def _serve(args: argparse.Namespace) -> int:
         auth = resolve_auth_mode(args.host, args.auth, args.insecure)
         if args.retention_days is not None and args.retention_days <= 0:
             raise ConfigError("--retention-days must be more than 0")
+        if args.derive_workers < 1:
+            raise ConfigError("--derive-workers must be at least 1")
     except ConfigError as exc:
         print(f"agentguide serve: {exc}", file=sys.stderr)
         return 2
@@ -247,6 +257,7 @@ def _serve(args: argparse.Namespace) -> int:
         rate_limits=_rate_limits(args),
         retention_days=args.retention_days,
         retention_interval_s=args.retention_interval,
+        derive_workers=args.derive_workers,
     )
     asyncio.run(serve(settings))
     return 0

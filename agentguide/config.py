@@ -89,6 +89,13 @@ def resolve_auth_mode(host: str, auth: str | None, insecure: bool) -> AuthMode:
     return mode
 
 
+def default_derive_workers() -> int:
+    """Derive worker processes when none are asked for: one per two cores, one to four.
+    Ingest, PostgreSQL and the derivers share the cores; more derivers than that mostly wait
+    for each other's rollup rows."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
 @dataclass(frozen=True)
 class ServeSettings:
     host: str = "127.0.0.1"
@@ -107,3 +114,4 @@ class ServeSettings:
     rate_limits: RateLimits = field(default_factory=lambda: DEFAULT_RATE_LIMITS)
     retention_days: float | None = None
     retention_interval_s: float = DEFAULT_RETENTION_INTERVAL_S
+    derive_workers: int = field(default_factory=lambda: default_derive_workers())

@@ -183,11 +183,21 @@ async def _ingest(
             )
 
 
+DERIVE_WAIT_S = 60.0
+
+
 async def _derive(store: Store, project_id: int, summary: SimulationSummary) -> None:
-    """Derive the simulated traces before answering, waiting for a deriver already on them."""
-    await store.derive_traces(
-        project_id, [bytes.fromhex(trace_id) for trace_id in summary.trace_ids]
+    """Wait (without holding the event loop) until the derivers have derived the simulated
+    traces, so that the answer's trace ids are found at once."""
+    derived = await store.wait_derived(
+        project_id, [bytes.fromhex(trace_id) for trace_id in summary.trace_ids], DERIVE_WAIT_S
     )
+    if not derived:
+        raise _busy(
+            f"the runs are stored but not derived after {DERIVE_WAIT_S:.0f} s: the derivers are "
+            "behind; they will appear shortly",
+            RETRY_AFTER_BUSY_S,
+        )
 
 
 @router.post(
