@@ -215,9 +215,9 @@ def _tokens(anchor: Anchor, steps: RunSteps) -> tuple[int, int, int, int, int, i
         inputs += f.input_tokens or 0
         outputs += f.output_tokens or 0
         totals += _total_of(f) or 0
-        cache_reads += f.cache_read_tokens or 0
-        cache_writes += f.cache_write_tokens or 0
-        reasoning += f.reasoning_tokens or 0
+        cache_reads += f.cache_read_input_tokens or 0
+        cache_writes += f.cache_write_input_tokens or 0
+        reasoning += f.reasoning_output_tokens or 0
     return inputs, outputs, totals, cache_reads, cache_writes, reasoning
 
 
@@ -291,9 +291,9 @@ def _step(
         ),
         child_run_id=make_id(trace_id, node.child_run_key) if node.child_run_key else None,
         agent_name=agent_name,
-        cache_read_tokens=f.cache_read_tokens if is_call else None,
-        cache_write_tokens=f.cache_write_tokens if is_call else None,
-        reasoning_tokens=f.reasoning_tokens if is_call else None,
+        cache_read_input_tokens=f.cache_read_input_tokens if is_call else None,
+        cache_write_input_tokens=f.cache_write_input_tokens if is_call else None,
+        reasoning_output_tokens=f.reasoning_output_tokens if is_call else None,
         truncated_fields=tuple(cut),
     )
 
@@ -414,9 +414,9 @@ def _run(
         user_id=context["user_id"],
         service_name=context["service_name"],
         handoff_from_agent=agent_span.handoff_from_agent if agent_span else None,
-        cache_read_tokens=tokens[3],
-        cache_write_tokens=tokens[4],
-        reasoning_tokens=tokens[5],
+        cache_read_input_tokens=tokens[3],
+        cache_write_input_tokens=tokens[4],
+        reasoning_output_tokens=tokens[5],
         input_source=input_source,
         output_source=output_source,
         truncated_fields=tuple(sorted(set(cut))),

@@ -259,14 +259,14 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
         tool_call_id = _identifier_at(attrs, keys.tool_call_id, "tool_call_id", cut)
 
     input_tokens = output_tokens = total_tokens = None
-    cache_read_tokens = cache_write_tokens = reasoning_tokens = None
+    cache_read_input_tokens = cache_write_input_tokens = reasoning_output_tokens = None
     if usage:
         input_tokens = _first_count(usage, keys.input_tokens)
         output_tokens = _first_count(usage, keys.output_tokens)
         total_tokens = _first_count(usage, keys.total_tokens)
-        cache_read_tokens = _first_count(usage, keys.cache_read_tokens)
-        cache_write_tokens = _first_count(usage, keys.cache_write_tokens)
-        reasoning_tokens = _first_count(usage, keys.reasoning_tokens)
+        cache_read_input_tokens = _first_count(usage, keys.cache_read_input_tokens)
+        cache_write_input_tokens = _first_count(usage, keys.cache_write_input_tokens)
+        reasoning_output_tokens = _first_count(usage, keys.reasoning_output_tokens)
 
     hint = model = provider = session_id = user_id = declared_status = None
     if attrs:
@@ -329,9 +329,9 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         total_tokens=total_tokens,
-        cache_read_tokens=cache_read_tokens,
-        cache_write_tokens=cache_write_tokens,
-        reasoning_tokens=reasoning_tokens,
+        cache_read_input_tokens=cache_read_input_tokens,
+        cache_write_input_tokens=cache_write_input_tokens,
+        reasoning_output_tokens=reasoning_output_tokens,
         session_id=session_id,
         user_id=user_id,
         usage=usage,

@@ -116,9 +116,9 @@ class SpanFacts:
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
-    cache_read_tokens: int | None = None  # input tokens served from a provider's cache
-    cache_write_tokens: int | None = None  # input tokens written to a provider's cache
-    reasoning_tokens: int | None = None  # output tokens spent on reasoning
+    cache_read_input_tokens: int | None = None  # input tokens served from a provider's cache
+    cache_write_input_tokens: int | None = None  # input tokens written to a provider's cache
+    reasoning_output_tokens: int | None = None  # output tokens spent on reasoning
     session_id: str | None = None
     user_id: str | None = None
     usage: dict[str, float] = field(default_factory=dict)
@@ -162,9 +162,9 @@ class Run:
     user_id: str | None
     service_name: str | None
     handoff_from_agent: str | None = None
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+    reasoning_output_tokens: int = 0
     input_source: str | None = None  # "<span id>/<key>": the span and attribute it came from
     output_source: str | None = None
     truncated_fields: tuple[str, ...] = ()  # the fields whose text was cut to its bound
@@ -196,9 +196,9 @@ class Step:
     parent_step_id: str | None
     child_run_id: str | None  # set on the step of a sub-agent: the run it invoked
     agent_name: str | None = None  # set on the step of a sub-agent: the agent it invoked
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    reasoning_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_write_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
     truncated_fields: tuple[str, ...] = ()
 
 

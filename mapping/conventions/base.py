@@ -76,9 +76,9 @@ class Keys:
     input_tokens: tuple[str, ...] = ()
     output_tokens: tuple[str, ...] = ()
     total_tokens: tuple[str, ...] = ()
-    cache_read_tokens: tuple[str, ...] = ()
-    cache_write_tokens: tuple[str, ...] = ()
-    reasoning_tokens: tuple[str, ...] = ()
+    cache_read_input_tokens: tuple[str, ...] = ()
+    cache_write_input_tokens: tuple[str, ...] = ()
+    reasoning_output_tokens: tuple[str, ...] = ()
     run_status: tuple[str, ...] = ()  # a lifecycle status an agent span declares itself
     step_status: tuple[str, ...] = ()  # the same for a step span
 
@@ -96,9 +96,9 @@ COUNT_FIELDS: frozenset[str] = frozenset(
         "input_tokens",
         "output_tokens",
         "total_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "reasoning_tokens",
+        "cache_read_input_tokens",
+        "cache_write_input_tokens",
+        "reasoning_output_tokens",
     }
 )
 """Fields read from the numeric usage attributes: their keys must lie under a usage prefix."""

@@ -73,9 +73,9 @@ KEYS = Keys(
     input_tokens=(TOKEN_COUNT_PROMPT,),
     output_tokens=(TOKEN_COUNT_COMPLETION,),
     total_tokens=(TOKEN_COUNT_TOTAL,),
-    cache_read_tokens=(TOKEN_COUNT_CACHE_READ,),
-    cache_write_tokens=(TOKEN_COUNT_CACHE_WRITE,),
-    reasoning_tokens=(TOKEN_COUNT_REASONING,),
+    cache_read_input_tokens=(TOKEN_COUNT_CACHE_READ,),
+    cache_write_input_tokens=(TOKEN_COUNT_CACHE_WRITE,),
+    reasoning_output_tokens=(TOKEN_COUNT_REASONING,),
 )
 
 CONVENTION = Convention(

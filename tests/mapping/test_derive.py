@@ -644,18 +644,26 @@ def test_cache_and_reasoning_tokens_per_step_and_summed_per_run_once() -> None:
     tokens = {"input_tokens": 100, "output_tokens": 10}
     trace = derive_trace(
         [
-            facts(1, None, "agent", cache_read_tokens=999, reasoning_tokens=999),
-            facts(2, 1, "llm", **tokens, cache_read_tokens=60, reasoning_tokens=5),
+            facts(1, None, "agent", cache_read_input_tokens=999, reasoning_output_tokens=999),
+            facts(2, 1, "llm", **tokens, cache_read_input_tokens=60, reasoning_output_tokens=5),
             # the same call recorded again by a second instrumentation: not counted twice
-            facts(3, 2, "llm", **tokens, cache_read_tokens=60, reasoning_tokens=5),
-            facts(4, 1, "llm", **tokens, cache_write_tokens=20),
+            facts(3, 2, "llm", **tokens, cache_read_input_tokens=60, reasoning_output_tokens=5),
+            facts(4, 1, "llm", **tokens, cache_write_input_tokens=20),
         ]
     )
     run = run_of(trace, 1)
-    assert (run.cache_read_tokens, run.cache_write_tokens, run.reasoning_tokens) == (60, 20, 5)
+    assert (
+        run.cache_read_input_tokens,
+        run.cache_write_input_tokens,
+        run.reasoning_output_tokens,
+    ) == (60, 20, 5)
     assert (run.input_tokens, run.output_tokens) == (200, 20)
     step = steps_of(trace, 1)[0]
-    assert (step.cache_read_tokens, step.cache_write_tokens, step.reasoning_tokens) == (
+    assert (
+        step.cache_read_input_tokens,
+        step.cache_write_input_tokens,
+        step.reasoning_output_tokens,
+    ) == (
         60,
         None,
         5,
@@ -665,12 +673,23 @@ def test_cache_and_reasoning_tokens_per_step_and_summed_per_run_once() -> None:
 def test_a_runs_own_cache_tokens_count_when_no_llm_call_reports_tokens() -> None:
     trace = derive_trace(
         [
-            facts(1, None, "agent", input_tokens=50, cache_read_tokens=30, reasoning_tokens=4),
+            facts(
+                1,
+                None,
+                "agent",
+                input_tokens=50,
+                cache_read_input_tokens=30,
+                reasoning_output_tokens=4,
+            ),
             facts(2, 1, "llm"),
         ]
     )
     run = run_of(trace, 1)
-    assert (run.input_tokens, run.cache_read_tokens, run.reasoning_tokens) == (50, 30, 4)
+    assert (run.input_tokens, run.cache_read_input_tokens, run.reasoning_output_tokens) == (
+        50,
+        30,
+        4,
+    )
 
 
 # --- sub-agents and agent identity ------------------------------------------------------

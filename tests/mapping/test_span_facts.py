@@ -588,7 +588,11 @@ def test_cache_and_reasoning_tokens_of_the_gen_ai_conventions() -> None:
             "gen_ai.usage.reasoning.output_tokens": 30,
         },
     )
-    assert (f.cache_read_tokens, f.cache_write_tokens, f.reasoning_tokens) == (60, 25, 30)
+    assert (f.cache_read_input_tokens, f.cache_write_input_tokens, f.reasoning_output_tokens) == (
+        60,
+        25,
+        30,
+    )
 
 
 def test_cache_creation_is_the_older_name_of_cache_write() -> None:
@@ -596,7 +600,11 @@ def test_cache_creation_is_the_older_name_of_cache_write() -> None:
         "chat m",
         {"gen_ai.operation.name": "chat", "gen_ai.usage.cache_creation.input_tokens": 12},
     )
-    assert (f.cache_read_tokens, f.cache_write_tokens, f.reasoning_tokens) == (None, 12, None)
+    assert (f.cache_read_input_tokens, f.cache_write_input_tokens, f.reasoning_output_tokens) == (
+        None,
+        12,
+        None,
+    )
 
 
 def test_cache_and_reasoning_tokens_of_openinference() -> None:
@@ -610,7 +618,11 @@ def test_cache_and_reasoning_tokens_of_openinference() -> None:
             "llm.token_count.completion_details.reasoning": 20,
         },
     )
-    assert (f.cache_read_tokens, f.cache_write_tokens, f.reasoning_tokens) == (70, 10, 20)
+    assert (f.cache_read_input_tokens, f.cache_write_input_tokens, f.reasoning_output_tokens) == (
+        70,
+        10,
+        20,
+    )
 
 
 def test_cache_tokens_in_openllmetry_spelling() -> None:
@@ -622,7 +634,7 @@ def test_cache_tokens_in_openllmetry_spelling() -> None:
             "gen_ai.usage.cache_creation_input_tokens": 3,
         },
     )
-    assert (f.cache_read_tokens, f.cache_write_tokens) == (8, 3)
+    assert (f.cache_read_input_tokens, f.cache_write_input_tokens) == (8, 3)
 
 
 def test_provider_name_and_the_older_system_key() -> None:
