@@ -38,6 +38,7 @@ class RegistryEntry:
     spans_to_ns: int
     rows_from_ns: int | None
     rows_to_ns: int | None
+    span_count: int = 0
 
 
 @dataclass(slots=True)
@@ -77,7 +78,8 @@ class DerivedRowWriter(Protocol):
 
 
 _SELECT_REGISTRY = """
-SELECT trace_id, derive_version, spans_from_ns, spans_to_ns, rows_from_ns, rows_to_ns
+SELECT trace_id, derive_version, spans_from_ns, spans_to_ns, rows_from_ns, rows_to_ns,
+       span_count
 FROM traces WHERE project_id = %s AND trace_id = ANY(%s)
 """
 
@@ -152,8 +154,8 @@ class PostgresDerivedRowWriter:
     ) -> dict[bytes, RegistryEntry]:
         cursor = await conn.execute(_SELECT_REGISTRY, (project_id, list(trace_ids)), binary=True)
         return {
-            bytes(trace_id): RegistryEntry(version, s_from, s_to, r_from, r_to)
-            for trace_id, version, s_from, s_to, r_from, r_to in await cursor.fetchall()
+            bytes(trace_id): RegistryEntry(version, s_from, s_to, r_from, r_to, count)
+            for trace_id, version, s_from, s_to, r_from, r_to, count in await cursor.fetchall()
         }
 
     async def stored_rows(
