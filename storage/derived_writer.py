@@ -53,7 +53,7 @@ class TraceUpdate:
     spans_from_ns: int | None  # None: the trace has no spans left
     spans_to_ns: int | None
     span_count: int
-    deltas: rollups.Contributions = field(default_factory=rollups.Contributions)
+    old_rows: TraceRows = field(default_factory=TraceRows)
 
 
 class DerivedRowWriter(Protocol):
@@ -197,7 +197,10 @@ class PostgresDerivedRowWriter:
         await self._upsert_agents(conn, project_id, updates)
         deltas = rollups.Contributions()
         for update in updates:
-            rollups.merge_into(deltas, update.deltas)
+            if update.runs or update.steps:
+                if update.old_rows.runs or update.old_rows.steps:
+                    deltas.add_rows(project_id, update.old_rows, -1)
+                deltas.add_rows(project_id, update.new_rows, 1)
         if deltas:
             await rollups.apply(conn, deltas.nonzero())
         return await self._register(conn, project_id, updates, mapping_version)

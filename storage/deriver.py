@@ -35,7 +35,6 @@ from mapping.pricing import PriceOverrides
 from mapping.trace_costs import TraceCosts, price_trace
 from mapping.version import MAPPING_VERSION
 from mapping.wire import readable
-from storage import rollups
 from storage.codec import decompress_span
 from storage.derive_queue import ClaimedTrace, PostgresDeriveQueue
 from storage.derived_extensions import DerivedExtension, TraceChange
@@ -325,9 +324,8 @@ class DeriveEngine:
             spans_from_ns=span_range[0],
             spans_to_ns=span_range[1],
             span_count=len(facts),
+            old_rows=old,
         )
-        if update.runs or update.steps:
-            update.deltas = rollups.contributions_delta(project_id, old, new)
         return update
 
     async def _write(
