@@ -173,6 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     from agentguide.keys_cli import configure_parser as configure_keys_parser
 
     configure_keys_parser(keys, _add_database_flags)
+
+    prices = commands.add_parser(
+        "prices",
+        help="set, list and delete price overrides",
+        description="Price overrides (USD per million tokens) for custom and fine-tuned "
+        "models, consulted before genai-prices' table when LLM calls are priced. Pending "
+        "schema migrations are applied first.",
+    )
+    from agentguide.prices_cli import configure_parser as configure_prices_parser
+
+    configure_prices_parser(prices, _add_database_flags)
     return parser
 
 
@@ -287,6 +298,18 @@ def _keys(args: argparse.Namespace) -> int:
         database.close()
 
 
+def _prices(args: argparse.Namespace) -> int:
+    from agentguide.prices_cli import run
+    from storage.database import apply_migrations, open_database
+
+    database = open_database(args.database_url, args.data_dir or default_data_dir())
+    try:
+        apply_migrations(database.url)
+        return run(args, database.url)
+    finally:
+        database.close()
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from agentguide.simulation import run_from_args
 
@@ -296,10 +319,16 @@ def _simulate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(
-        getattr(args, "log_level", "warning" if args.command == "keys" else "info"),
+        getattr(args, "log_level", "warning" if args.command in ("keys", "prices") else "info"),
         getattr(args, "log_format", "text"),
     )
-    handlers = {"serve": _serve, "migrate": _migrate, "simulate": _simulate, "keys": _keys}
+    handlers = {
+        "serve": _serve,
+        "migrate": _migrate,
+        "simulate": _simulate,
+        "keys": _keys,
+        "prices": _prices,
+    }
     return handlers[args.command](args)
 
 

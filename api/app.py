@@ -9,6 +9,7 @@ from api import (
     agents,
     auth,
     metrics,
+    prices,
     prometheus,
     rest_runs,
     run_steps,
@@ -57,6 +58,7 @@ def create_app(
         (tools.router, read),
         (metrics.router, read),
         (simulate.router, admin),
+        (prices.router, admin),
     ):
         app.include_router(router, dependencies=needs, responses=AUTH_RESPONSES)
     app.include_router(auth.router)
