@@ -284,7 +284,7 @@ export function mountDashboard(container, route) {
         chartPanel("Top models by cost", h("div", { class: "models-by-cost" }, models)),
         chartPanel(
           "Top failing tools",
-          tools,
+          h("div", { class: "failing-tools" }, tools),
           h("a", { href: href("/tools", { agent: selectedAgent || undefined }) }, "All tools"),
         ),
         chartPanel("Most frequent errors", errors),
