@@ -175,4 +175,5 @@ def test_the_dashboard_shows_cost_over_time_and_by_model(
     expect(models).to_have_count(len(summary["by_model"]))
     expect(models.first.locator(".hbar-name")).to_have_text(summary["by_model"][0]["model"])
     expect(page.locator(".models-by-cost")).to_contain_text(HOUSE_MODEL)
+    page.locator(".models-by-cost").scroll_into_view_if_needed()
     save_screenshot(page, "dashboard-cost")

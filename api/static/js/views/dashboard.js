@@ -13,6 +13,7 @@ import {
   formatNumber,
   formatPercent,
   parseTime,
+  plural,
 } from "../format.js";
 import { BUCKET_MS, RANGES, bucketFor, findRange } from "../ranges.js";
 import { href, navigate } from "../router.js";
@@ -50,7 +51,7 @@ function costCard(cost) {
 }
 
 function modelNote(model) {
-  const calls = `${formatCount(model.calls)} calls · ${formatCompact(model.input_tokens)} in · ${formatCompact(model.output_tokens)} out`;
+  const calls = `${plural(model.calls, "call")} · ${formatCompact(model.input_tokens)} in · ${formatCompact(model.output_tokens)} out`;
   const cached = model.cache_read_tokens ? ` · ${formatCompact(model.cache_read_tokens)} cached` : "";
   const unpriced = model.unpriced_calls
     ? model.unpriced_calls === model.calls
@@ -232,10 +233,11 @@ export function mountDashboard(container, route) {
           label: "Models by cost",
           items: summary.cost.by_model.map((model) => ({
             label: model.model || "(no model name)",
-            value: model.cost ?? 0,
+            value: model.cost,
             note: modelNote(model),
           })),
-          formatValue: formatCost,
+          formatValue: (value) => (value === null ? "unpriced" : formatCost(value)),
+          atLeast: 0,
         })
       : emptyState("No LLM calls in this range.");
     const tools = summary.top_failing_tools.length
