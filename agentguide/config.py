@@ -9,7 +9,8 @@ from pathlib import Path
 
 from receiver.auth import AuthMode
 from receiver.limits import (
-    DEFAULT_MAX_CONCURRENT_GRPC_EXPORTS,
+    DEFAULT_ADMISSION_WAIT_S,
+    DEFAULT_MAX_CONCURRENT_EXPORTS,
     DEFAULT_MAX_INFLIGHT_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_SPANS_PER_REQUEST,
@@ -105,7 +106,8 @@ class ServeSettings:
     data_dir: Path | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
-    max_concurrent_grpc_exports: int = DEFAULT_MAX_CONCURRENT_GRPC_EXPORTS
+    max_concurrent_exports: int = DEFAULT_MAX_CONCURRENT_EXPORTS
+    admission_wait_s: float = DEFAULT_ADMISSION_WAIT_S
     max_spans_per_request: int = DEFAULT_MAX_SPANS_PER_REQUEST
     db_pool_size: int = 8
     log_level: str = "info"

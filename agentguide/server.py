@@ -107,6 +107,7 @@ async def serve(settings: ServeSettings) -> None:
                 grpc_stopping.append(loop.create_task(grpc_server.stop(grace=SHUTDOWN_GRACE_S)))
             await asyncio.gather(*grpc_stopping)
             await asyncio.to_thread(deriver.stop, SHUTDOWN_GRACE_S)
+            ingest.decoder.close()
             await store.close()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

@@ -13,6 +13,7 @@ count against the ingest's in-flight byte limit like any other.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -29,7 +30,8 @@ from api.auth import ProjectIdDep
 from api.errors import ApiError
 from api.params import ERROR_RESPONSES
 from api.schemas import ErrorResponse
-from receiver.service import IngestService, Overloaded
+from receiver.admission import Overloaded
+from receiver.service import IngestService
 from storage.store import Store
 
 MAX_RUNS = 200
@@ -165,15 +167,11 @@ async def _ingest(
 ) -> None:
     """Each request through admission control and the ingest service, like a receiver's."""
     for export_request in requests:
-        size = export_request.ByteSize()
         try:
-            ingest.admission.admit(size)
+            async with ingest.admission.export(export_request.ByteSize()):
+                response = await ingest.export(export_request, project_id)
         except Overloaded as exc:
-            raise _busy(str(exc), ingest.limits.retry_after_overloaded_s) from exc
-        try:
-            response = await ingest.export(export_request, project_id)
-        finally:
-            ingest.admission.release(size)
+            raise _busy(exc.message, max(1, math.ceil(exc.retry_after_s))) from exc
         rejected = response.partial_success.rejected_spans
         if rejected:
             raise ApiError(

@@ -15,8 +15,7 @@ import zstandard
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 COMPRESSION_LEVEL = 1  # fast; levels up to 3 gain under 1% on spans
 
-# A zstd context serves one operation at a time (python-zstandard: "assume instances are not
-# thread safe"), and ingest compresses in worker threads: one context per thread.
+# zstd contexts must not be used by two threads at once: one per thread.
 _contexts = threading.local()
 
 

@@ -144,11 +144,16 @@ LIMIT %s
 
 _STATUS = """
 SELECT
-    (SELECT count(*) FROM dirty_traces WHERE NOT background),
-    (SELECT count(*) FROM dirty_traces WHERE background),
-    (SELECT extract(epoch FROM now() - min(marked_at)) FROM dirty_traces WHERE NOT background),
-    (SELECT count(*) FROM derive_quarantine),
-    (SELECT count(*) FROM traces WHERE mapping_version <> %s)
+    (SELECT count(DISTINCT (trace_id, project_id)) FROM dirty_traces
+     WHERE NOT background AND (%(project)s::int4 IS NULL OR project_id = %(project)s)),
+    (SELECT count(DISTINCT (trace_id, project_id)) FROM dirty_traces
+     WHERE background AND (%(project)s::int4 IS NULL OR project_id = %(project)s)),
+    (SELECT extract(epoch FROM now() - min(marked_at))::float8 FROM dirty_traces
+     WHERE NOT background AND (%(project)s::int4 IS NULL OR project_id = %(project)s)),
+    (SELECT count(*) FROM derive_quarantine
+     WHERE %(project)s::int4 IS NULL OR project_id = %(project)s),
+    (SELECT count(*) FROM traces WHERE mapping_version <> %(version)s
+     AND (%(project)s::int4 IS NULL OR project_id = %(project)s))
 """
 
 # Re-derivation: every stored trace of the selection, as background marks.
@@ -257,9 +262,12 @@ class PostgresDeriveQueue:
                 for p, t, e, first, last, attempts, retry in await cursor.fetchall()
             ]
 
-    async def status(self, mapping_version: int) -> QueueStatus:
+    async def status(self, mapping_version: int, project_id: int | None = None) -> QueueStatus:
+        """How far the derivers are behind, of one project or all."""
         async with self.pool.connection() as conn:
-            cursor = await conn.execute(_STATUS, (mapping_version,))
+            cursor = await conn.execute(
+                _STATUS, {"project": project_id, "version": mapping_version}
+            )
             row = await cursor.fetchone()
         assert row is not None
         dirty, background, age, quarantined, stale = row
