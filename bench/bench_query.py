@@ -282,8 +282,7 @@ def storage_sizes(database_url: str) -> dict[str, int]:
             if any(
                 relname == name
                 or relname.startswith(name + "_")
-                or (relname.startswith(name)
-                and name.endswith("_"))
+                or (relname.startswith(name) and name.endswith("_"))
                 for name in names
             )
         )
@@ -336,8 +335,8 @@ def draw_sample(database_url: str) -> Sample:
                 "SELECT encode(trace_id || span_id, 'hex') FROM runs ORDER BY random() LIMIT 500"
             ),
             step_ids=column(
-                "SELECT encode(trace_id || run_span_id, 'hex') || encode(trace_id || span_id, 'hex')"
-                " FROM steps ORDER BY random() LIMIT 500"
+                "SELECT encode(trace_id || run_span_id, 'hex')"
+                " || encode(trace_id || span_id, 'hex') FROM steps ORDER BY random() LIMIT 500"
             ),
             sessions=column(
                 "SELECT session_id FROM runs WHERE session_id IS NOT NULL"
