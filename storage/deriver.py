@@ -41,7 +41,7 @@ from storage.derived_extensions import DerivedExtension, TraceChange
 from storage.derived_rows import RUN_PREVIEW_CHARS, TraceRows, diff_rows, trace_rows
 from storage.derived_writer import PostgresDerivedRowWriter, RegistryEntry, TraceUpdate
 from storage.errors import means_transient, means_unreachable
-from storage.locks import lock_traces
+from storage.locks import hold_partitions_steady, lock_traces
 from storage.trace_cache import CachedSpan, CachedTrace, TraceCache
 
 logger = logging.getLogger(__name__)
@@ -190,6 +190,7 @@ class DeriveEngine:
             claims = await self.queue.claim(conn, self.batch_traces, self.shard)
             if not claims:
                 return None
+            await hold_partitions_steady(conn)
             await lock_traces(conn, [(c.project_id, c.trace_id) for c in claims])
             by_project: dict[int, list[ClaimedTrace]] = defaultdict(list)
             for claim in claims:
@@ -242,6 +243,7 @@ class DeriveEngine:
         registry: dict[bytes, RegistryEntry],
         result: BatchResult,
     ) -> list[tuple[tuple[int, bytes], CachedTrace]]:
+        claims = await self.queue.with_quarantine_ranges(conn, project_id, claims)
         work = {
             c.trace_id: _TraceWork(
                 claim=c,
