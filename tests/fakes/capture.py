@@ -184,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a JSON file of package versions to write as versions.json (non-Python runs)",
     )
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = [c for c in args.command if c != "--"] if args.command else []
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    command = argv[split + 1 :]
     framework_dir = args.fixtures_dir / args.framework
     python = args.python
     if python is None and not command:

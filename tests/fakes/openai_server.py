@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import math
+import re
 import struct
 import threading
 from collections.abc import Iterator
@@ -70,6 +71,16 @@ def _parse_arguments(raw: Any) -> dict[str, Any]:
 # --- requests -> conversations -------------------------------------------------------------
 
 
+# smolagents replays earlier tool calls as text: an assistant message "Calling tools:\n[{...
+# 'function': {'name': 'get_weather', ...}}]" and a user message "Observation:\n<result>"
+# ("Error:\n Error executing tool '<name>' ..." when the tool raised: then the failed call
+# itself is not replayed, only this message names it).
+_TRANSCRIPT_CALL = "Calling tools:"
+_TRANSCRIPT_NAME = re.compile(r"""['"]name['"]: ['"]([^'"]+)['"]""")
+_TRANSCRIPT_RESULT_PREFIXES = ("Observation:", "Error:")
+_TRANSCRIPT_FAILED_CALL = re.compile(r"Error executing tool '([^']+)'")
+
+
 def chat_conversation(request: dict[str, Any]) -> Conversation:
     tools = [
         Tool(
@@ -90,9 +101,14 @@ def chat_conversation(request: dict[str, Any]) -> Conversation:
         text = _text_of(message.get("content"))
         if role in ("system", "developer"):
             conversation.system_text += text + "\n"
+        elif role == "user" and text.startswith(_TRANSCRIPT_RESULT_PREFIXES):
+            conversation.tool_results.append(text.split("\n", 1)[-1])
+            conversation.called_tools.extend(_TRANSCRIPT_FAILED_CALL.findall(text))
         elif role == "user":
             conversation.user_texts.append(text)
         elif role == "assistant":
+            if not message.get("tool_calls") and _TRANSCRIPT_CALL in text:
+                conversation.called_tools.extend(_TRANSCRIPT_NAME.findall(text))
             for call in message.get("tool_calls") or []:
                 conversation.called_tools.append(str((call.get("function") or {}).get("name")))
             if message.get("function_call"):

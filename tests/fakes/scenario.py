@@ -4,8 +4,9 @@ The fake offers no intelligence. It reads the conversation a framework sends and
 
 1. If the request offers tools, it calls the first offered tool (in the order offered) that
    has not been called yet in this conversation, one call per turn: ordinary tools first,
-   then a handoff tool (``transfer_to_*``, ``handoff*``) unless a handoff was already made
-   in this conversation, then a tool that ends the run (``final_answer``).
+   then one handoff or delegation tool (``transfer_to_*``, ``handoff*``, ``delegate_*``,
+   ``ask_question_to_*``; spaces read as underscores) unless the conversation already holds
+   one, then a tool that ends the run (``final_answer``).
 2. When every offered tool has been called (or none is offered) it answers with a final text
    that quotes each tool result of the conversation — through ``final_answer`` when that
    tool is offered.
@@ -26,7 +27,7 @@ DEFAULT_NUMBER = 21.0
 FALLBACK_REQUEST = "What's the weather in Paris, in Fahrenheit?"
 
 _FINAL_TOOLS = {"final_answer"}
-_HANDOFF_PREFIXES = ("transfer_to_", "handoff")
+_HANDOFF_PREFIXES = ("transfer_to_", "handoff", "delegate_", "ask_question_to_")
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,10 @@ class Conversation:
     @property
     def request_text(self) -> str:
         """The user's request: the first user message (later ones are often tool-result
-        wrappers or framework prompts)."""
-        return self.user_texts[0] if self.user_texts else FALLBACK_REQUEST
+        wrappers or framework prompts), without smolagents' "New task:" line."""
+        if not self.user_texts:
+            return FALLBACK_REQUEST
+        return self.user_texts[0].removeprefix("New task:\n")  # smolagents' task wrapper
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,9 @@ class Reply:
 
 
 def _is_handoff(name: str) -> bool:
-    return name.lower().startswith(_HANDOFF_PREFIXES)
+    """A tool that hands the work to another agent (CrewAI's "Delegate work to coworker" and
+    "Ask question to coworker" count too: spaces are read as underscores)."""
+    return name.lower().replace(" ", "_").startswith(_HANDOFF_PREFIXES)
 
 
 def final_text(conversation: Conversation) -> str:
