@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -268,3 +269,58 @@ def test_capture_server_takes_gzip_json_and_logs_apart(tmp_path: Path) -> None:
     assert span.attributes[0].value.string_value == "at agent.js:10"
     rendered = json.loads((tmp_path / "0001.body.json").read_text())
     assert rendered["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["kind"] == 3
+
+
+_TINY_AGENT = """
+import os, sys
+import httpx
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter()))
+tracer = provider.get_tracer("tiny-agent")
+with tracer.start_as_current_span("invoke_agent tiny") as span:
+    answer = httpx.post(
+        os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+        headers={"Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]},
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": sys.argv[1]}]},
+    ).json()
+    span.set_attribute("output", answer["choices"][0]["message"]["content"])
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        span.record_exception(exc)
+provider.shutdown()
+"""
+
+
+def test_capture_cli_records_a_scenario_and_keeps_expected(tmp_path: Path) -> None:
+    from tests.fakes import capture
+
+    script = tmp_path / "agent.py"
+    script.write_text(_TINY_AGENT)
+    scenario = tmp_path / "fixtures" / "tiny" / "ok"
+    scenario.mkdir(parents=True)
+    (scenario / "expected.json").write_text("{}")
+    (scenario / "0009.body.bin").write_bytes(b"stale")
+    argv = ["tiny", "ok", "--fixtures-dir", str(tmp_path / "fixtures"), "--quiet-seconds", "0.5"]
+    assert capture.main([*argv, "--", sys.executable, "-c", "pass"]) == 1  # nothing exported
+    assert (scenario / "0009.body.bin").exists(), "a run that exported nothing changes nothing"
+    command = ["--", sys.executable, str(script), "hi"]
+    assert capture.main([*argv, "--scrub-root", str(tmp_path), *command]) == 0
+    names = sorted(p.name for p in scenario.iterdir())
+    assert names == ["0001.body.bin", "0001.body.json", "0001.meta.json", "expected.json"]
+    assert (scenario / "expected.json").read_text() == "{}"
+    meta = json.loads((scenario / "0001.meta.json").read_text())
+    assert meta["scrubbed_paths"] is True
+    text = (scenario / "0001.body.json").read_text()
+    assert "Here is my answer to: hi" in text
+    assert str(tmp_path) not in text
+    (span,) = trace_request(scenario / "0001.body.bin").resource_spans[0].scope_spans[0].spans
+    event = {kv.key: kv.value.string_value for kv in span.events[0].attributes}
+    stacktrace = event["exception.stacktrace"]
+    assert 'File "agent.py", line' in stacktrace
+    versions = json.loads((tmp_path / "fixtures" / "tiny" / "versions.json").read_text())
+    assert versions["opentelemetry-sdk"] and versions["python"]
