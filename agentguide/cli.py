@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agentguide.config import (
@@ -16,6 +16,7 @@ from agentguide.config import (
     ServeSettings,
     database_url_from_env,
     default_data_dir,
+    default_derive_workers,
     env_float,
     env_int,
     resolve_auth_mode,
@@ -85,17 +86,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-inflight-bytes",
         type=int,
         default=env_int("AGENTGUIDE_MAX_INFLIGHT_BYTES", ServeSettings.max_inflight_bytes),
-        help="request bytes held at once before further exports get a retryable 429/"
-        "RESOURCE_EXHAUSTED (env AGENTGUIDE_MAX_INFLIGHT_BYTES; default 48 MiB)",
+        help="request bytes held at once by exports, over gRPC and HTTP; a body whose size is "
+        "not known before it is read (gRPC, chunked or gzip HTTP) holds --max-request-bytes "
+        "until it is read (env AGENTGUIDE_MAX_INFLIGHT_BYTES; default 64 MiB)",
     )
     serve.add_argument(
-        "--max-concurrent-grpc-exports",
+        "--max-concurrent-exports",
+        "--max-concurrent-grpc-exports",  # its former name
+        dest="max_concurrent_exports",
         type=int,
         default=env_int(
-            "AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS", ServeSettings.max_concurrent_grpc_exports
+            "AGENTGUIDE_MAX_CONCURRENT_EXPORTS",
+            env_int("AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS", ServeSettings.max_concurrent_exports),
         ),
-        help="gRPC exports processed at once; more get RESOURCE_EXHAUSTED "
-        "(env AGENTGUIDE_MAX_CONCURRENT_GRPC_EXPORTS; default 4)",
+        help="exports processed at once, over gRPC and HTTP together; keep it below "
+        "--db-pool-size (env AGENTGUIDE_MAX_CONCURRENT_EXPORTS; default 6)",
+    )
+    serve.add_argument(
+        "--admission-wait",
+        type=float,
+        default=env_float("AGENTGUIDE_ADMISSION_WAIT_S", ServeSettings.admission_wait_s),
+        metavar="SECONDS",
+        help="how long an export waits for its turn under the two limits above before it is "
+        "refused with a retryable 429 / RESOURCE_EXHAUSTED and a retry delay "
+        "(env AGENTGUIDE_ADMISSION_WAIT_S; default 2)",
     )
     serve.add_argument(
         "--max-spans-per-request",
@@ -124,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=env_int("AGENTGUIDE_DB_POOL_SIZE", ServeSettings.db_pool_size),
         help="database connections at most (env AGENTGUIDE_DB_POOL_SIZE; default 8)",
+    )
+    serve.add_argument(
+        "--derive-workers",
+        type=int,
+        default=env_int("AGENTGUIDE_DERIVE_WORKERS", default_derive_workers()),
+        help="derive worker processes (env AGENTGUIDE_DERIVE_WORKERS; default one per two "
+        f"cores, 1 to 4: {default_derive_workers()} here)",
     )
     serve.add_argument(
         "--log-level",
@@ -165,6 +186,23 @@ def build_parser() -> argparse.ArgumentParser:
     from agentguide.keys_cli import configure_parser as configure_keys_parser
 
     configure_keys_parser(keys, _add_database_flags)
+
+    from agentguide.derive_cli import configure_derive_parser, configure_rederive_parser
+
+    derive = commands.add_parser(
+        "derive",
+        help="the derivers' queue and quarantine",
+        description="What the derivers (the processes that turn spans into runs and steps) "
+        "have left to do, and the traces they could not derive.",
+    )
+    configure_derive_parser(derive, _add_database_flags)
+    rederive = commands.add_parser(
+        "rederive",
+        help="derive stored traces again (after a mapping change or a price override)",
+        description="Queue stored traces for re-derivation. A running `agentguide serve` "
+        "derives them in the background, after live traffic, at full speed; ingest goes on.",
+    )
+    configure_rederive_parser(rederive, _add_database_flags)
     return parser
 
 
@@ -227,6 +265,12 @@ def _serve(args: argparse.Namespace) -> int:
         auth = resolve_auth_mode(args.host, args.auth, args.insecure)
         if args.retention_days is not None and args.retention_days <= 0:
             raise ConfigError("--retention-days must be more than 0")
+        if args.derive_workers < 1:
+            raise ConfigError("--derive-workers must be at least 1")
+        if args.max_concurrent_exports < 1 or args.max_inflight_bytes < 1:
+            raise ConfigError("--max-concurrent-exports and --max-inflight-bytes must be 1 or more")
+        if args.admission_wait is None or args.admission_wait < 0:
+            raise ConfigError("--admission-wait must be 0 or more seconds")
     except ConfigError as exc:
         print(f"agentguide serve: {exc}", file=sys.stderr)
         return 2
@@ -238,7 +282,8 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         max_request_bytes=args.max_request_bytes,
         max_inflight_bytes=args.max_inflight_bytes,
-        max_concurrent_grpc_exports=args.max_concurrent_grpc_exports,
+        max_concurrent_exports=args.max_concurrent_exports,
+        admission_wait_s=args.admission_wait,
         max_spans_per_request=args.max_spans_per_request,
         db_pool_size=args.db_pool_size,
         log_level=args.log_level,
@@ -247,6 +292,7 @@ def _serve(args: argparse.Namespace) -> int:
         rate_limits=_rate_limits(args),
         retention_days=args.retention_days,
         retention_interval_s=args.retention_interval,
+        derive_workers=args.derive_workers,
     )
     asyncio.run(serve(settings))
     return 0
@@ -276,19 +322,54 @@ def _keys(args: argparse.Namespace) -> int:
         database.close()
 
 
+def _with_migrated_database(
+    args: argparse.Namespace, action: Callable[[argparse.Namespace, str], int]
+) -> int:
+    from storage.database import apply_migrations, open_database
+
+    database = open_database(args.database_url, args.data_dir or default_data_dir())
+    try:
+        apply_migrations(database.url)
+        return action(args, database.url)
+    finally:
+        database.close()
+
+
+def _derive(args: argparse.Namespace) -> int:
+    from agentguide.derive_cli import derive_status
+
+    return _with_migrated_database(args, derive_status)
+
+
+def _rederive(args: argparse.Namespace) -> int:
+    from agentguide.derive_cli import rederive
+
+    return _with_migrated_database(args, rederive)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from agentguide.simulation import run_from_args
 
     return run_from_args(args)
 
 
+_QUIET_COMMANDS = frozenset({"keys", "derive", "rederive"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(
-        getattr(args, "log_level", "warning" if args.command == "keys" else "info"),
+        getattr(args, "log_level", "warning" if args.command in _QUIET_COMMANDS else "info"),
         getattr(args, "log_format", "text"),
     )
-    handlers = {"serve": _serve, "migrate": _migrate, "simulate": _simulate, "keys": _keys}
+    handlers = {
+        "serve": _serve,
+        "migrate": _migrate,
+        "simulate": _simulate,
+        "keys": _keys,
+        "derive": _derive,
+        "rederive": _rederive,
+    }
     return handlers[args.command](args)
 
 

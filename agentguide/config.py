@@ -9,7 +9,8 @@ from pathlib import Path
 
 from receiver.auth import AuthMode
 from receiver.limits import (
-    DEFAULT_MAX_CONCURRENT_GRPC_EXPORTS,
+    DEFAULT_ADMISSION_WAIT_S,
+    DEFAULT_MAX_CONCURRENT_EXPORTS,
     DEFAULT_MAX_INFLIGHT_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_SPANS_PER_REQUEST,
@@ -89,6 +90,13 @@ def resolve_auth_mode(host: str, auth: str | None, insecure: bool) -> AuthMode:
     return mode
 
 
+def default_derive_workers() -> int:
+    """Derive worker processes when none are asked for: one per two cores, one to four.
+    Ingest, PostgreSQL and the derivers share the cores; more derivers than that mostly wait
+    for each other's rollup rows."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
 @dataclass(frozen=True)
 class ServeSettings:
     host: str = "127.0.0.1"
@@ -98,7 +106,8 @@ class ServeSettings:
     data_dir: Path | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
-    max_concurrent_grpc_exports: int = DEFAULT_MAX_CONCURRENT_GRPC_EXPORTS
+    max_concurrent_exports: int = DEFAULT_MAX_CONCURRENT_EXPORTS
+    admission_wait_s: float = DEFAULT_ADMISSION_WAIT_S
     max_spans_per_request: int = DEFAULT_MAX_SPANS_PER_REQUEST
     db_pool_size: int = 8
     log_level: str = "info"
@@ -107,3 +116,4 @@ class ServeSettings:
     rate_limits: RateLimits = field(default_factory=lambda: DEFAULT_RATE_LIMITS)
     retention_days: float | None = None
     retention_interval_s: float = DEFAULT_RETENTION_INTERVAL_S
+    derive_workers: int = field(default_factory=lambda: default_derive_workers())

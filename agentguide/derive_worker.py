@@ -1,10 +1,13 @@
-"""The derive worker: a process of its own that maps stored spans into runs and steps, and
-runs retention when it is on.
+"""Derive workers: processes of their own that map stored spans into runs and steps; the
+first also keeps the day partitions and runs retention when it is on.
 
-Started by ``agentguide serve``, so that deriving and deleting never hold up the event loop
-that answers exports. It reads wake-ups from a pipe (one byte per commit, coalesced) and stops
-when the pipe closes, which also happens when the server dies. Its metrics go to files in
-``metrics_dir`` (prometheus-client multiprocess mode), which the server's /metrics reads.
+Started by ``agentguide serve`` (``--derive-workers N``), so that deriving and deleting never
+hold up the event loop that answers exports. Each reads wake-ups from a pipe (one byte per
+commit, coalesced) and stops when the pipe closes, which also happens when the server dies.
+Worker i of N claims the traces of its shard first (so a trace arriving in many requests
+keeps hitting the same worker's cache) and any other when its shard has none. Metrics go to
+files in ``metrics_dir`` (prometheus-client multiprocess mode), which the server's /metrics
+reads.
 """
 
 from __future__ import annotations
@@ -16,14 +19,17 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from psycopg_pool import AsyncConnectionPool
 
 from agentguide.logs import configure_logging
 from agentguide.memory import tune_allocator
 from agentguide.retention_job import RetentionJob
 from agentguide.worker_metrics import WORKER_METRICS_DIR_ENV, WorkerMetrics
-from storage.deriver import Deriver
+from storage.deriver import DeriveEngine, Deriver
+from storage.partitions import ensure_partitions_locked
 from storage.retention import Retention
 from storage.store import Store
 
@@ -33,6 +39,9 @@ DATABASE_URL_ENV = "AGENTGUIDE_DERIVE_DATABASE_URL"
 WAKE_FD_ENV = "AGENTGUIDE_DERIVE_WAKE_FD"
 
 
+MAINTENANCE_INTERVAL_S = 600.0
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     log_level: str = "info"
@@ -40,10 +49,13 @@ class WorkerOptions:
     retention_days: float | None = None
     retention_interval_s: float = 600.0
     metrics_dir: Path | None = None
+    shard: int = 0
+    shards: int = 1
 
     def arguments(self) -> list[str]:
         args = ["--log-level", self.log_level, "--log-format", self.log_format]
-        if self.retention_days is not None:
+        args += ["--shard", str(self.shard), "--shards", str(self.shards)]
+        if self.retention_days is not None and self.shard == 0:
             args += [
                 "--retention-days",
                 repr(self.retention_days),
@@ -55,6 +67,10 @@ class WorkerOptions:
 
 class DeriveWorker:
     """The server's handle on one derive worker process."""
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     def __init__(self, database_url: str, options: WorkerOptions) -> None:
         self.database_url = database_url
@@ -113,19 +129,60 @@ class DeriveWorker:
             self._wake_fd = None
 
 
+class DeriveWorkers:
+    """The server's handle on its N derive worker processes."""
+
+    def __init__(self, database_url: str, options: WorkerOptions, count: int) -> None:
+        self.workers = [
+            DeriveWorker(database_url, replace(options, shard=i, shards=count))
+            for i in range(max(1, count))
+        ]
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def wake(self) -> None:
+        for worker in self.workers:
+            worker.wake()
+
+    def restart_if_dead(self) -> None:
+        for worker in self.workers:
+            worker.restart_if_dead()
+
+    def stop(self, timeout_s: float) -> None:
+        for worker in self.workers:
+            worker._close_pipe()
+        for worker in self.workers:
+            worker.stop(timeout_s)
+
+
+async def _maintain_partitions(pool: AsyncConnectionPool) -> None:
+    """Keep the day partitions ahead of the data, once per interval; one process at a time."""
+    while True:
+        try:
+            async with pool.connection() as conn:
+                created = await ensure_partitions_locked(conn)
+            if created:
+                logger.info("created partitions: %s", ", ".join(created))
+        except Exception as exc:
+            logger.warning("partition maintenance failed; retried next interval: %s", exc)
+        await asyncio.sleep(MAINTENANCE_INTERVAL_S)
+
+
 async def _run(
-    database_url: str, wake_fd: int, retention_days: float | None, retention_interval_s: float
+    database_url: str,
+    wake_fd: int,
+    retention_days: float | None,
+    retention_interval_s: float,
+    shard: tuple[int, int],
 ) -> None:
     metrics = WorkerMetrics()
-    store = await Store.open(database_url, max_size=3 if retention_days else 2)
-    mapping_s_before = store.mapping_s
-
-    def on_batch(traces: int, seconds: float) -> None:
-        nonlocal mapping_s_before
-        metrics.derived(traces, seconds, store.mapping_s - mapping_s_before)
-        mapping_s_before = store.mapping_s
-
-    deriver = Deriver(store, on_batch=on_batch)
+    keeper = shard[0] == 0
+    pool_size = 2 + (1 if retention_days else 0) + (1 if keeper else 0)
+    store = await Store.open(database_url, max_size=pool_size)
+    engine = DeriveEngine(store.pool, shard=shard)
+    deriver = Deriver(engine, on_batch=metrics.derived, on_pause=metrics.paused)
     retention = (
         RetentionJob(
             Retention(store.pool),
@@ -133,7 +190,7 @@ async def _run(
             retention_interval_s,
             on_pass=metrics.retention_pass,
         )
-        if retention_days
+        if retention_days and keeper
         else None
     )
     loop = asyncio.get_running_loop()
@@ -151,14 +208,18 @@ async def _run(
             deriver.stop()
 
     loop.add_reader(wake_fd, on_wake)
-    retention_task = loop.create_task(retention.run()) if retention is not None else None
+    background = []
+    if retention is not None:
+        background.append(loop.create_task(retention.run()))
+    if keeper:
+        background.append(loop.create_task(_maintain_partitions(store.pool)))
     try:
         await deriver.run()
     finally:
-        if retention_task is not None:
-            retention_task.cancel()  # a batch cut short rolls back whole
+        for task in background:
+            task.cancel()  # a retention batch cut short rolls back whole
             with contextlib.suppress(asyncio.CancelledError):
-                await retention_task
+                await task
         await store.close()
 
 
@@ -170,13 +231,23 @@ def main() -> int:
     parser.add_argument("--log-format", default="auto")
     parser.add_argument("--retention-days", type=float, default=None)
     parser.add_argument("--retention-interval", type=float, default=600.0)
+    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--shards", type=int, default=1)
     args = parser.parse_args()
     configure_logging(args.log_level, args.log_format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tune_allocator()
     database_url = os.environ.pop(DATABASE_URL_ENV)
     wake_fd = int(os.environ.pop(WAKE_FD_ENV))
-    asyncio.run(_run(database_url, wake_fd, args.retention_days, args.retention_interval))
+    asyncio.run(
+        _run(
+            database_url,
+            wake_fd,
+            args.retention_days,
+            args.retention_interval,
+            (args.shard, args.shards),
+        )
+    )
     return 0
 
 

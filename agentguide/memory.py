@@ -1,25 +1,39 @@
-"""Keep the resident memory of a server that handles many large requests close to its live data."""
+"""Keep the resident memory of a server that handles many large requests close to its live data.
+
+The C library is looked up once per process: ``ctypes.util.find_library`` runs a subprocess
+(``ldconfig``) each time it is called, which is no thing to do once a second.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
+_GLIBC_NAME = "libc.so.6"
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        return ctypes.CDLL(name)
-    except OSError:
-        return None
+    """The C library, loaded once; None where it cannot be found."""
+    for name in (_GLIBC_NAME, ctypes.util.find_library("c")):
+        if name is None:
+            continue
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    return None
+
+
+def _function(name: str) -> Any:
+    return getattr(_libc(), name, None)
 
 
 def release_free_memory() -> None:
@@ -28,8 +42,7 @@ def release_free_memory() -> None:
     Buffers of received messages are freed in the middle of the heap, where glibc does not
     return them by itself, so without this the resident size keeps the peak of every burst.
     """
-    libc = _libc()
-    trim = getattr(libc, "malloc_trim", None)
+    trim = _function("malloc_trim")
     if trim is not None:
         trim(0)
 
@@ -42,13 +55,8 @@ def tune_allocator(mmap_threshold: int = 128 * 1024, arena_max: int = 2) -> bool
     bodies land on the heap and stay resident after they are freed; gRPC's threads each add
     an arena. Returns False where the C library is not glibc.
     """
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = _function("mallopt")
+    if mallopt is None:
         return False
     applied = bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(
         mallopt(_M_ARENA_MAX, arena_max)

@@ -61,12 +61,15 @@ class RetentionJob:
             return None
         if self.on_pass is not None:
             self.on_pass(done)
-        if done.traces:
+        if done.days or done.default_rows:
             logger.info(
-                "retention deleted %d traces (%d spans) that ended over %g days ago",
-                done.traces,
-                done.spans,
+                "retention dropped %d day(s) older than %g days (%d partitions, %d rows of "
+                "undated days); %d traces straddling the horizon are derived again",
+                done.days,
                 self.days,
-                extra={"batches": done.batches, "seconds": round(time.perf_counter() - started, 3)},
+                done.partitions,
+                done.default_rows,
+                done.straddling_traces,
+                extra={"seconds": round(time.perf_counter() - started, 3)},
             )
         return done

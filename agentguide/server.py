@@ -14,13 +14,15 @@ from pathlib import Path
 import uvicorn
 
 from agentguide.config import ServeSettings, default_data_dir
-from agentguide.derive_worker import DeriveWorker, WorkerOptions
+from agentguide.derive_worker import DeriveWorkers, WorkerOptions
 from agentguide.ingest_setup import build_ingest_service
 from agentguide.memory import release_free_memory, tune_allocator
 from agentguide.self_metrics import build_registry
 from api.app import create_app
+from mapping.version import MAPPING_VERSION
 from receiver.grpc_server import start_grpc_server
 from storage.database import apply_migrations, open_database
+from storage.partitions import ensure_partitions_locked
 from storage.store import Store
 
 logger = logging.getLogger("agentguide")
@@ -43,9 +45,12 @@ async def serve(settings: ServeSettings) -> None:
     try:
         await asyncio.to_thread(apply_migrations, database.url)
         store = await Store.open(database.url, max_size=settings.db_pool_size)
+        async with store.pool.connection() as conn:
+            await ensure_partitions_locked(conn)
+        await _say_if_stale(store)
         ingest = build_ingest_service(store, settings)
         metrics_registry = build_registry(store.pool, ingest, worker_metrics_dir)
-        deriver = DeriveWorker(
+        deriver = DeriveWorkers(
             database.url,
             WorkerOptions(
                 log_level=settings.log_level,
@@ -54,6 +59,7 @@ async def serve(settings: ServeSettings) -> None:
                 retention_interval_s=settings.retention_interval_s,
                 metrics_dir=worker_metrics_dir,
             ),
+            settings.derive_workers,
         )
         deriver.start()
         store.after_commit.append(deriver.wake)
@@ -101,6 +107,7 @@ async def serve(settings: ServeSettings) -> None:
                 grpc_stopping.append(loop.create_task(grpc_server.stop(grace=SHUTDOWN_GRACE_S)))
             await asyncio.gather(*grpc_stopping)
             await asyncio.to_thread(deriver.stop, SHUTDOWN_GRACE_S)
+            ingest.decoder.close()
             await store.close()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
@@ -109,7 +116,19 @@ async def serve(settings: ServeSettings) -> None:
         shutil.rmtree(worker_metrics_dir, ignore_errors=True)
 
 
-async def _watch(deriver: DeriveWorker) -> None:
+async def _say_if_stale(store: Store) -> None:
+    """Log when stored runs come from an older mapping than this server's."""
+    status = await store.queue.status(MAPPING_VERSION)
+    if status.stale_mapping_traces:
+        logger.warning(
+            "%d stored traces were derived by an older mapping (now version %d): run "
+            "`agentguide rederive` to derive them again",
+            status.stale_mapping_traces,
+            MAPPING_VERSION,
+        )
+
+
+async def _watch(deriver: DeriveWorkers) -> None:
     """Restart the derive worker if it dies (dirty traces wait in the database meanwhile), and
     return freed memory to the system."""
     while True:

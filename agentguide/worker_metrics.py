@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from storage.deriver import BatchResult
 from storage.retention import RetentionPass
 
 # prometheus-client reads its multiprocess directory from this variable at import: the server
@@ -31,18 +32,44 @@ class WorkerMetrics:
         self.traces_derived = Counter(
             "agentguide_traces_derived", "Traces whose runs and steps were derived", registry=r
         )
-        self.retention_traces = Counter(
-            "agentguide_retention_deleted_traces", "Traces deleted by retention", registry=r
+        self.retention_days = Counter(
+            "agentguide_retention_dropped_days", "Days of data dropped by retention", registry=r
         )
-        self.retention_spans = Counter(
-            "agentguide_retention_deleted_spans", "Spans deleted by retention", registry=r
+        self.retention_straddling = Counter(
+            "agentguide_retention_straddling_traces",
+            "Traces with spans on both sides of a dropped day, derived again",
+            registry=r,
+        )
+        self.retention_default_rows = Counter(
+            "agentguide_retention_deleted_undated_spans",
+            "Spans of days without a partition of their own deleted by retention",
+            registry=r,
+        )
+        self.spans_mapped = Counter(
+            "agentguide_derive_spans_mapped", "Spans mapped by the derivers", registry=r
+        )
+        self.traces_quarantined = Counter(
+            "agentguide_derive_quarantined",
+            "Traces that could not be derived and went to the quarantine",
+            registry=r,
+        )
+        self.derive_pauses = Counter(
+            "agentguide_derive_pauses",
+            "Times derivation paused because the database was unavailable",
+            registry=r,
         )
 
-    def derived(self, traces: int, seconds: float, mapping_seconds: float) -> None:
-        self.traces_derived.inc(traces)
+    def derived(self, result: BatchResult, seconds: float) -> None:
+        self.traces_derived.inc(result.traces)
+        self.spans_mapped.inc(result.spans_mapped)
+        self.traces_quarantined.inc(result.quarantined)
         self.derive_seconds.observe(seconds)
-        self.mapping_seconds.observe(mapping_seconds)
+        self.mapping_seconds.observe(result.mapping_s)
+
+    def paused(self) -> None:
+        self.derive_pauses.inc()
 
     def retention_pass(self, done: RetentionPass) -> None:
-        self.retention_traces.inc(done.traces)
-        self.retention_spans.inc(done.spans)
+        self.retention_days.inc(done.days)
+        self.retention_straddling.inc(done.straddling_traces)
+        self.retention_default_rows.inc(done.default_rows)

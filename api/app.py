@@ -6,6 +6,7 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from api import (
+    admin_derive,
     agents,
     auth,
     metrics,
@@ -18,6 +19,7 @@ from api import (
     traces,
 )
 from api.auth import AUTH_RESPONSES, require_admin, require_ingest, require_read
+from api.body_limit import BodyLimitMiddleware
 from api.errors import ApiError, install_error_handlers
 from api.request_id import RequestIdMiddleware
 from api.viewer import install_viewer
@@ -41,6 +43,7 @@ def create_app(
     app.state.ingest = ingest
     app.state.metrics_registry = metrics_registry or ingest.metrics.registry
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_route(
         "/v1/traces", OtlpHttpReceiver(ingest).handle, methods=["POST"], include_in_schema=False
@@ -57,6 +60,7 @@ def create_app(
         (tools.router, read),
         (metrics.router, read),
         (simulate.router, admin),
+        (admin_derive.router, admin),
     ):
         app.include_router(router, dependencies=needs, responses=AUTH_RESPONSES)
     app.include_router(auth.router)

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storage.errors import StorageUnavailable
+from storage.errors import RejectedData, StorageUnavailable
 
 _CODES = {
     400: "bad_request",
@@ -17,6 +17,7 @@ _CODES = {
     403: "permission_denied",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -86,6 +87,19 @@ def install_error_handlers(app: FastAPI) -> None:
         message, names = _describe_validation_error(exc)
         return JSONResponse(
             error_body("invalid_parameter", message, parameters=names), status_code=422
+        )
+
+    @app.exception_handler(RejectedData)
+    async def _rejected_data(_: Request, exc: RejectedData) -> JSONResponse:
+        """The database refused the request's data (not the connection): retrying is no use."""
+        where = f" in {exc.field}" if exc.field else ""
+        return JSONResponse(
+            error_body(
+                "invalid_parameter",
+                f"the database refused the data{where}: {exc.message}",
+                parameters=[exc.field] if exc.field else [],
+            ),
+            status_code=400,
         )
 
     @app.exception_handler(StorageUnavailable)

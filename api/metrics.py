@@ -11,6 +11,7 @@ from api.params import (
     ERROR_RESPONSES,
     TIME_DESCRIPTION,
     AgentDep,
+    ExactDep,
     QueriesDep,
     WindowDep,
     invalid_parameter,
@@ -47,13 +48,16 @@ MAX_BUCKETS = 10_000
     summary="Run counts, success rate, durations, tokens, failing tools and errors",
     response_model=Summary,
 )
-async def summary(queries: QueriesDep, window: WindowDep, agent: AgentDep) -> Summary:
-    rows = await queries.summary(agent=agent, window=window)
+async def summary(
+    queries: QueriesDep, window: WindowDep, agent: AgentDep, exact: ExactDep
+) -> Summary:
+    rows = await queries.summary(agent=agent, window=window, exact=exact)
     counts = rows.runs_by_status
     finished = counts["SUCCESS"] + counts["FAILED"] + counts["CANCELLED"]
     return Summary(
-        since=format_optional_time(window.since_ns),
-        until=format_optional_time(window.until_ns),
+        since=format_optional_time(rows.since_ns),
+        until=format_optional_time(rows.until_ns),
+        exact=rows.exact,
         agent=agent,
         runs=RunCounts(total=sum(counts.values()), by_status=StatusCounts(**counts)),
         success_rate=rate(counts["SUCCESS"], finished),

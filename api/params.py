@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import ProjectIdDep
 from api.schemas import ErrorResponse
 from api.times import InvalidTime, parse_time
-from storage.queries import Queries
+from storage.queries import EXACT_MAX_WINDOW_NS, Queries
 from storage.query_records import TimeWindow
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -80,5 +80,26 @@ def get_queries(request: Request, project_id: ProjectIdDep) -> Queries:
 
 
 QueriesDep = Annotated[Queries, Depends(get_queries)]
+
+EXACT_DESCRIPTION = (
+    "compute percentiles exactly from every row instead of the rollups (windows of at most "
+    "7 days, since and until both given)"
+)
+
+
+def exact_flag(
+    window: Annotated[TimeWindow, Depends(time_window)],
+    exact: Annotated[bool, Query(description=EXACT_DESCRIPTION)] = False,
+) -> bool:
+    if not exact:
+        return False
+    if window.since_ns is None or window.until_ns is None:
+        raise invalid_parameter("exact", "needs both since and until")
+    if window.until_ns - window.since_ns > EXACT_MAX_WINDOW_NS:
+        raise invalid_parameter("exact", "works on windows of at most 7 days")
+    return True
+
+
+ExactDep = Annotated[bool, Depends(exact_flag)]
 WindowDep = Annotated[TimeWindow, Depends(time_window)]
 AgentDep = Annotated[str | None, Depends(agent_filter)]

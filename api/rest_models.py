@@ -4,11 +4,46 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from api.params import TIME_DESCRIPTION
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+# Names and ids end up in indexed columns (agents, runs by agent, session or user, steps by
+# tool), whose entries PostgreSQL caps at about 2.7 kB: the limit is in UTF-8 bytes, with room.
+MAX_NAME_BYTES = 512
+MAX_TEXT_BYTES = 256 * 1024
+
+
+def _storable_text(value: str, limit: int) -> str:
+    """Text a PostgreSQL column can hold: no NUL, valid UTF-8, at most ``limit`` bytes."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("contains an unpaired surrogate, which is not UTF-8") from None
+    if size > limit:
+        raise ValueError(f"must be at most {limit} bytes in UTF-8, got {size}")
+    return value
+
+
+def _name(value: str) -> str:
+    return _storable_text(value, MAX_NAME_BYTES)
+
+
+def _text(value: str) -> str:
+    return _storable_text(value, MAX_TEXT_BYTES)
+
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1),
+    AfterValidator(_name),
+    Field(description=f"at most {MAX_NAME_BYTES} bytes in UTF-8"),
+]
+Text = Annotated[
+    str, AfterValidator(_text), Field(description=f"at most {MAX_TEXT_BYTES} bytes in UTF-8")
+]
 Instant = Annotated[str | StrictInt, Field(description=TIME_DESCRIPTION + "; default: now")]
 MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-/]{1,128}$")]
 MetricValue = Annotated[float, Field(allow_inf_nan=False)]
@@ -25,7 +60,7 @@ class _Body(BaseModel):
 
 class ErrorInput(_Body):
     type: Name | None = Field(default=None, description="exception or error type")
-    message: str = Field(max_length=65536)
+    message: Text
 
 
 class RunCreate(_Body):
@@ -34,7 +69,7 @@ class RunCreate(_Body):
     agent_name: Name | None = None
     agent_id: Name | None = None
     agent_version: Name | None = None
-    agent_description: str | None = Field(default=None, max_length=65536)
+    agent_description: Text | None = None
     input: JsonValue = None
     session_id: Name | None = None
     user_id: Name | None = None

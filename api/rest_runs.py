@@ -1,6 +1,7 @@
 """The REST ingest, for agents without OpenTelemetry: create a run, add and finish its steps,
 finish the run. Runs are built as spans (see ``api.rest_spans``) on the same store as OTLP
-runs, and each write is derived before it is answered.
+runs. A write is answered once its span is committed, with the ids and the status it wrote;
+the derivers derive it like any other trace (``GET /v1/runs/{id}`` shows it a moment later).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from api import rest_spans as rs
 from api.auth import ProjectIdDep
 from api.errors import ApiError
 from api.params import ERROR_RESPONSES, QueriesDep, invalid_parameter, time_value
-from api.presenters import present_artifact, present_run, present_step
+from api.rest_answers import RunWritten, StepWritten
 from api.rest_models import ErrorInput, RunCreate, RunUpdate, StepCreate, StepUpdate
 from api.runs import RUN_ID_PATTERN
-from api.schemas import ErrorResponse, Run, Step
+from api.schemas import ErrorResponse
 from mapping.model import make_id, split_id
 from receiver.ingest import prepare_request
 from storage.queries import Queries
@@ -111,11 +112,12 @@ def _ids(entity_id: str) -> tuple[bytes, bytes]:
     return bytes.fromhex(ids[0]), bytes.fromhex(ids[1])
 
 
-def _rest_span(
+async def _rest_span(
     edit: TraceEdit, entity_id: str, status_key: str
 ) -> tuple[Span, EditableSpan] | None:
     """The stored span of a REST run or step (it carries the lifecycle attribute), if any."""
-    stored = edit.spans.get(_ids(entity_id)[1])
+    span_id = _ids(entity_id)[1]
+    stored = (await edit.load([span_id])).get(span_id)
     if stored is None or InstrumentationScope.FromString(stored.scope).name != rs.SCOPE_NAME:
         return None
     span = Span.FromString(stored.span)
@@ -126,7 +128,7 @@ async def _load_run(
     edit: TraceEdit, run_id: str, queries: Queries
 ) -> tuple[Span, Resource, InstrumentationScope]:
     """The stored span of a REST run: 404 when unknown, 409 when the run came over OTLP."""
-    found = _rest_span(edit, run_id, rs.RUN_STATUS_KEY)
+    found = await _rest_span(edit, run_id, rs.RUN_STATUS_KEY)
     if found is None:
         if await queries.get_run(run_id) is not None:
             raise ApiError(
@@ -137,19 +139,19 @@ async def _load_run(
     return span, Resource.FromString(stored.resource), InstrumentationScope.FromString(stored.scope)
 
 
-def _load_step(edit: TraceEdit, run_span: Span, step_id: str, run_id: str) -> Span:
-    found = _rest_span(edit, step_id, rs.STEP_STATUS_KEY)
+async def _load_step(edit: TraceEdit, run_span: Span, step_id: str, run_id: str) -> Span:
+    found = await _rest_span(edit, step_id, rs.STEP_STATUS_KEY)
     if found is None or found[0].parent_span_id != run_span.span_id:
         raise ApiError(404, f"no step {step_id} in run {run_id}")
     return found[0]
 
 
-def _expected_index(edit: TraceEdit, run_span: Span, step: Span) -> int:
+async def _expected_index(edit: TraceEdit, run_span: Span, step: Span) -> int:
     """The index mapping gives ``step``: steps are ordered by (start time, span id)."""
     key = (step.start_time_unix_nano, step.span_id.hex())
     earlier = 0
-    for stored in edit.spans.values():
-        span = Span.FromString(stored.span)
+    for stored in await edit.spans_started_by(step.start_time_unix_nano, step.span_id):
+        span = Span.FromString(stored)
         if (
             span.parent_span_id == run_span.span_id
             and span.span_id != step.span_id
@@ -159,25 +161,28 @@ def _expected_index(edit: TraceEdit, run_span: Span, step: Span) -> int:
     return earlier
 
 
-async def _answer_run(queries: Queries, run_id: str) -> Run:
-    row = await queries.get_run(run_id)
-    if row is None:
-        raise ApiError(404, f"no run {run_id}")
-    return present_run(row)
+def _run_written(run_id: str, span: Span) -> RunWritten:
+    return RunWritten(
+        id=run_id,
+        trace_id=run_id[:32],
+        status=rs.run_status(span),  # type: ignore[arg-type]
+        url=f"/v1/runs/{run_id}",
+    )
 
 
-async def _answer_step(queries: Queries, step_id: str) -> Step:
-    found = await queries.get_step(step_id)
-    if found is None:
-        raise ApiError(404, f"no step {step_id}")
-    step, artifacts = found
-    return present_step(step, [present_artifact(a) for a in artifacts])
+def _step_written(run_id: str, step_id: str, span: Span) -> StepWritten:
+    return StepWritten(
+        id=step_id,
+        run_id=run_id,
+        status=rs.step_status(span),  # type: ignore[arg-type]
+        url=f"/v1/runs/{run_id}/steps/{step_id}",
+    )
 
 
 @router.post(
     "/v1/runs",
     status_code=201,
-    response_model=Run,
+    response_model=RunWritten,
     summary="Create a run (PENDING) for an agent without OpenTelemetry",
 )
 async def create_run(
@@ -186,7 +191,7 @@ async def create_run(
     queries: QueriesDep,
     writer: WriterDep,
     project_id: ProjectIdDep,
-) -> Run:
+) -> RunWritten:
     _check_body(body)
     agent_name = body.agent_name
     if agent_name is None and body.agent_id is not None:
@@ -214,13 +219,13 @@ async def create_run(
     await writer.create(project_id, _batch(rs.export_request([span], resource, rs.rest_scope())))
     run_id = make_id(trace_id.hex(), span_id.hex())
     response.headers["Location"] = f"/v1/runs/{run_id}"
-    return await _answer_run(queries, run_id)
+    return _run_written(run_id, span)
 
 
 @router.post(
     "/v1/runs/{run_id}/steps",
     status_code=201,
-    response_model=Step,
+    response_model=StepWritten,
     summary="Add a tool-call step to a REST run (the run becomes RUNNING)",
 )
 async def add_step(
@@ -230,7 +235,7 @@ async def add_step(
     queries: QueriesDep,
     writer: WriterDep,
     project_id: ProjectIdDep,
-) -> Step:
+) -> StepWritten:
     _check_body(body)
     run_id = run_id.lower()
     trace_id, _ = _ids(run_id)
@@ -251,7 +256,7 @@ async def add_step(
             start_ns=start_ns,
         )
         if body.index is not None:
-            expected = _expected_index(edit, run_span, step)
+            expected = await _expected_index(edit, run_span, step)
             if expected != body.index:
                 raise ApiError(
                     409,
@@ -265,12 +270,12 @@ async def add_step(
         await edit.replace(_batch(rs.export_request(spans, resource, scope)))
     step_id = make_id(trace_id.hex(), step_span_id.hex())
     response.headers["Location"] = f"/v1/runs/{run_id}/steps/{step_id}"
-    return await _answer_step(queries, step_id)
+    return _step_written(run_id, step_id, step)
 
 
 @router.patch(
     "/v1/runs/{run_id}/steps/{step_id}",
-    response_model=Step,
+    response_model=StepWritten,
     summary="Finish a step: its output, or its error, and when it finished",
 )
 async def finish_step(
@@ -280,7 +285,7 @@ async def finish_step(
     queries: QueriesDep,
     writer: WriterDep,
     project_id: ProjectIdDep,
-) -> Step:
+) -> StepWritten:
     _check_body(body)
     run_id, step_id = run_id.lower(), step_id.lower()
     trace_id, _ = _ids(run_id)
@@ -293,7 +298,7 @@ async def finish_step(
     end_ns = _instant(body.finished_at, "finished_at")
     async with writer.edit(project_id, trace_id) as edit:
         run_span, resource, scope = await _load_run(edit, run_id, queries)
-        step = _load_step(edit, run_span, step_id, run_id)
+        step = await _load_step(edit, run_span, step_id, run_id)
         if rs.step_status(step) != "RUNNING":
             raise ApiError(409, f"step {step_id} is already finished")
         if end_ns < step.start_time_unix_nano:
@@ -302,12 +307,12 @@ async def finish_step(
             rs.set_attribute(step, "gen_ai.tool.call.result", rs.json_text(body.output))
         rs.finish(step, status_key=rs.STEP_STATUS_KEY, status=status, end_ns=end_ns, error=error)
         await edit.replace(_batch(rs.export_request([step], resource, scope)))
-    return await _answer_step(queries, step_id)
+    return _step_written(run_id, step_id, step)
 
 
 @router.patch(
     "/v1/runs/{run_id}",
-    response_model=Run,
+    response_model=RunWritten,
     summary="Move a REST run on (RUNNING, SUCCESS, FAILED, CANCELLED); record output, metrics",
 )
 async def update_run(
@@ -316,7 +321,7 @@ async def update_run(
     queries: QueriesDep,
     writer: WriterDep,
     project_id: ProjectIdDep,
-) -> Run:
+) -> RunWritten:
     _check_body(body)
     for name in rs.TOKEN_METRIC_KEYS:
         count = float((body.metrics or {}).get(name, 0))
@@ -354,4 +359,4 @@ async def update_run(
                 run_span, status_key=rs.RUN_STATUS_KEY, status=status, end_ns=end_ns, error=error
             )
         await edit.replace(_batch(rs.export_request([run_span], resource, scope)))
-    return await _answer_run(queries, run_id)
+    return _run_written(run_id, run_span)

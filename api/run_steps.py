@@ -1,8 +1,8 @@
 """GET /v1/runs/{run_id}/steps and /timeline: the steps of a large run without the whole run.
 
-``/v1/runs/{run_id}`` answers with every step in full, which is megabytes for a run of tens of
-thousands of steps. The timeline has every step with only what it takes to draw it; the steps
-route pages full steps by index.
+``/v1/runs/{run_id}`` answers with the first 1,000 steps. The timeline has every step with only
+what it takes to draw it; the steps route pages steps by index (whole payloads and artifacts,
+from the raw spans); one step's route has one step in full.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from fastapi.responses import Response
 from api.auth import ProjectIdDep
 from api.errors import ApiError
 from api.params import ERROR_RESPONSES, QueriesDep
+from api.payloads import payloads_of
 from api.presenters import present_artifact, present_metric, present_run, present_step
 from api.runs import RUN_ID_PATTERN
-from api.schemas import Artifact
+from api.schemas import Artifact, Step
 from api.step_schemas import RunTimeline, StepPage
 from storage.step_queries import StepQueries
 
@@ -45,6 +46,8 @@ StepQueriesDep = Annotated[StepQueries, Depends(get_step_queries)]
     response_model=StepPage,
 )
 async def list_run_steps(
+    request: Request,
+    queries: QueriesDep,
     steps: StepQueriesDep,
     run_id: RunId,
     offset: Annotated[
@@ -52,18 +55,26 @@ async def list_run_steps(
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_STEP_PAGE, description="page size")] = 100,
 ) -> StepPage:
+    run_id = run_id.lower()
     page = await steps.step_page(run_id, offset=offset, limit=limit)
     if page is None:
-        raise ApiError(404, f"no run {run_id.lower()}")
+        raise ApiError(404, f"no run {run_id}")
+    payloads = await payloads_of(
+        request.app.state.store.reader,
+        queries.project_id,
+        run_id,
+        await queries.trace_span_count(bytes.fromhex(run_id[:32])),
+        [step.id for step in page.steps],
+    )
     by_step: dict[str | None, list[Artifact]] = defaultdict(list)
-    for artifact in page.artifacts:
+    for artifact in payloads.all_artifacts():
         by_step[artifact.step_id].append(present_artifact(artifact))
     return StepPage(
-        run_id=run_id.lower(),
+        run_id=run_id,
         total=page.total,
         offset=offset,
         limit=limit,
-        items=[present_step(step, by_step.get(step.id, [])) for step in page.steps],
+        items=[present_step(payloads.step(step), by_step.get(step.id, [])) for step in page.steps],
         next_offset=page.steps[-1].index + 1 if page.has_more else None,
     )
 
@@ -73,14 +84,43 @@ async def list_run_steps(
     summary="A run with every step's timing, kind and status (column-wise), without payloads",
     response_model=RunTimeline,
 )
-async def get_run_timeline(queries: QueriesDep, steps: StepQueriesDep, run_id: RunId) -> Response:
-    run = await queries.get_run(run_id)
-    if run is None:
-        raise ApiError(404, f"no run {run_id.lower()}")
-    rows = await steps.timeline(run_id, run.start_ns)
+async def get_run_timeline(
+    request: Request, queries: QueriesDep, steps: StepQueriesDep, run_id: RunId
+) -> Response:
+    run_id = run_id.lower()
+    detail = await queries.get_run_detail(run_id, max_steps=0)
+    if detail is None:
+        raise ApiError(404, f"no run {run_id}")
+    rows = await steps.timeline(run_id, detail.run.start_ns)
+    payloads = await payloads_of(
+        request.app.state.store.reader, queries.project_id, run_id, None, []
+    )
     # Tens of thousands of steps: serialised as they come, not through Pydantic models.
-    document = present_run(run).model_dump(mode="json")
-    document["metrics"] = [present_metric(m).model_dump(mode="json") for m in rows.metrics]
-    document["artifacts"] = [present_artifact(a).model_dump(mode="json") for a in rows.artifacts]
+    document = present_run(payloads.run(detail.run)).model_dump(mode="json")
+    document["metrics"] = [present_metric(m).model_dump(mode="json") for m in detail.metrics]
+    document["artifacts"] = [
+        present_artifact(a).model_dump(mode="json") for a in payloads.artifacts.get(None, [])
+    ]
     document["steps"] = rows.steps
     return Response(orjson.dumps(document), media_type="application/json")
+
+
+@router.get(
+    "/v1/runs/{run_id}/steps/{step_id}",
+    summary="One step of a run, with its whole input, output and artifacts",
+    response_model=Step,
+)
+async def get_run_step(
+    request: Request, queries: QueriesDep, run_id: RunId, step_id: RunId
+) -> Step:
+    run_id, step_id = run_id.lower(), step_id.lower()
+    row = await queries.get_step(step_id) if step_id[:32] == run_id[:32] else None
+    if row is None or row.run_id != run_id:
+        raise ApiError(404, f"no step {step_id} in run {run_id}")
+    payloads = await payloads_of(
+        request.app.state.store.reader, queries.project_id, run_id, None, [step_id]
+    )
+    return present_step(
+        payloads.step(row),
+        [present_artifact(a) for a in payloads.artifacts.get(step_id, [])],
+    )

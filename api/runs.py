@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from api.errors import ApiError
 from api.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -16,6 +16,7 @@ from api.params import (
     invalid_parameter,
     text_value,
 )
+from api.payloads import payloads_of
 from api.presenters import present_run, present_run_detail
 from api.schemas import RunDetail, RunList, RunStatusName
 from storage.query_records import RunFilters
@@ -87,10 +88,23 @@ async def list_runs(
     response_model=RunDetail,
 )
 async def get_run(
+    request: Request,
     queries: QueriesDep,
     run_id: Annotated[str, Path(description="48 hex characters", pattern=RUN_ID_PATTERN)],
 ) -> RunDetail:
+    run_id = run_id.lower()
     detail = await queries.get_run_detail(run_id)
     if detail is None:
-        raise ApiError(404, f"no run {run_id.lower()}")
+        raise ApiError(404, f"no run {run_id}")
+    span_count = await queries.trace_span_count(bytes.fromhex(run_id[:32]))
+    payloads = await payloads_of(
+        request.app.state.store.reader,
+        queries.project_id,
+        run_id,
+        span_count,
+        [step.id for step in detail.steps],
+    )
+    detail.run = payloads.run(detail.run)
+    detail.steps = [payloads.step(step) for step in detail.steps]
+    detail.artifacts = payloads.all_artifacts()
     return present_run_detail(detail)

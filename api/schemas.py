@@ -130,7 +130,10 @@ class Metric(BaseModel):
 class RunDetail(Run):
     """A run with its steps in order, its metrics, artifacts and the runs it invoked."""
 
-    steps: list[Step]
+    steps: list[Step] = Field(
+        description="the steps in index order, at most the first 1000: when step_count is "
+        "larger, GET /v1/runs/{run_id}/steps?offset=1000 pages through the rest"
+    )
     metrics: list[Metric]
     artifacts: list[Artifact] = Field(description="artifacts of the run's own spans")
     child_runs: list[Run]
@@ -153,7 +156,8 @@ class AgentList(BaseModel):
 
 
 class Distribution(BaseModel):
-    """Exact (percentile_cont) percentiles; null when there is no value."""
+    """Percentiles; null when there is no value. From the rollups they are within 1% of a
+    value of the data at that rank; with exact=true, exact (percentile_cont)."""
 
     avg: float | None
     p50: float | None
@@ -171,6 +175,10 @@ class ToolStats(BaseModel):
 
 class ToolList(BaseModel):
     items: list[ToolStats]
+    exact: bool = Field(
+        description="true: percentiles computed from every call (exact=true); false: from the "
+        "rollups, within 1%"
+    )
 
 
 class StatusCounts(BaseModel):
@@ -206,8 +214,14 @@ class ErrorCount(BaseModel):
 
 
 class Summary(BaseModel):
-    since: Timestamp | None
+    since: Timestamp | None = Field(
+        description="start of the window summed: from the rollups, widened to whole minutes"
+    )
     until: Timestamp | None
+    exact: bool = Field(
+        description="true: computed from every run (exact=true); false: from the rollups, "
+        "counts and sums exact, percentiles within 1%"
+    )
     agent: str | None
     runs: RunCounts
     success_rate: float | None = Field(

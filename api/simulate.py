@@ -13,6 +13,7 @@ count against the ingest's in-flight byte limit like any other.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -29,7 +30,8 @@ from api.auth import ProjectIdDep
 from api.errors import ApiError
 from api.params import ERROR_RESPONSES
 from api.schemas import ErrorResponse
-from receiver.service import IngestService, Overloaded
+from receiver.admission import Overloaded
+from receiver.service import IngestService
 from storage.store import Store
 
 MAX_RUNS = 200
@@ -165,15 +167,11 @@ async def _ingest(
 ) -> None:
     """Each request through admission control and the ingest service, like a receiver's."""
     for export_request in requests:
-        size = export_request.ByteSize()
         try:
-            ingest.admission.admit(size)
+            async with ingest.admission.export(export_request.ByteSize()):
+                response = await ingest.export(export_request, project_id)
         except Overloaded as exc:
-            raise _busy(str(exc), ingest.limits.retry_after_overloaded_s) from exc
-        try:
-            response = await ingest.export(export_request, project_id)
-        finally:
-            ingest.admission.release(size)
+            raise _busy(exc.message, max(1, math.ceil(exc.retry_after_s))) from exc
         rejected = response.partial_success.rejected_spans
         if rejected:
             raise ApiError(
@@ -183,11 +181,21 @@ async def _ingest(
             )
 
 
+DERIVE_WAIT_S = 60.0
+
+
 async def _derive(store: Store, project_id: int, summary: SimulationSummary) -> None:
-    """Derive the simulated traces before answering, waiting for a deriver already on them."""
-    await store.derive_traces(
-        project_id, [bytes.fromhex(trace_id) for trace_id in summary.trace_ids]
+    """Wait (without holding the event loop) until the derivers have derived the simulated
+    traces, so that the answer's trace ids are found at once."""
+    derived = await store.wait_derived(
+        project_id, [bytes.fromhex(trace_id) for trace_id in summary.trace_ids], DERIVE_WAIT_S
     )
+    if not derived:
+        raise _busy(
+            f"the runs are stored but not derived after {DERIVE_WAIT_S:.0f} s: the derivers are "
+            "behind; they will appear shortly",
+            RETRY_AFTER_BUSY_S,
+        )
 
 
 @router.post(

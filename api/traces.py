@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from api.auth import ProjectIdDep
 from api.errors import ApiError
-from receiver.otlp_json import assemble_request, request_to_json
+from receiver.otlp_json import render_trace
+from receiver.service import IngestService
 from storage.store import Store
 
 router = APIRouter(tags=["traces"])
@@ -36,5 +34,7 @@ async def get_trace(
     stored = await store.get_trace(project_id, bytes.fromhex(trace_id))
     if not stored:
         raise ApiError(404, f"no spans stored for trace {trace_id.lower()}")
-    document: dict[str, Any] = request_to_json(assemble_request(stored))
-    return Response(orjson.dumps(document), media_type="application/json")
+    # Rendering a large trace takes a while: not on the event loop.
+    ingest: IngestService = request.app.state.ingest
+    body = await ingest.decoder.run(render_trace, stored)
+    return Response(body, media_type="application/json")

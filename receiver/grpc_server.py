@@ -1,23 +1,30 @@
 """OTLP/gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
 
-Requests arrive as raw bytes so that a body that does not decode gets INVALID_ARGUMENT with a
-message, not an opaque internal error. Retryable failures carry a ``google.rpc.RetryInfo``,
-which the OpenTelemetry Collector needs before it retries RESOURCE_EXHAUSTED. The API key is
-read from the ``authorization`` or ``x-api-key`` metadata; a missing or invalid one gets
-UNAUTHENTICATED, a key that may not send spans PERMISSION_DENIED.
+The method is served as client-streaming, which on the wire is the same as unary (a unary call
+is a stream of one message), so that the handler runs when the call starts, before gRPC has
+read the message: the sender is authenticated from the metadata and the export is admitted
+(``receiver.admission``) first, and only then is the message read. An export that waits too
+long for its turn gets RESOURCE_EXHAUSTED; every retryable failure carries a
+``google.rpc.RetryInfo``, which the OpenTelemetry Collector needs before it retries
+RESOURCE_EXHAUSTED. The message arrives as raw bytes so that one that does not decode gets
+INVALID_ARGUMENT with a message, not an opaque internal error. The API key is read from the
+``authorization`` or ``x-api-key`` metadata; a missing or invalid one gets UNAUTHENTICATED, a
+key that may not send spans PERMISSION_DENIED.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from receiver.admission import Overloaded
 from receiver.auth import (
     API_KEY_HEADER,
     AUTHORIZATION_HEADER,
@@ -25,11 +32,12 @@ from receiver.auth import (
     AuthError,
     Unauthenticated,
 )
+from receiver.decoding import DecoderUnavailable
 from receiver.metrics import ExportOutcome
 from receiver.rate_limit import RateLimited
 from receiver.request_id import REQUEST_ID_HEADER, begin_request, end_request
-from receiver.service import IngestService, Overloaded, TooManySpans
-from storage.errors import StorageUnavailable
+from receiver.service import IngestService, TooManySpans
+from storage.errors import RejectedData, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -63,18 +71,19 @@ class TraceServiceHandler:
     def __init__(self, service: IngestService) -> None:
         self.service = service
 
-    async def export(self, raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+    async def export(
+        self, _requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> bytes:
         metadata = _metadata(context)
         _, token = begin_request(metadata.get(REQUEST_ID_HEADER))
         try:
             with self.service.metrics.export(PROTOCOL) as result:
-                return await self._export(raw, context, metadata, result)
+                return await self._export(context, metadata, result)
         finally:
             end_request(token)
 
     async def _export(
         self,
-        raw: bytes,
         context: grpc.aio.ServicerContext[Any, Any],
         metadata: dict[str, str],
         result: ExportOutcome,
@@ -100,70 +109,96 @@ class TraceServiceHandler:
             await context.abort(code, exc.message)
         except RateLimited as exc:
             result.outcome = "rate_limited"
-            await self._abort_retryable(
+            await _abort_retryable(
                 context, grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message, exc.retry_after_s
             )
         except StorageUnavailable as exc:
             result.outcome = "unavailable"
             await self._abort_unavailable(context, exc)
+        # The message's size is not known before it is read: hold the request limit.
         try:
-            service.admission.admit(len(raw))
+            ticket = await service.admission.enter(limits.max_request_bytes)
         except Overloaded as exc:
             result.outcome = "overloaded"
-            await self._abort_retryable(
-                context,
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                str(exc),
-                limits.retry_after_overloaded_s,
+            await _abort_retryable(
+                context, grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message, exc.retry_after_s
             )
         try:
-            request = ExportTraceServiceRequest()
             try:
-                request.ParseFromString(raw)
+                raw = await asyncio.wait_for(context.read(), limits.body_read_timeout_s)
+            except TimeoutError:
+                result.outcome = "timeout"
+                await context.abort(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"the message did not arrive within {limits.body_read_timeout_s:g} s",
+                )
+            if not isinstance(raw, bytes):
+                result.outcome = "invalid"
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "the call carried no request message"
+                )
+            await ticket.resize(len(raw))
+            try:
+                request, _ = await service.decoder.protobuf(raw)
             except DecodeError as exc:
                 result.outcome = "invalid"
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"message is not a protobuf ExportTraceServiceRequest: {exc}",
                 )
+            del raw
             try:
                 response = await service.export_as(principal, request, PROTOCOL)
             except TooManySpans as exc:
                 result.outcome = "too_many_spans"
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except RejectedData as exc:
+                result.outcome = "invalid"
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, rejected_message(exc))
             except RateLimited as exc:
                 result.outcome = "rate_limited"
-                await self._abort_retryable(
+                await _abort_retryable(
                     context, grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message, exc.retry_after_s
                 )
-            except StorageUnavailable as exc:
+            except (StorageUnavailable, DecoderUnavailable) as exc:
                 result.outcome = "unavailable"
                 await self._abort_unavailable(context, exc)
             result.outcome = "partial" if response.partial_success.rejected_spans else "ok"
             return response.SerializeToString()
         finally:
-            service.admission.release(len(raw))
+            service.admission.leave(ticket)
 
     async def _abort_unavailable(
-        self, context: grpc.aio.ServicerContext[Any, Any], exc: StorageUnavailable
+        self, context: grpc.aio.ServicerContext[Any, Any], exc: Exception
     ) -> None:
-        await self._abort_retryable(
+        await _abort_retryable(
             context,
             grpc.StatusCode.UNAVAILABLE,
-            f"the database is unavailable, nothing was stored; retry later ({exc})",
+            unavailable_message(exc),
             self.service.limits.retry_after_unavailable_s,
         )
 
-    @staticmethod
-    async def _abort_retryable(
-        context: grpc.aio.ServicerContext[Any, Any],
-        code: grpc.StatusCode,
-        message: str,
-        retry_after_s: float,
-    ) -> None:
-        await context.abort(
-            code, message, trailing_metadata=_retry_metadata(code, message, retry_after_s)
-        )
+
+def unavailable_message(exc: Exception) -> str:
+    if isinstance(exc, StorageUnavailable):
+        return f"the database is unavailable, nothing was stored; retry later ({exc})"
+    return f"{exc}; nothing was stored, retry later"
+
+
+def rejected_message(exc: RejectedData) -> str:
+    field = f" in {exc.field}" if exc.field else ""
+    return f"the database refused the data{field}, nothing was stored: {exc.message}"
+
+
+async def _abort_retryable(
+    context: grpc.aio.ServicerContext[Any, Any],
+    code: grpc.StatusCode,
+    message: str,
+    retry_after_s: float,
+) -> None:
+    await context.abort(
+        code, message, trailing_metadata=_retry_metadata(code, message, retry_after_s)
+    )
 
 
 async def start_grpc_server(
@@ -178,17 +213,17 @@ async def start_grpc_server(
             ("grpc.max_send_message_length", 16 * 1024 * 1024),
             ("grpc.so_reuseport", 0),
             # Without BDP probing the HTTP/2 windows stay small, so the messages of exports that
-            # are waiting or refused are not read into memory all at once.
+            # are waiting or refused are not read into memory: gRPC reads a message only once
+            # the handler asks for it, after admission.
             ("grpc.http2.bdp_probe", 0),
         ],
-        maximum_concurrent_rpcs=service.limits.max_concurrent_grpc_exports,
     )
     server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
                 SERVICE_NAME,
                 {
-                    "Export": grpc.unary_unary_rpc_method_handler(
+                    "Export": grpc.stream_unary_rpc_method_handler(
                         handler.export, request_deserializer=None, response_serializer=None
                     )
                 },

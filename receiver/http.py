@@ -1,29 +1,37 @@
 """OTLP/HTTP: ``POST /v1/traces`` with protobuf or JSON bodies, gzip or not.
 
 Errors are answered with a ``google.rpc.Status`` in the request's encoding, per the OTLP
-specification; retryable ones (429, 503) carry ``Retry-After``.
+specification; retryable ones (429, 503) carry ``Retry-After``. An export is admitted
+(``receiver.admission``) before its body is read, holding its declared length, or the request
+limit when the length is not known before reading (a chunked or gzip body) until it has been
+read; the body is read against the request limit whatever the headers say.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import struct
 import zlib
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from receiver.admission import Overloaded, Ticket
 from receiver.auth import API_KEY_HEADER, AUTHORIZATION_HEADER, PROJECT_HEADER, AuthError
-from receiver.otlp_json import OtlpJsonError, request_from_json
+from receiver.decoding import DecoderUnavailable
+from receiver.grpc_server import rejected_message, unavailable_message
+from receiver.otlp_json import OtlpJsonError
 from receiver.rate_limit import RateLimited
-from receiver.service import IngestService, Overloaded, TooManySpans
-from storage.errors import StorageUnavailable
+from receiver.service import IngestService, TooManySpans
+from storage.errors import RejectedData, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +44,7 @@ _PROTOBUF_ALIASES: Final = frozenset({PROTOBUF, "application/protobuf"})
 
 _GRPC_CODE_BY_STATUS: Final = {
     400: code_pb2.INVALID_ARGUMENT,
+    408: code_pb2.DEADLINE_EXCEEDED,
     401: code_pb2.UNAUTHENTICATED,
     403: code_pb2.PERMISSION_DENIED,
     405: code_pb2.UNIMPLEMENTED,
@@ -74,27 +83,51 @@ def error_response(
     return Response(body, status_code=status_code, media_type=media_type, headers=response_headers)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) to hold more than ``limit`` bytes of it."""
+def declared_length(request: Request, limit: int) -> int | None:
+    """The body's Content-Length, or None when it is not given (a chunked body).
+
+    Raises BodyError: 400 when it is not a number, 413 when it is over ``limit``.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            declared_size = int(declared)
-        except ValueError:
-            raise BodyError(400, f"Content-Length {declared[:32]!r} is not a number") from None
-        if declared_size > limit:
-            raise BodyError(413, f"body of {declared_size} bytes is over the limit of {limit}")
+    if declared is None:
+        return None
+    if not declared.strip().isdigit():
+        raise BodyError(400, f"Content-Length {declared[:32]!r} is not a number")
+    size = int(declared)
+    if size > limit:
+        raise BodyError(413, f"body of {size} bytes is over the limit of {limit}")
+    return size
+
+
+async def read_body(request: Request, limit: int, timeout_s: float | None = None) -> bytes:
+    """The request body, refusing (413) to hold more than ``limit`` bytes of it, and (408) to
+    wait more than ``timeout_s`` for all of it."""
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyError(413, f"body is over the limit of {limit} bytes")
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyError(413, f"body is over the limit of {limit} bytes")
+                chunks.append(chunk)
     except ClientDisconnect:
         raise BodyError(400, "the client disconnected before sending the whole body") from None
+    except TimeoutError:
+        raise BodyError(408, f"the body did not arrive within {timeout_s:g} s") from None
     return b"".join(chunks)
+
+
+def gzip_size_hint(body: bytes, limit: int) -> int:
+    """The decompressed size a gzip body announces in its trailer, within ``limit``.
+
+    Only a hint (it is the last member's size modulo 2^32, and senders may lie): ``gunzip``
+    enforces the limit whatever it says.
+    """
+    if len(body) < 18:
+        return 0
+    (announced,) = struct.unpack("<I", body[-4:])
+    return min(announced, limit)
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
@@ -119,26 +152,6 @@ def gunzip(body: bytes, limit: int) -> bytes:
     except zlib.error as exc:
         raise BodyError(400, f"body is not valid gzip: {exc}") from None
     return b"".join(output)
-
-
-def decode_request(body: bytes, media_type: str) -> tuple[ExportTraceServiceRequest, list[str]]:
-    if media_type == PROTOBUF:
-        request = ExportTraceServiceRequest()
-        try:
-            request.ParseFromString(body)
-        except DecodeError as exc:
-            raise BodyError(
-                400, f"body is not a protobuf ExportTraceServiceRequest: {exc}"
-            ) from None
-        return request, []
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BodyError(400, f"body is not valid JSON: {exc}") from None
-    try:
-        return request_from_json(document)
-    except OtlpJsonError as exc:
-        raise BodyError(400, str(exc)) from None
 
 
 def _media_type(request: Request) -> str | None:
@@ -191,39 +204,64 @@ class OtlpHttpReceiver:
         if encoding not in ("identity", "gzip", ""):
             message = f"unsupported Content-Encoding {encoding[:50]!r}: send gzip or none"
             return error_response(415, message, media_type), "unsupported"
-        admitted = 0
         try:
-            declared = headers.get("content-length", "")
-            admitted = min(int(declared), limits.max_request_bytes) if declared.isdigit() else 0
-            service.admission.admit(admitted)
-        except Overloaded as exc:
-            return error_response(
-                429, str(exc), media_type, limits.retry_after_overloaded_s
-            ), "overloaded"
-        try:
-            body = await read_body(request, limits.max_request_bytes)
-            if encoding == "gzip":
-                body = gunzip(body, limits.max_request_bytes)
-                service.admission.grow(len(body))
-                admitted += len(body)
-            export_request, decode_errors = decode_request(body, media_type)
-            del body
-            response = await service.export_as(principal, export_request, PROTOCOL, decode_errors)
+            declared = declared_length(request, limits.max_request_bytes)
         except BodyError as exc:
             outcome = "too_large" if exc.status_code == 413 else "invalid"
             return error_response(exc.status_code, exc.message, media_type), outcome
+        # A chunked or gzip body may grow to the request limit: hold that until it is read.
+        reserve = declared if declared is not None and encoding != "gzip" else None
+        try:
+            ticket = await service.admission.enter(
+                limits.max_request_bytes if reserve is None else reserve
+            )
+        except Overloaded as exc:
+            return _overloaded(exc, media_type), "overloaded"
+        try:
+            return await self._admitted(request, ticket, principal, media_type, encoding)
+        finally:
+            service.admission.leave(ticket)
+
+    async def _admitted(
+        self, request: Request, ticket: Ticket, principal: Any, media_type: str, encoding: str
+    ) -> tuple[Response, str]:
+        service = self.service
+        limits = service.limits
+        try:
+            body = await read_body(request, limits.max_request_bytes, limits.body_read_timeout_s)
+            if encoding == "gzip":
+                hint = gzip_size_hint(body, limits.max_request_bytes)
+                await ticket.resize(len(body) + hint)
+                body = await service.decoder.run(gunzip, body, limits.max_request_bytes)
+            await ticket.resize(len(body))
+            decode_errors: list[str] = []
+            if media_type == PROTOBUF:
+                try:
+                    export_request, _ = await service.decoder.protobuf(body)
+                except DecodeError as exc:
+                    raise BodyError(
+                        400, f"body is not a protobuf ExportTraceServiceRequest: {exc}"
+                    ) from None
+            else:
+                try:
+                    export_request, decode_errors = await service.decoder.json(body)
+                except OtlpJsonError as exc:
+                    raise BodyError(400, str(exc)) from None
+            del body
+            response = await service.export_as(principal, export_request, PROTOCOL, decode_errors)
+        except BodyError as exc:
+            outcome = {413: "too_large", 408: "timeout"}.get(exc.status_code, "invalid")
+            return error_response(exc.status_code, exc.message, media_type), outcome
         except TooManySpans as exc:
             return error_response(413, str(exc), media_type), "too_many_spans"
+        except RejectedData as exc:
+            return error_response(400, rejected_message(exc), media_type), "invalid"
         except RateLimited as exc:
             return _rate_limited(exc, media_type), "rate_limited"
         except Overloaded as exc:
-            return error_response(
-                429, str(exc), media_type, limits.retry_after_overloaded_s
-            ), "overloaded"
-        except StorageUnavailable as exc:
+            return _overloaded(exc, media_type), "overloaded"
+        except (StorageUnavailable, DecoderUnavailable) as exc:
             return _unavailable(exc, media_type, limits.retry_after_unavailable_s), "unavailable"
-        finally:
-            service.admission.release(admitted)
         outcome = "partial" if response.partial_success.rejected_spans else "ok"
         if media_type == PROTOBUF:
             return Response(response.SerializeToString(), media_type=PROTOBUF), outcome
@@ -243,10 +281,9 @@ def _rate_limited(exc: RateLimited, media_type: str) -> Response:
     )
 
 
-def _unavailable(exc: StorageUnavailable, media_type: str, retry_after_s: int) -> Response:
-    return error_response(
-        503,
-        f"the database is unavailable, nothing was stored; retry later ({exc})",
-        media_type,
-        retry_after_s,
-    )
+def _overloaded(exc: Overloaded, media_type: str) -> Response:
+    return error_response(429, exc.message, media_type, max(1, math.ceil(exc.retry_after_s)))
+
+
+def _unavailable(exc: Exception, media_type: str, retry_after_s: int) -> Response:
+    return error_response(503, unavailable_message(exc), media_type, retry_after_s)

@@ -1,6 +1,9 @@
 """From an OTLP export request to a storage batch: validation, and the answer.
 
 Shared by the gRPC and HTTP receivers, so both protocols accept and reject exactly alike.
+The request may be a lenient one (``receiver.wire``: strings as bytes, not checked for UTF-8);
+the raw resource, scope and span are stored as sent either way, and every value bound for a
+text column goes through ``column_text``.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
@@ -16,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from receiver.text import column_text
 from storage.records import ResourceRecord, ScopeRecord, SpanBatch
 
 _ZERO_TRACE_ID = bytes(16)
@@ -45,7 +50,7 @@ class PreparedRequest:
         return response
 
 
-def span_problem(span: Span) -> str | None:
+def span_problem(span: Span | Any) -> str | None:
     """Why a span cannot be stored, or None when it is valid."""
     if len(span.trace_id) != 16:
         return f"trace_id must be 16 bytes, got {len(span.trace_id)}"
@@ -62,22 +67,29 @@ def span_problem(span: Span) -> str | None:
     return None
 
 
-def _content_hash(payload: bytes, schema_url: str) -> bytes:
-    return hashlib.blake2b(payload + b"\x00" + schema_url.encode(), digest_size=16).digest()
+def _raw(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
 
 
-def _service_name(resource_payload_attributes: Sequence[object]) -> str | None:
-    for attribute in resource_payload_attributes:
-        key = getattr(attribute, "key", None)
-        if key == "service.name":
-            value = attribute.value  # type: ignore[attr-defined]
+def _content_hash(payload: bytes, schema_url: str | bytes) -> bytes:
+    return hashlib.blake2b(payload + b"\x00" + _raw(schema_url), digest_size=16).digest()
+
+
+def _service_name(attributes: Sequence[Any]) -> str | None:
+    for attribute in attributes:
+        if attribute.key in ("service.name", b"service.name"):
+            value = attribute.value
             if value.WhichOneof("value") == "string_value":
-                return str(value.string_value)
+                return column_text(value.string_value)
     return None
 
 
+def _span_label(span: Any) -> str:
+    return repr(column_text(span.name)[:64])
+
+
 def prepare_request(
-    request: ExportTraceServiceRequest, earlier_errors: Sequence[str] = ()
+    request: ExportTraceServiceRequest | Any, earlier_errors: Sequence[str] = ()
 ) -> PreparedRequest:
     """Validate every span and build the batch of the valid ones.
 
@@ -94,7 +106,7 @@ def prepare_request(
         if resource_hash not in batch.resources:
             batch.resources[resource_hash] = ResourceRecord(
                 resource=resource_bytes,
-                schema_url=resource_spans.schema_url,
+                schema_url=column_text(resource_spans.schema_url),
                 service_name=_service_name(resource.attributes),
             )
         for scope_spans in resource_spans.scope_spans:
@@ -103,18 +115,18 @@ def prepare_request(
             scope_hash = _content_hash(scope_bytes, scope_spans.schema_url)
             if scope_hash not in batch.scopes:
                 batch.scopes[scope_hash] = ScopeRecord(
-                    scope=scope_bytes, schema_url=scope_spans.schema_url
+                    scope=scope_bytes, schema_url=column_text(scope_spans.schema_url)
                 )
             for span in scope_spans.spans:
                 problem = span_problem(span)
                 if problem is not None:
                     prepared.rejected_spans += 1
-                    prepared.errors.append(f"span {span.name[:64]!r}: {problem}")
+                    prepared.errors.append(f"span {_span_label(span)}: {problem}")
                     continue
                 batch.trace_ids.append(span.trace_id)
                 batch.span_ids.append(span.span_id)
                 batch.parent_span_ids.append(span.parent_span_id or None)
-                batch.names.append(span.name.replace("\x00", "\ufffd"))
+                batch.names.append(column_text(span.name))
                 batch.start_ns.append(span.start_time_unix_nano)
                 batch.end_ns.append(span.end_time_unix_nano)
                 batch.resource_hashes.append(resource_hash)

@@ -31,7 +31,7 @@ class ServerMetrics:
         self.export_requests = Counter(
             "agentguide_export_requests",
             "OTLP export requests by protocol and outcome (ok, partial, unauthenticated, "
-            "permission_denied, rate_limited, overloaded, invalid, too_large, "
+            "permission_denied, rate_limited, overloaded, invalid, too_large, timeout, "
             "too_many_spans, unsupported, unavailable)",
             ["protocol", "outcome"],
             registry=r,

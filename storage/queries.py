@@ -1,7 +1,10 @@
-"""Every read query of the HTTP API, over the derived tables (runs, steps, artifacts, metrics).
+"""Every read query of the HTTP API over the derived rows and the rollups.
 
 Values always travel as bound parameters; ``psycopg.sql`` composes only fixed fragments (the
-conditions a request switches on). Percentiles are exact: ``percentile_cont`` over the rows.
+conditions a request switches on). Lists of runs read the partitioned ``runs`` table through
+its indexes; the dashboards (summary, tools, agents, timeseries) read the rollups the derivers
+keep, whose percentiles come from histograms within 1% (``storage.sketch``), or, for windows
+up to ``EXACT_MAX_WINDOW_NS``, exactly from the rows when asked.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mapping.model import split_id
+from storage import sketch
 from storage.errors import StorageUnavailable
 from storage.query_records import (
     AgentRow,
-    ArtifactRow,
     BucketRow,
     ErrorCountRow,
     FailingToolRow,
@@ -35,89 +38,110 @@ from storage.query_records import (
     TimeWindow,
     ToolStatsRow,
 )
+from storage.rollup_window import Cover, cover, level_for_width
 
 RUN_STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED")
 FINISHED_STATUSES = ("SUCCESS", "FAILED", "CANCELLED")
 TOP_FAILING_TOOLS = 5
 TOP_ERRORS = 10
+DETAIL_MAX_STEPS = 1000  # steps in a run's detail; the rest page through /steps
+EXACT_MAX_WINDOW_NS = 7 * 86_400 * 10**9
 
 # A page of runs is a LIMIT over an ordered index scan: parallel workers only add start-up time.
 _PAGE_SETTINGS = {"max_parallel_workers_per_gather": "0"}
-# The aggregates sort every duration of their window (exact percentiles): sort in memory.
 _AGGREGATE_SETTINGS = {"work_mem": "32MB"}
 
-_RUN_COLUMNS = sql.SQL(
-    "r.id, encode(r.trace_id, 'hex') AS trace_id, encode(r.span_id, 'hex') AS span_id,"
-    " r.parent_run_id, r.name, r.agent_name, r.agent_id, r.agent_version, r.status, r.input,"
+RUN_SELECT = sql.SQL(
+    "encode(r.trace_id || r.span_id, 'hex') AS id, encode(r.trace_id, 'hex') AS trace_id,"
+    " encode(r.span_id, 'hex') AS span_id,"
+    " CASE WHEN r.parent_span_id IS NULL THEN NULL"
+    " ELSE encode(r.trace_id || r.parent_span_id, 'hex') END AS parent_run_id,"
+    " r.name, r.agent_name, r.agent_id, r.agent_version, r.status, r.input,"
     " r.input_truncated, r.output, r.output_truncated, r.error_type, r.error_message,"
     " r.start_ns, r.end_ns, r.duration_ms, r.models, r.input_tokens, r.output_tokens,"
     " r.total_tokens, r.step_count, r.tool_call_count, r.llm_call_count, r.failed_step_count,"
     " r.orphan_span_count, r.session_id, r.user_id, r.service_name"
 )
 
-_HAS_ERROR = "(r.status = 'FAILED' OR r.failed_step_count > 0)"
-
-_STEP_COLUMNS = """
-SELECT s.id, s.run_id, encode(s.span_id, 'hex') AS span_id, s.step_index AS index, s.kind,
-       s.name, s.tool_name, s.model, s.status, s.input, s.input_truncated, s.output,
-       s.output_truncated, s.error_type, s.error_message, s.start_ns, s.end_ns, s.duration_ms,
-       s.input_tokens, s.output_tokens, s.total_tokens, s.parent_step_id, s.child_run_id
+STEP_SELECT = """
+SELECT encode(s.trace_id || s.span_id, 'hex') AS id,
+       encode(s.trace_id || s.run_span_id, 'hex') AS run_id,
+       encode(s.span_id, 'hex') AS span_id, s.step_index AS index, s.kind, s.name, s.tool_name,
+       s.model, s.status, s.input, s.input_truncated, s.output, s.output_truncated,
+       s.error_type, s.error_message, s.start_ns, s.end_ns, s.duration_ms, s.input_tokens,
+       s.output_tokens, s.total_tokens,
+       CASE WHEN s.parent_span_id IS NULL THEN NULL
+            ELSE encode(s.trace_id || s.parent_span_id, 'hex') END AS parent_step_id,
+       CASE WHEN s.child_run_span_id IS NULL THEN NULL
+            ELSE encode(s.trace_id || s.child_run_span_id, 'hex') END AS child_run_id
 FROM steps s
 """
 
+# The partitions a trace's derived rows occupy, from its registry entry: run-time pruning
+# makes a lookup by id touch one partition instead of every day's.
+ROWS_FROM = "(SELECT t.rows_from_ns FROM traces t WHERE t.trace_id = %s AND t.project_id = %s)"
+ROWS_TO = "(SELECT t.rows_to_ns FROM traces t WHERE t.trace_id = %s AND t.project_id = %s)"
+
+_SELECT_RUN = sql.SQL(
+    "SELECT {columns} FROM runs r"
+    " WHERE r.trace_id = %s AND r.project_id = %s AND r.span_id = %s"
+    " AND r.start_ns BETWEEN " + ROWS_FROM + " AND " + ROWS_TO
+).format(columns=RUN_SELECT)
+
+_SELECT_EXTRA = (
+    "SELECT r.extra FROM runs r WHERE r.trace_id = %s AND r.project_id = %s AND r.span_id = %s"
+    " AND r.start_ns = %s"
+)
+
+_SELECT_CHILDREN = sql.SQL(
+    "SELECT {columns} FROM runs r"
+    " WHERE r.trace_id = %s AND r.project_id = %s AND r.parent_span_id = %s"
+    " AND r.start_ns BETWEEN " + ROWS_FROM + " AND " + ROWS_TO + " ORDER BY r.start_ns, r.span_id"
+).format(columns=RUN_SELECT)
+
 _SELECT_STEPS = (
-    _STEP_COLUMNS
-    + "WHERE s.trace_id = %s AND s.project_id = %s AND s.run_id = %s ORDER BY s.step_index"
+    STEP_SELECT
+    + "WHERE s.trace_id = %s AND s.project_id = %s AND s.run_span_id = %s AND s.run_start_ns = %s"
+    " ORDER BY s.step_index LIMIT %s"
 )
 
-_SELECT_STEP = _STEP_COLUMNS + "WHERE s.trace_id = %s AND s.project_id = %s AND s.id = %s"
-
-_ARTIFACT_COLUMNS = """
-SELECT a.id, a.step_id, encode(a.span_id, 'hex') AS span_id, a.type, a.name, a.content, a.url,
-       a.time_ns, a.truncated
-FROM artifacts a
-"""
-_ARTIFACT_ORDER = " ORDER BY a.time_ns NULLS FIRST, a.span_id, length(a.id), a.id"
-
-_SELECT_ARTIFACTS = (
-    _ARTIFACT_COLUMNS
-    + "WHERE a.trace_id = %s AND a.project_id = %s AND a.run_id = %s"
-    + _ARTIFACT_ORDER
+_SELECT_STEP = (
+    STEP_SELECT + "WHERE s.trace_id = %s AND s.project_id = %s AND s.span_id = %s"
+    " AND s.run_start_ns BETWEEN " + ROWS_FROM + " AND " + ROWS_TO
 )
 
-_SELECT_STEP_ARTIFACTS = (
-    _ARTIFACT_COLUMNS
-    + "WHERE a.trace_id = %s AND a.project_id = %s AND a.step_id = %s"
-    + _ARTIFACT_ORDER
-)
-
-_SELECT_METRICS = """
-SELECT m.name, m.value, m.tags
-FROM run_metrics m
-WHERE m.trace_id = %s AND m.project_id = %s AND m.run_id = %s
-ORDER BY m.seq
-"""
-
-_SELECT_AGENTS = """
-SELECT r.agent_name AS name, a.agent_id, a.version, a.description,
-       r.first_seen_ns, r.last_seen_ns, r.run_count, r.failure_count, r.last_run_ns
-FROM (
-    SELECT agent_name, count(*) AS run_count,
-           count(*) FILTER (WHERE status = 'FAILED') AS failure_count,
-           min(start_ns) AS first_seen_ns, max(coalesce(end_ns, start_ns)) AS last_seen_ns,
-           max(start_ns) AS last_run_ns
-    FROM runs
-    WHERE project_id = %s
-    GROUP BY agent_name
-) r
-LEFT JOIN agents a ON a.project_id = %s AND a.name = r.agent_name
-ORDER BY r.agent_name
-"""
+_TRACE_SPAN_COUNT = "SELECT span_count FROM traces WHERE trace_id = %s AND project_id = %s"
 
 _SELECT_AGENT_NAME_BY_ID = """
 SELECT name FROM agents WHERE project_id = %s AND agent_id = %s
 ORDER BY last_seen_ns DESC, name LIMIT 1
 """
+
+_SELECT_AGENTS = """
+SELECT a.name, a.agent_id, a.version, a.description, a.first_seen_ns, a.last_seen_ns,
+       c.runs, c.failed, last_run.start_ns
+FROM (
+    SELECT agent_name, sum(runs)::int8 AS runs, sum(failed)::int8 AS failed
+    FROM rollup_runs WHERE project_id = %s AND level = 2
+    GROUP BY agent_name HAVING sum(runs) > 0
+) c
+JOIN agents a ON a.project_id = %s AND a.name = c.agent_name
+CROSS JOIN LATERAL (
+    SELECT r.start_ns FROM runs r WHERE r.project_id = %s AND r.agent_name = a.name
+    ORDER BY r.start_ns DESC LIMIT 1
+) last_run
+ORDER BY a.name
+"""
+
+METRIC_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "step_count",
+    "tool_call_count",
+    "llm_call_count",
+    "failed_step_count",
+)
 
 
 class _Conditions:
@@ -127,8 +151,8 @@ class _Conditions:
         self.parts: list[sql.Composable] = []
         self.params: list[Any] = []
 
-    def add(self, fragment: str, *params: Any) -> None:
-        self.parts.append(sql.SQL(fragment))
+    def add(self, fragment: str | sql.Composable, *params: Any) -> None:
+        self.parts.append(sql.SQL(fragment) if isinstance(fragment, str) else fragment)
         self.params.extend(params)
 
     def window(self, column: str, window: TimeWindow) -> None:
@@ -141,7 +165,10 @@ class _Conditions:
         return sql.SQL(" AND ").join(self.parts) if self.parts else sql.SQL("true")
 
 
-def _run_conditions(project_id: int, filters: RunFilters) -> _Conditions:
+_HAS_ERROR = "(r.status = 'FAILED' OR r.failed_step_count > 0)"
+
+
+def _run_conditions(project_id: int, filters: RunFilters, *, tool: bool = True) -> _Conditions:
     where = _Conditions()
     where.add("r.project_id = %s", project_id)
     where.window("r.start_ns", filters.window)
@@ -155,10 +182,11 @@ def _run_conditions(project_id: int, filters: RunFilters) -> _Conditions:
         where.add("r.session_id = %s", filters.session_id)
     if filters.user_id is not None:
         where.add("r.user_id = %s", filters.user_id)
-    if filters.tool is not None:
+    if tool and filters.tool is not None:
         where.add(
-            "EXISTS (SELECT 1 FROM steps s WHERE s.trace_id = r.trace_id"
-            " AND s.project_id = r.project_id AND s.run_id = r.id AND s.tool_name = %s)",
+            "EXISTS (SELECT 1 FROM steps s WHERE s.project_id = r.project_id"
+            " AND s.tool_name = %s AND s.run_start_ns = r.start_ns AND s.trace_id = r.trace_id"
+            " AND s.run_span_id = r.span_id)",
             filters.tool,
         )
     if filters.min_duration_ms is not None:
@@ -170,25 +198,29 @@ def _run_conditions(project_id: int, filters: RunFilters) -> _Conditions:
     return where
 
 
-def _tool_step_conditions(
-    project_id: int, agent: str | None, window: TimeWindow
-) -> tuple[sql.Composable, _Conditions]:
-    """The FROM clause and conditions selecting tool steps, optionally of one agent's runs."""
-    where = _Conditions()
-    where.add("s.project_id = %s", project_id)
-    where.add("s.tool_name IS NOT NULL")
-    where.window("s.start_ns", window)
-    source = sql.SQL("steps s")
-    if agent is not None:
-        # A run id embeds its trace id, so the id alone joins (and gets better estimates).
-        source = sql.SQL("steps s JOIN runs r ON r.project_id = s.project_id AND r.id = s.run_id")
-        where.add("r.agent_name = %s", agent)
-    return source, where
-
-
 def _percentiles(avg: float | None, values: Sequence[float | None] | None) -> Percentiles:
     p50, p95, p99 = values if values else (None, None, None)
     return Percentiles(avg=avg, p50=p50, p95=p95, p99=p99)
+
+
+def _sketch_percentiles(count: int, total: float, hist: dict[int, int]) -> Percentiles:
+    p50, p95, p99 = sketch.quantiles(hist, (0.5, 0.95, 0.99))
+    return Percentiles(avg=total / count if count else None, p50=p50, p95=p95, p99=p99)
+
+
+def _run_key(key: RunKey) -> tuple[int, bytes, bytes]:
+    ids = split_id(key.id)
+    if ids is None:
+        raise ValueError(f"not a run id: {key.id!r}")
+    return key.start_ns, bytes.fromhex(ids[0]), bytes.fromhex(ids[1])
+
+
+def merge_hist_rows(rows: Sequence[tuple[Any, ...]]) -> dict[int, int]:
+    hist: dict[int, int] = {}
+    for bucket, count in rows:
+        if count:
+            hist[int(bucket)] = hist.get(int(bucket), 0) + int(count)
+    return hist
 
 
 class Queries:
@@ -215,96 +247,134 @@ class Queries:
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
 
+    # --- runs ---
+
     async def list_runs(
         self, filters: RunFilters, *, after: RunKey | None, limit: int, offset: int = 0
     ) -> RunPage:
         """Runs matching ``filters``, newest first (start time, then id, descending)."""
-        where = _run_conditions(self.project_id, filters)
-        if after is not None:
-            where.add("(r.start_ns, r.id) < (%s, %s)", after.start_ns, after.id)
-        query = sql.SQL(
-            "SELECT {columns} FROM runs r WHERE {where}"
-            " ORDER BY r.start_ns DESC, r.id DESC LIMIT %s OFFSET %s"
-        ).format(columns=_RUN_COLUMNS, where=where.sql())
+        query: sql.Composed
+        if filters.tool is not None:
+            query, params = self._runs_with_tool(filters, after, limit, offset)
+        else:
+            where = _run_conditions(self.project_id, filters)
+            if after is not None:
+                where.add("(r.start_ns, r.trace_id, r.span_id) < (%s, %s, %s)", *_run_key(after))
+            query = sql.SQL(
+                "SELECT {columns} FROM runs r WHERE {where}"
+                " ORDER BY r.start_ns DESC, r.trace_id DESC, r.span_id DESC LIMIT %s OFFSET %s"
+            ).format(columns=RUN_SELECT, where=where.sql())
+            params = [*where.params, limit + 1, offset]
         async with self._connection(_PAGE_SETTINGS) as conn:
             cursor = conn.cursor(row_factory=class_row(RunRow))
-            await cursor.execute(query, [*where.params, limit + 1, offset])
+            await cursor.execute(query, params)
             rows = await cursor.fetchall()
         if len(rows) <= limit:
             return RunPage(runs=rows, next_key=None)
         rows = rows[:limit]
         return RunPage(runs=rows, next_key=RunKey(rows[-1].start_ns, rows[-1].id))
 
+    def _runs_with_tool(
+        self, filters: RunFilters, after: RunKey | None, limit: int, offset: int
+    ) -> tuple[sql.Composed, list[Any]]:
+        """Runs that called a tool, driven by the tool's index of steps (newest run first),
+        so a rare tool costs as little as a common one."""
+        runs = _run_conditions(self.project_id, filters, tool=False)
+        calls = _Conditions()
+        calls.add("s.project_id = %s", self.project_id)
+        calls.add("s.tool_name = %s", filters.tool)
+        calls.window("s.run_start_ns", filters.window)
+        if after is not None:
+            calls.add(
+                "(s.run_start_ns, s.trace_id, s.run_span_id) < (%s, %s, %s)", *_run_key(after)
+            )
+        query = sql.SQL(
+            "SELECT {columns} FROM ("
+            " SELECT DISTINCT s.run_start_ns, s.trace_id, s.run_span_id FROM steps s"
+            " WHERE {calls}"
+            " ORDER BY s.run_start_ns DESC, s.trace_id DESC, s.run_span_id DESC) k"
+            " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
+            " AND r.start_ns = k.run_start_ns AND r.trace_id = k.trace_id"
+            " AND r.span_id = k.run_span_id AND {runs}) r"
+            " ORDER BY k.run_start_ns DESC, k.trace_id DESC, k.run_span_id DESC"
+            " LIMIT %s OFFSET %s"
+        ).format(columns=RUN_SELECT, calls=calls.sql(), runs=runs.sql())
+        return query, [*calls.params, self.project_id, *runs.params, limit + 1, offset]
+
     async def get_run(self, run_id: str) -> RunRow | None:
         ids = split_id(run_id)
         if ids is None:
             return None
-        query = sql.SQL(
-            "SELECT {columns} FROM runs r WHERE r.trace_id = %s AND r.project_id = %s AND r.id = %s"
-        ).format(columns=_RUN_COLUMNS)
+        trace_id, span_id = bytes.fromhex(ids[0]), bytes.fromhex(ids[1])
         async with self._connection() as conn:
             cursor = conn.cursor(row_factory=class_row(RunRow))
-            await cursor.execute(query, (bytes.fromhex(ids[0]), self.project_id, run_id.lower()))
+            await cursor.execute(_SELECT_RUN, self._by_id(trace_id, span_id))
             return await cursor.fetchone()
 
-    async def get_run_detail(self, run_id: str) -> RunDetailRows | None:
-        """A run with its steps, artifacts, metrics and child runs; None when unknown."""
+    def _by_id(self, trace_id: bytes, span_id: bytes) -> tuple[Any, ...]:
+        p = self.project_id
+        return (trace_id, p, span_id, trace_id, p, trace_id, p)
+
+    async def trace_span_count(self, trace_id: bytes) -> int | None:
+        """How many spans the trace had when last derived; None when never derived."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(_TRACE_SPAN_COUNT, (trace_id, self.project_id))
+            row = await cursor.fetchone()
+        return None if row is None else int(row[0])
+
+    async def get_run_detail(
+        self, run_id: str, max_steps: int = DETAIL_MAX_STEPS
+    ) -> RunDetailRows | None:
+        """A run with its first ``max_steps`` steps (payload previews), metrics and child runs;
+        None when unknown. Artifacts are left to the caller (they live in the raw spans)."""
         ids = split_id(run_id)
         if ids is None:
             return None
-        run_id = run_id.lower()
-        key = (bytes.fromhex(ids[0]), self.project_id, run_id)
-        run_query = sql.SQL(
-            "SELECT {columns} FROM runs r WHERE r.trace_id = %s AND r.project_id = %s AND r.id = %s"
-        ).format(columns=_RUN_COLUMNS)
-        children_query = sql.SQL(
-            "SELECT {columns} FROM runs r WHERE r.trace_id = %s AND r.project_id = %s"
-            " AND r.parent_run_id = %s ORDER BY r.start_ns, r.id"
-        ).format(columns=_RUN_COLUMNS)
+        trace_id, span_id = bytes.fromhex(ids[0]), bytes.fromhex(ids[1])
         async with self._connection() as conn:
             runs = conn.cursor(row_factory=class_row(RunRow))
-            steps = conn.cursor(row_factory=class_row(StepRow))
-            artifacts = conn.cursor(row_factory=class_row(ArtifactRow))
-            metrics = conn.cursor(row_factory=class_row(MetricRow))
-            children = conn.cursor(row_factory=class_row(RunRow))
-            async with conn.pipeline():
-                await runs.execute(run_query, key)
-                await steps.execute(_SELECT_STEPS, key)
-                await artifacts.execute(_SELECT_ARTIFACTS, key)
-                await metrics.execute(_SELECT_METRICS, key)
-                await children.execute(children_query, key)
+            await runs.execute(_SELECT_RUN, self._by_id(trace_id, span_id))
             run = await runs.fetchone()
             if run is None:
                 return None
+            steps = conn.cursor(row_factory=class_row(StepRow))
+            extra = conn.cursor()
+            children = conn.cursor(row_factory=class_row(RunRow))
+            async with conn.pipeline():
+                await steps.execute(
+                    _SELECT_STEPS, (trace_id, self.project_id, span_id, run.start_ns, max_steps)
+                )
+                await extra.execute(
+                    _SELECT_EXTRA, (trace_id, self.project_id, span_id, run.start_ns)
+                )
+                await children.execute(_SELECT_CHILDREN, self._by_id(trace_id, span_id))
+            extra_row = await extra.fetchone()
             return RunDetailRows(
                 run=run,
                 steps=await steps.fetchall(),
-                artifacts=await artifacts.fetchall(),
-                metrics=await metrics.fetchall(),
+                artifacts=[],
+                metrics=run_metrics(run, extra_row[0] if extra_row else None),
                 child_runs=await children.fetchall(),
             )
 
-    async def get_step(self, step_id: str) -> tuple[StepRow, list[ArtifactRow]] | None:
-        """A step and its artifacts; None when unknown."""
+    async def get_step(self, step_id: str) -> StepRow | None:
         ids = split_id(step_id)
         if ids is None:
             return None
-        key = (bytes.fromhex(ids[0]), self.project_id, step_id.lower())
+        trace_id, span_id = bytes.fromhex(ids[0]), bytes.fromhex(ids[1])
         async with self._connection() as conn:
-            steps = conn.cursor(row_factory=class_row(StepRow))
-            artifacts = conn.cursor(row_factory=class_row(ArtifactRow))
-            async with conn.pipeline():
-                await steps.execute(_SELECT_STEP, key)
-                await artifacts.execute(_SELECT_STEP_ARTIFACTS, key)
-            step = await steps.fetchone()
-            return None if step is None else (step, await artifacts.fetchall())
+            cursor = conn.cursor(row_factory=class_row(StepRow))
+            await cursor.execute(_SELECT_STEP, self._by_id(trace_id, span_id))
+            return await cursor.fetchone()
+
+    # --- agents ---
 
     async def list_agents(self) -> list[AgentRow]:
         """Every agent with at least one run, by name."""
-        async with self._connection(_AGGREGATE_SETTINGS) as conn:
-            cursor = conn.cursor(row_factory=class_row(AgentRow))
-            await cursor.execute(_SELECT_AGENTS, (self.project_id, self.project_id))
-            return await cursor.fetchall()
+        async with self._connection() as conn:
+            cursor = await conn.execute(_SELECT_AGENTS, (self.project_id,) * 3)
+            rows = await cursor.fetchall()
+        return [AgentRow(*row) for row in rows]
 
     async def agent_name_for_id(self, agent_id: str) -> str | None:
         """The name of the agent last seen with ``agent_id``, if any."""
@@ -313,9 +383,63 @@ class Queries:
             row = await cursor.fetchone()
         return None if row is None else str(row[0])
 
-    async def tool_stats(self, *, agent: str | None, window: TimeWindow) -> list[ToolStatsRow]:
-        """Per tool name: calls, failures and exact duration percentiles, most called first."""
-        source, where = _tool_step_conditions(self.project_id, agent, window)
+    # --- dashboards ---
+
+    async def tool_stats(
+        self, *, agent: str | None, window: TimeWindow, exact: bool = False
+    ) -> list[ToolStatsRow]:
+        """Per tool name: calls, failures and duration percentiles, most called first. Tool
+        calls count in the window of their run's start."""
+        if exact:
+            return await self._exact_tool_stats(agent, window)
+        covered = cover(window.since_ns, window.until_ns)
+        where, params = self._rollup_where(covered, agent)
+        totals = sql.SQL(
+            "SELECT tool_name, sum(calls)::int8, sum(failures)::int8, sum(durations)::int8,"
+            " sum(duration_sum_ms) FROM rollup_tools WHERE {where} GROUP BY tool_name"
+            " HAVING sum(calls) > 0"
+        ).format(where=where)
+        hists = sql.SQL(
+            "SELECT tool_name, k, sum(c)::int8 FROM rollup_tools,"
+            " unnest(duration_keys, duration_counts) AS h(k, c)"
+            " WHERE {where} GROUP BY tool_name, k"
+        ).format(where=where)
+        async with self._connection(_AGGREGATE_SETTINGS) as conn:
+            first = conn.cursor()
+            second = conn.cursor()
+            async with conn.pipeline():
+                await first.execute(totals, params)
+                await second.execute(hists, params)
+            total_rows = await first.fetchall()
+            hist_rows = await second.fetchall()
+        by_tool: dict[str, dict[int, int]] = {}
+        for tool, bucket, count in hist_rows:
+            if count:
+                by_tool.setdefault(tool, {})[int(bucket)] = int(count)
+        stats = [
+            ToolStatsRow(
+                tool=tool,
+                calls=calls,
+                failures=failures,
+                duration_ms=_sketch_percentiles(durations, total, by_tool.get(tool, {})),
+            )
+            for tool, calls, failures, durations, total in total_rows
+        ]
+        stats.sort(key=lambda row: (-row.calls, row.tool))
+        return stats
+
+    async def _exact_tool_stats(self, agent: str | None, window: TimeWindow) -> list[ToolStatsRow]:
+        where = _Conditions()
+        where.add("s.project_id = %s", self.project_id)
+        where.add("s.tool_name IS NOT NULL")
+        where.window("s.run_start_ns", window)
+        source = sql.SQL("steps s")
+        if agent is not None:
+            source = sql.SQL(
+                "steps s JOIN runs r ON r.project_id = s.project_id AND r.trace_id = s.trace_id"
+                " AND r.span_id = s.run_span_id AND r.start_ns = s.run_start_ns"
+            )
+            where.add("r.agent_name = %s", agent)
         query = sql.SQL(
             "SELECT s.tool_name, count(*), count(*) FILTER (WHERE s.status = 'FAILED'),"
             " avg(s.duration_ms),"
@@ -333,9 +457,94 @@ class Queries:
             for tool, calls, failures, avg, values in rows
         ]
 
-    async def summary(self, *, agent: str | None, window: TimeWindow) -> SummaryRows:
-        """Run counts by status, duration and step percentiles, tokens, failing tools, errors
-        of the runs that started in ``window``."""
+    def _rollup_where(self, covered: Cover, agent: str | None) -> tuple[sql.Composable, list[Any]]:
+        condition, params = covered.condition()
+        where = sql.SQL("project_id = %s AND ") + condition
+        all_params: list[Any] = [self.project_id, *params]
+        if agent is not None:
+            where = where + sql.SQL(" AND agent_name = %s")
+            all_params.append(agent)
+        return where, all_params
+
+    async def summary(
+        self, *, agent: str | None, window: TimeWindow, exact: bool = False
+    ) -> SummaryRows:
+        """Run counts by status, duration and step percentiles, tokens, failing tools and
+        errors of the runs that started in ``window``."""
+        if exact:
+            return await self._exact_summary(agent, window)
+        covered = cover(window.since_ns, window.until_ns)
+        where, params = self._rollup_where(covered, agent)
+        totals = sql.SQL(
+            "SELECT coalesce(sum(pending), 0)::int8, coalesce(sum(running), 0)::int8,"
+            " coalesce(sum(succeeded), 0)::int8, coalesce(sum(failed), 0)::int8,"
+            " coalesce(sum(cancelled), 0)::int8, coalesce(sum(durations), 0)::int8,"
+            " coalesce(sum(duration_sum_ms), 0), coalesce(sum(runs), 0)::int8,"
+            " coalesce(sum(steps), 0)::int8, coalesce(sum(input_tokens), 0)::int8,"
+            " coalesce(sum(output_tokens), 0)::int8, coalesce(sum(total_tokens), 0)::int8"
+            " FROM rollup_runs WHERE {where}"
+        ).format(where=where)
+        hists = sql.SQL(
+            "SELECT 'duration', k, sum(c)::int8 FROM rollup_runs,"
+            " unnest(duration_keys, duration_counts) AS h(k, c) WHERE {where} GROUP BY k"
+            " UNION ALL"
+            " SELECT 'step', k, sum(c)::int8 FROM rollup_runs,"
+            " unnest(step_keys, step_counts) AS h(k, c) WHERE {where} GROUP BY k"
+        ).format(where=where)
+        failing = sql.SQL(
+            "SELECT tool_name, sum(failures)::int8, sum(calls)::int8 FROM rollup_tools"
+            " WHERE {where} GROUP BY tool_name HAVING sum(failures) > 0"
+            " ORDER BY sum(failures) DESC, tool_name LIMIT %s"
+        ).format(where=where)
+        errors = sql.SQL(
+            "SELECT signature, min(error_type), min(error_message), sum(failures)::int8"
+            " FROM rollup_errors WHERE {where} GROUP BY signature HAVING sum(failures) > 0"
+            " ORDER BY sum(failures) DESC, min(error_type) NULLS LAST,"
+            " min(error_message) NULLS LAST LIMIT %s"
+        ).format(where=where)
+        async with self._connection(_AGGREGATE_SETTINGS) as conn:
+            cursors = [conn.cursor() for _ in range(4)]
+            async with conn.pipeline():
+                await cursors[0].execute(totals, params)
+                await cursors[1].execute(hists, [*params, *params])
+                await cursors[2].execute(failing, [*params, TOP_FAILING_TOOLS])
+                await cursors[3].execute(errors, [*params, TOP_ERRORS])
+            row = await cursors[0].fetchone()
+            hist_rows = await cursors[1].fetchall()
+            failing_rows = await cursors[2].fetchall()
+            error_rows = await cursors[3].fetchall()
+        assert row is not None
+        pending, running, succeeded, failed, cancelled, durations, duration_sum = row[:7]
+        runs, steps, tokens_in, tokens_out, tokens = row[7:]
+        duration_hist = merge_hist_rows([(k, c) for kind, k, c in hist_rows if kind == "duration"])
+        step_hist = merge_hist_rows([(k, c) for kind, k, c in hist_rows if kind == "step"])
+        return SummaryRows(
+            runs_by_status={
+                "PENDING": pending,
+                "RUNNING": running,
+                "SUCCESS": succeeded,
+                "FAILED": failed,
+                "CANCELLED": cancelled,
+            },
+            duration_ms=_sketch_percentiles(durations, duration_sum, duration_hist),
+            steps_per_run=_sketch_percentiles(runs, steps, step_hist),
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            total_tokens=tokens,
+            top_failing_tools=[
+                FailingToolRow(tool=tool, calls=calls, failures=failures)
+                for tool, failures, calls in failing_rows
+            ],
+            top_errors=[
+                ErrorCountRow(type=error_type, message=message, count=count)
+                for _, error_type, message, count in error_rows
+            ],
+            exact=False,
+            since_ns=covered.since_ns,
+            until_ns=covered.until_ns,
+        )
+
+    async def _exact_summary(self, agent: str | None, window: TimeWindow) -> SummaryRows:
         runs = _run_conditions(self.project_id, RunFilters(window=window, agent=agent))
         status_counts = sql.SQL(", ").join(
             sql.SQL("count(*) FILTER (WHERE r.status = {})").format(sql.Literal(status))
@@ -352,29 +561,29 @@ class Queries:
             " FROM runs r WHERE {where}"
         ).format(status_counts=status_counts, where=runs.sql())
         errors_query = sql.SQL(
-            "SELECT r.error_type, r.error_message, count(*) FROM runs r"
+            "SELECT min(r.error_type), min(r.error_message), count(*) FROM runs r"
             " WHERE {where} AND r.status = 'FAILED'"
-            " GROUP BY r.error_type, r.error_message"
-            " ORDER BY count(*) DESC, r.error_type NULLS LAST, r.error_message NULLS LAST"
-            " LIMIT %s"
+            " GROUP BY coalesce(r.signature, '')"
+            " ORDER BY count(*) DESC, min(r.error_type) NULLS LAST,"
+            " min(r.error_message) NULLS LAST LIMIT %s"
         ).format(where=runs.sql())
-        failing_query, failing_params = self._failing_tools_query(agent, window)
+        tools = await self._exact_tool_stats(agent, window)
         async with self._connection(_AGGREGATE_SETTINGS) as conn:
             totals = conn.cursor()
             errors = conn.cursor()
-            failing = conn.cursor()
             async with conn.pipeline():
                 await totals.execute(totals_query, runs.params)
                 await errors.execute(errors_query, [*runs.params, TOP_ERRORS])
-                await failing.execute(failing_query, failing_params)
             row = await totals.fetchone()
             error_rows = await errors.fetchall()
-            failing_rows = await failing.fetchall()
         assert row is not None
         n = len(RUN_STATUSES)
         by_status = dict(zip(RUN_STATUSES, row[:n], strict=True))
         duration_avg, duration_values, steps_avg, steps_values, tokens_in, tokens_out, tokens = row[
             n:
+        ]
+        failing = sorted((t for t in tools if t.failures), key=lambda t: (-t.failures, t.tool))[
+            :TOP_FAILING_TOOLS
         ]
         return SummaryRows(
             runs_by_status=by_status,
@@ -384,77 +593,85 @@ class Queries:
             output_tokens=tokens_out,
             total_tokens=tokens,
             top_failing_tools=[
-                FailingToolRow(tool=tool, calls=calls, failures=failures)
-                for tool, failures, calls in failing_rows
+                FailingToolRow(tool=t.tool, calls=t.calls, failures=t.failures) for t in failing
             ],
             top_errors=[
                 ErrorCountRow(type=error_type, message=message, count=count)
                 for error_type, message, count in error_rows
             ],
+            exact=True,
+            since_ns=window.since_ns,
+            until_ns=window.until_ns,
         )
-
-    def _failing_tools_query(
-        self, agent: str | None, window: TimeWindow
-    ) -> tuple[sql.Composed, list[Any]]:
-        """The tools with the most failed calls, each with its number of calls. Failures are
-        few, so they are ranked first and only the top tools' calls are counted."""
-        failed_source, failed = _tool_step_conditions(self.project_id, agent, window)
-        failed.add("s.status = 'FAILED'")
-        calls_source, calls = _tool_step_conditions(self.project_id, agent, window)
-        calls.add("s.tool_name = f.tool_name")
-        query = sql.SQL(
-            "WITH f AS ("
-            " SELECT s.tool_name, count(*) AS failures FROM {failed_source} WHERE {failed}"
-            " GROUP BY s.tool_name ORDER BY count(*) DESC, s.tool_name LIMIT %s)"
-            " SELECT f.tool_name, f.failures, c.calls FROM f CROSS JOIN LATERAL ("
-            " SELECT count(*) AS calls FROM {calls_source} WHERE {calls}) c"
-            " ORDER BY f.failures DESC, f.tool_name"
-        ).format(
-            failed_source=failed_source,
-            failed=failed.sql(),
-            calls_source=calls_source,
-            calls=calls.sql(),
-        )
-        return query, [*failed.params, TOP_FAILING_TOOLS, *calls.params]
 
     async def timeseries(
         self, *, agent: str | None, first_ns: int, bucket_ns: int, buckets: int
     ) -> list[BucketRow]:
         """Per bucket [first + k*bucket, first + (k+1)*bucket) of run start times, k < buckets:
-        run counts and durations. Every bucket is present, empty ones with zero runs."""
+        run counts and durations, from the rollups. ``first_ns`` and ``bucket_ns`` must be
+        whole minutes. Every bucket is present, empty ones with zero runs."""
+        level = level_for_width(bucket_ns)
         end_ns = first_ns + buckets * bucket_ns
-        runs = _run_conditions(
-            self.project_id, RunFilters(window=TimeWindow(first_ns, end_ns), agent=agent)
+        where: sql.Composable = sql.SQL(
+            "project_id = %s AND level = %s AND bucket_ns >= %s AND bucket_ns < %s"
         )
-        finished = sql.SQL(", ").join(sql.Literal(status) for status in FINISHED_STATUSES)
-        query = sql.SQL(
-            "WITH a AS ("
-            " SELECT (r.start_ns - %s) / %s AS k, count(*) AS runs,"
-            " count(*) FILTER (WHERE r.status = 'FAILED') AS failures,"
-            " count(*) FILTER (WHERE r.status = 'SUCCESS') AS successes,"
-            " count(*) FILTER (WHERE r.status IN ({finished})) AS finished,"
-            " avg(r.duration_ms) AS avg_duration_ms,"
-            " percentile_cont(0.95) WITHIN GROUP (ORDER BY r.duration_ms) AS p95_duration_ms"
-            " FROM runs r WHERE {where} GROUP BY 1)"
-            " SELECT b.start_ns, coalesce(a.runs, 0) AS runs, coalesce(a.failures, 0) AS failures,"
-            " coalesce(a.successes, 0) AS successes, coalesce(a.finished, 0) AS finished,"
-            " a.avg_duration_ms, a.p95_duration_ms"
-            " FROM generate_series(%s::int8, %s::int8, %s::int8) AS b(start_ns)"
-            " LEFT JOIN a ON a.k = (b.start_ns - %s) / %s"
-            " ORDER BY b.start_ns"
-        ).format(finished=finished, where=runs.sql())
-        last_ns = first_ns + (buckets - 1) * bucket_ns
-        params = [
-            first_ns,
-            bucket_ns,
-            *runs.params,
-            first_ns,
-            last_ns,
-            bucket_ns,
-            first_ns,
-            bucket_ns,
-        ]
+        params: list[Any] = [self.project_id, level, first_ns, end_ns]
+        if agent is not None:
+            where = where + sql.SQL(" AND agent_name = %s")
+            params.append(agent)
+        sums = sql.SQL(
+            "SELECT (bucket_ns - %s) / %s AS b, sum(runs)::int8, sum(failed)::int8,"
+            " sum(succeeded)::int8, sum(succeeded + failed + cancelled)::int8,"
+            " sum(durations)::int8, sum(duration_sum_ms)"
+            " FROM rollup_runs WHERE {where} GROUP BY 1"
+        ).format(where=where)
+        hists = sql.SQL(
+            "SELECT (bucket_ns - %s) / %s AS b, k, sum(c)::int8 FROM rollup_runs,"
+            " unnest(duration_keys, duration_counts) AS h(k, c) WHERE {where} GROUP BY 1, 2"
+        ).format(where=where)
         async with self._connection(_AGGREGATE_SETTINGS) as conn:
-            cursor = conn.cursor(row_factory=class_row(BucketRow))
-            await cursor.execute(query, params)
-            return await cursor.fetchall()
+            first = conn.cursor()
+            second = conn.cursor()
+            async with conn.pipeline():
+                await first.execute(sums, [first_ns, bucket_ns, *params])
+                await second.execute(hists, [first_ns, bucket_ns, *params])
+            sum_rows = await first.fetchall()
+            hist_rows = await second.fetchall()
+        by_bucket = {int(row[0]): row[1:] for row in sum_rows}
+        hist_by_bucket: dict[int, dict[int, int]] = {}
+        for b, k, c in hist_rows:
+            if c:
+                hist_by_bucket.setdefault(int(b), {})[int(k)] = int(c)
+        answer = []
+        for k in range(buckets):
+            found = by_bucket.get(k)
+            if found is None:
+                answer.append(BucketRow(first_ns + k * bucket_ns, 0, 0, 0, 0, None, None))
+                continue
+            runs, failures, successes, finished, durations, duration_sum = found
+            p95 = sketch.quantiles(hist_by_bucket.get(k, {}), (0.95,))[0]
+            answer.append(
+                BucketRow(
+                    start_ns=first_ns + k * bucket_ns,
+                    runs=runs,
+                    failures=failures,
+                    successes=successes,
+                    finished=finished,
+                    avg_duration_ms=duration_sum / durations if durations else None,
+                    p95_duration_ms=p95,
+                )
+            )
+        return answer
+
+
+def run_metrics(run: RunRow, extra: dict[str, Any] | None) -> list[MetricRow]:
+    """The run's metrics in their fixed order: duration, counts from the run's columns, then
+    the rest (tool failures, usage attributes) as the deriver stored them."""
+    rows = []
+    if run.duration_ms is not None:
+        rows.append(MetricRow("duration_ms", float(run.duration_ms), {}))
+    for name in METRIC_COLUMNS:
+        rows.append(MetricRow(name, float(getattr(run, name)), {}))
+    for name, value, tags in (extra or {}).get("metrics", []):
+        rows.append(MetricRow(name, float(value), tags or {}))
+    return rows

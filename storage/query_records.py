@@ -181,6 +181,9 @@ class SummaryRows:
     total_tokens: int
     top_failing_tools: list[FailingToolRow]
     top_errors: list[ErrorCountRow]
+    exact: bool = True  # False: from rollups, percentiles within 1%
+    since_ns: int | None = None  # the window summed (rollups widen it to whole minutes)
+    until_ns: int | None = None
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ class SpanBatch:
     trace_ids: list[bytes] = field(default_factory=list)
     span_ids: list[bytes] = field(default_factory=list)
     parent_span_ids: list[bytes | None] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # not stored: the raw span has them
     start_ns: list[int] = field(default_factory=list)
     end_ns: list[int] = field(default_factory=list)
     resource_hashes: list[bytes] = field(default_factory=list)
@@ -40,12 +40,14 @@ class ScopeRecord:
 
 @dataclass(slots=True)
 class StoredSpan:
-    """One stored span with the resource and scope it arrived under."""
+    """One stored span (its protobuf as received) with the resource and scope it arrived under."""
 
     span: bytes
-    resource_hash: bytes
+    resource_hash: bytes  # the resource's content key (8 bytes)
     resource: bytes
     resource_schema_url: str
     scope_hash: bytes
     scope: bytes
     scope_schema_url: str
+    span_id: bytes = b""
+    start_ns: int = 0

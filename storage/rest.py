@@ -1,15 +1,15 @@
 """Writes for the REST ingest: spans that the API made itself and may later replace.
 
 A REST run is a span that changes as the run proceeds, so its writes differ from OTLP ingest
-in two ways: a changed span replaces the stored one (OTLP keeps the first copy), and the trace
-is derived before the write is answered, so the client reads its own write. Each edit reads,
-replaces and derives under the trace's advisory lock (the deriver's lock), so concurrent
-edits of one run serialize and derived state always matches the stored spans.
+in one way: a changed span replaces the stored one (OTLP keeps the first copy). An edit reads
+only the spans it changes (the run's span, a step's span), replaces them and marks the trace
+dirty, under the trace's advisory lock, so concurrent edits of one run serialize. Deriving is
+the derivers' job, as for OTLP: an edit costs the same at the thousandth step as at the first.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,18 +17,17 @@ from typing import Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from storage.errors import StorageUnavailable
+from storage.codec import decompress_span
+from storage.errors import RejectedData, StorageUnavailable, means_transient, means_unreachable
+from storage.locks import lock_traces
 from storage.records import SpanBatch
-from storage.store import Store, trace_lock_key
+from storage.span_reader import PostgresSpanReader
+from storage.span_writer import replace_spans
+from storage.store import Store
 
-_LOCK_TRACE = "SELECT pg_advisory_xact_lock(%s)"
-
-_SELECT_SPANS = """
-SELECT s.span_id, s.span, r.resource, sc.scope
-FROM spans s
-JOIN resources r ON r.project_id = s.project_id AND r.resource_hash = s.resource_hash
-JOIN scopes sc ON sc.project_id = s.project_id AND sc.scope_hash = s.scope_hash
-WHERE s.trace_id = %s AND s.project_id = %s
+_CHILDREN_STARTED_BEFORE = """
+SELECT s.span FROM spans s
+WHERE s.trace_id = %s AND s.project_id = %s AND s.start_ns <= %s AND s.span_id <> %s
 """
 
 
@@ -43,72 +42,78 @@ class EditableSpan:
 
 
 class TraceEdit:
-    """The spans of one trace, open for replacement within one locked transaction."""
+    """Spans of one trace, open for replacement within one locked transaction."""
 
     def __init__(
         self,
         conn: psycopg.AsyncConnection[Any],
         project_id: int,
         trace_id: bytes,
-        spans: dict[bytes, EditableSpan],
     ) -> None:
         self._conn = conn
         self.project_id = project_id
         self.trace_id = trace_id
-        self.spans = spans
+        self.spans: dict[bytes, EditableSpan] = {}
         self.changed = False
 
+    async def load(self, span_ids: Sequence[bytes]) -> dict[bytes, EditableSpan]:
+        """These spans of the trace (the ones stored), as received."""
+        wanted = [span_id for span_id in span_ids if span_id not in self.spans]
+        if wanted:
+            for stored in await PostgresSpanReader.spans_by_id(
+                self._conn, self.project_id, self.trace_id, wanted
+            ):
+                self.spans[stored.span_id] = EditableSpan(
+                    stored.span_id, stored.span, stored.resource, stored.scope
+                )
+        return {span_id: self.spans[span_id] for span_id in span_ids if span_id in self.spans}
+
+    async def spans_started_by(self, start_ns: int, other_than: bytes) -> list[bytes]:
+        """The serialized spans of the trace that started at or before ``start_ns`` (for an
+        explicit step index, which depends on the steps before it)."""
+        cursor = await self._conn.execute(
+            _CHILDREN_STARTED_BEFORE, (self.trace_id, self.project_id, start_ns, other_than)
+        )
+        return [decompress_span(bytes(row[0])) for row in await cursor.fetchall()]
+
     async def replace(self, batch: SpanBatch) -> None:
-        """Store the batch's spans (all of this trace), replacing stored ones with their ids."""
+        """Store the batch's spans (all of this trace), replacing stored ones with their ids,
+        and mark the trace for derivation."""
         if any(trace_id != self.trace_id for trace_id in batch.trace_ids):
             raise ValueError("a trace edit only writes spans of its own trace")
-        await Store.replace_spans(self._conn, self.project_id, batch)
+        await replace_spans(self._conn, self.project_id, batch)
         self.changed = True
 
 
 class RestSpanWriter:
-    """Creates and edits the spans of REST runs, deriving each trace before returning."""
+    """Creates and edits the spans of REST runs; the derivers derive them."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
+    @property
+    def after_commit(self) -> list[Callable[[], None]]:
+        return self.store.after_commit
+
     async def create(self, project_id: int, batch: SpanBatch) -> None:
-        """Write new spans through the ingest writer, then derive their traces at once."""
+        """Write new spans through the ingest writer (which wakes the derivers)."""
         await self.store.write_spans(project_id, batch)
-        for trace_id in sorted(set(batch.trace_ids)):
-            async with self._locked(project_id, trace_id) as conn:
-                await self._derive(conn, project_id, trace_id)
 
     @asynccontextmanager
     async def edit(self, project_id: int, trace_id: bytes) -> AsyncIterator[TraceEdit]:
-        """The trace's spans for read-modify-write. On a clean exit the replacements are
-        committed together with the trace's new derived rows; on an exception, nothing is."""
-        async with self._locked(project_id, trace_id) as conn:
-            cursor = await conn.execute(_SELECT_SPANS, (trace_id, project_id))
-            spans = {
-                bytes(span_id): EditableSpan(
-                    bytes(span_id), bytes(span), bytes(resource), bytes(scope)
-                )
-                for span_id, span, resource, scope in await cursor.fetchall()
-            }
-            edit = TraceEdit(conn, project_id, trace_id, spans)
-            yield edit
-            if edit.changed:
-                await self._derive(conn, project_id, trace_id)
-
-    @asynccontextmanager
-    async def _locked(
-        self, project_id: int, trace_id: bytes
-    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A locked edit of the trace's spans. On a clean exit the replacements are committed;
+        on an exception, nothing is."""
         try:
             async with self.store.pool.connection() as conn, conn.transaction():
-                await conn.execute(_LOCK_TRACE, (trace_lock_key(project_id, trace_id),))
-                yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+                await lock_traces(conn, [(project_id, trace_id)])
+                edit = TraceEdit(conn, project_id, trace_id)
+                yield edit
+        except PoolTimeout as exc:
             raise StorageUnavailable(str(exc)) from exc
-
-    async def _derive(
-        self, conn: psycopg.AsyncConnection[Any], project_id: int, trace_id: bytes
-    ) -> None:
-        # The store's own per-trace derivation, so REST and OTLP traces derive identically.
-        await self.store.derive_traces_in(conn, project_id, [trace_id])
+        except psycopg.Error as exc:
+            if means_unreachable(exc) or means_transient(exc):
+                raise StorageUnavailable(str(exc)) from exc
+            raise RejectedData(f"the database refused the run: {exc}") from exc
+        if edit.changed:
+            for callback in self.after_commit:
+                callback()

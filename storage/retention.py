@@ -1,15 +1,16 @@
-"""Retention: delete whole traces whose newest span ended before a horizon, in small batches.
+"""Retention by partition: the days that ended before a horizon are dropped whole.
 
-A trace goes as a unit: its spans and every row derived from it (runs, steps, artifacts,
-metrics) in one transaction, under the trace's advisory lock (the deriver's), so no reader
-ever sees half a run. Ingest takes no such lock and is never paused: a span arriving for a
-trace being deleted is either deleted with it (it ended before the horizon too) or survives
-and gets the trace derived again from what is left.
+A day goes as a unit, in one transaction: its partitions of ``spans``, ``runs`` and ``steps``
+(runs and steps are partitioned by their run's start, spans by their own start), and the
+rollup buckets of that day (rollups are keyed by run start, so they hold exactly the runs of
+the partitions dropped). Dropping is cheap whatever the day held: no row is deleted one by
+one. A trace whose spans straddle the horizon keeps its newer spans: its registry version is
+bumped (every deriver's cached copy of it is stale) and it is derived again from what is left.
+Rows in the default partitions (days without a partition of their own) are deleted row by
+row, their traces marked for derivation.
 
-Resources and scopes stay: they are shared by content hash across traces, small, and an
-ingest may be about to reference one that no stored span uses yet; deleting them safely
-would need ingest to take a lock. Agents stay too (the registry of names seen); with no
-runs left they drop out of ``GET /v1/agents``.
+Resources, scopes and agents stay: they are shared by content hash or name, small, and an
+ingest may be about to reference one.
 """
 
 from __future__ import annotations
@@ -21,168 +22,114 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from storage import partitions
 from storage.errors import StorageUnavailable
-from storage.store import trace_lock_key
 
-DEFAULT_BATCH_TRACES = 500
-_SCAN_ROWS_PER_TRACE = 4
+# DETACH waits for the queries reading a partition; it must not queue every new query behind it
+# for long (a lock request blocks the ones after it), so it gives up and the next pass retries.
+LOCK_TIMEOUT = "5s"
 
-# Spans in end-time order (index spans_end_ns); a keyset cursor moves past the traces that
-# must stay because a newer span of theirs is still within the horizon.
-_SCAN_OLD_SPANS = """
-SELECT end_ns, trace_id, project_id FROM spans
-WHERE end_ns < %(horizon)s
-  AND (end_ns, trace_id, project_id) > (%(end_ns)s, %(trace_id)s, %(project_id)s)
-ORDER BY end_ns, trace_id, project_id
-LIMIT %(limit)s
-"""
-
-_LOCK_TRACES = """
-SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(%s::int8[]) AS k ORDER BY k) AS keys
-"""
-
-_WHOLLY_OLD = """
-SELECT c.project_id, c.trace_id FROM unnest(%s::int4[], %s::bytea[]) AS c(project_id, trace_id)
-WHERE NOT EXISTS (
-    SELECT 1 FROM spans s
-    WHERE s.trace_id = c.trace_id AND s.project_id = c.project_id AND s.end_ns >= %s
+_STRADDLING = """
+WITH straddling AS (
+    UPDATE traces SET derive_version = derive_version + 1
+    WHERE spans_from_ns < %(end)s AND spans_to_ns >= %(end)s
+    RETURNING trace_id, project_id, spans_to_ns
 )
+INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns)
+SELECT trace_id, project_id, %(end)s, spans_to_ns FROM straddling
 """
+# Traces wholly within the day go with it (one straddling several dropped days was marked when
+# the first went, and its deriver removes its entry once no span is left).
+_FORGET_TRACES = "DELETE FROM traces WHERE spans_from_ns >= %s AND spans_to_ns < %s"
+_DROP_ROLLUPS = "DELETE FROM {} WHERE bucket_ns >= %s AND bucket_ns < %s"
+_ROLLUP_TABLES = ("rollup_runs", "rollup_tools", "rollup_models", "rollup_errors")
+# Rows of the day that wait in a default partition (a partition of one table was missing).
+_DROP_DEFAULT_ROWS = "DELETE FROM {} WHERE {} >= %s AND {} < %s"
 
-_DELETE_OLD_SPANS = """
-DELETE FROM spans s USING unnest(%s::int4[], %s::bytea[]) AS c(project_id, trace_id)
-WHERE s.trace_id = c.trace_id AND s.project_id = c.project_id AND s.end_ns < %s
-"""
-
-_DELETE_TRACE_ROWS = """
-DELETE FROM {table} t USING unnest(%s::int4[], %s::bytea[]) AS c(project_id, trace_id)
-WHERE t.trace_id = c.trace_id AND t.project_id = c.project_id
-"""
-
-_DERIVED_TABLES = ("runs", "steps", "artifacts", "run_metrics")
-
-# A deriver that has claimed a trace's dirty row waits for our lock while holding that row:
-# skip it (the deriver then finds no spans and derives nothing) rather than deadlock on it.
-_DELETE_DIRTY = """
-DELETE FROM dirty_traces WHERE ctid IN (
-    SELECT d.ctid
-    FROM dirty_traces d
-    JOIN unnest(%s::int4[], %s::bytea[]) AS c(project_id, trace_id)
-      ON d.trace_id = c.trace_id AND d.project_id = c.project_id
-    FOR UPDATE OF d SKIP LOCKED
+_DEFAULT_OLD_SPANS = """
+WITH gone AS (
+    DELETE FROM spans_default WHERE start_ns < %s RETURNING trace_id, project_id, start_ns
+), marked AS (
+    INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns)
+    SELECT trace_id, project_id, min(start_ns), max(start_ns) FROM gone GROUP BY 1, 2
 )
-"""
-
-# A span committed after the checks above (it ended after the horizon) survives the delete:
-# derive its trace again from what is left.
-_MARK_SURVIVORS = """
-INSERT INTO dirty_traces (trace_id, project_id)
-SELECT DISTINCT s.trace_id, s.project_id
-FROM spans s JOIN unnest(%s::int4[], %s::bytea[]) AS c(project_id, trace_id)
-  ON s.trace_id = c.trace_id AND s.project_id = c.project_id
+SELECT count(*) FROM gone
 """
 
 
 @dataclass(slots=True)
 class RetentionPass:
-    """What one pass over the store deleted."""
+    """What one pass dropped."""
 
-    traces: int = 0
-    spans: int = 0
-    batches: int = 0
-
-
-@dataclass(slots=True)
-class _Cursor:
-    end_ns: int = -(1 << 63)
-    trace_id: bytes = b""
-    project_id: int = -(1 << 31)
+    days: int = 0  # day partitions dropped (of every table)
+    partitions: int = 0
+    straddling_traces: int = 0
+    default_rows: int = 0
 
 
 class Retention:
-    """Deletes the traces that ended before a horizon, ``batch_traces`` per transaction."""
+    """Drops the day partitions that ended before a horizon."""
 
-    def __init__(
-        self, pool: AsyncConnectionPool, *, batch_traces: int = DEFAULT_BATCH_TRACES
-    ) -> None:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
-        self.batch_traces = batch_traces
 
     async def delete_before(self, horizon_ns: int) -> RetentionPass:
-        """Delete every trace whose newest span ended before ``horizon_ns``.
+        """Drop every day that ended at or before ``horizon_ns``, oldest first.
 
-        Raises StorageUnavailable when the database cannot be reached; what was deleted by
-        then stays deleted, and the next pass goes on from the start.
+        Raises StorageUnavailable when the database cannot be reached; what was dropped by
+        then stays dropped, and the next pass goes on.
         """
         done = RetentionPass()
-        cursor = _Cursor()
+        first_kept_day = partitions.day_of(horizon_ns)
         try:
-            while True:
-                candidates, cursor, exhausted = await self._candidates(horizon_ns, cursor)
-                if candidates:
-                    traces, spans = await self._delete(horizon_ns, candidates)
-                    done.traces += traces
-                    done.spans += spans
-                    done.batches += 1
-                if exhausted:
-                    return done
+            async with self.pool.connection() as conn:
+                existing = await partitions.list_partitions(conn)
+                for day in sorted(d for d in existing.all_days() if d < first_kept_day):
+                    dropped, straddling = await self._drop_day(conn, day)
+                    done.days += 1
+                    done.partitions += dropped
+                    done.straddling_traces += straddling
+                cursor = await conn.execute(
+                    _DEFAULT_OLD_SPANS, (first_kept_day * partitions.NS_PER_DAY,)
+                )
+                row = await cursor.fetchone()
+                done.default_rows = int(row[0]) if row else 0
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
-
-    async def _candidates(
-        self, horizon_ns: int, cursor: _Cursor
-    ) -> tuple[list[tuple[int, bytes]], _Cursor, bool]:
-        """Up to ``batch_traces`` traces with a span that ended before the horizon, after the
-        cursor; the cursor after them; and whether the scan reached the horizon."""
-        limit = self.batch_traces * _SCAN_ROWS_PER_TRACE
-        async with self.pool.connection() as conn:
-            result = await conn.execute(
-                _SCAN_OLD_SPANS,
-                {
-                    "horizon": horizon_ns,
-                    "end_ns": cursor.end_ns,
-                    "trace_id": cursor.trace_id,
-                    "project_id": cursor.project_id,
-                    "limit": limit,
-                },
-            )
-            rows = await result.fetchall()
-        found: dict[tuple[int, bytes], None] = {}
-        last = cursor
-        for end_ns, trace_id, project_id in rows:
-            key = (project_id, bytes(trace_id))
-            if key not in found and len(found) == self.batch_traces:
-                return list(found), last, False
-            found[key] = None
-            last = _Cursor(end_ns, bytes(trace_id), project_id)
-        return list(found), last, len(rows) < limit
-
-    async def _delete(
-        self, horizon_ns: int, candidates: list[tuple[int, bytes]]
-    ) -> tuple[int, int]:
-        """Delete the candidates whose every span ended before the horizon; (traces, spans)."""
-        async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                _LOCK_TRACES, ([trace_lock_key(p, t) for p, t in sorted(candidates)],)
-            )
-            result = await conn.execute(
-                _WHOLLY_OLD,
-                ([p for p, _ in candidates], [t for _, t in candidates], horizon_ns),
-            )
-            expired = await result.fetchall()
-            if not expired:
-                return 0, 0
-            keys = ([p for p, _ in expired], [bytes(t) for _, t in expired])
-            deleted = await conn.execute(_DELETE_OLD_SPANS, (*keys, horizon_ns))
-            spans = deleted.rowcount
-            for table in _DERIVED_TABLES:
-                await self._delete_rows(conn, table, keys)
-            await conn.execute(_DELETE_DIRTY, keys)
-            await conn.execute(_MARK_SURVIVORS, keys)
-        return len(expired), spans
+        return done
 
     @staticmethod
-    async def _delete_rows(
-        conn: psycopg.AsyncConnection[Any], table: str, keys: tuple[list[int], list[bytes]]
-    ) -> None:
-        await conn.execute(sql.SQL(_DELETE_TRACE_ROWS).format(table=sql.Identifier(table)), keys)
+    async def _drop_day(conn: psycopg.AsyncConnection[Any], day: int) -> tuple[int, int]:
+        start, end = partitions.day_bounds(day)
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('lock_timeout', %s, true)", (LOCK_TIMEOUT,))
+            dropped = 0
+            existing = await partitions.list_partitions(conn)
+            for table in partitions.PARTITIONED_TABLES:
+                if day not in existing.days.get(table, ()):
+                    continue
+                name = partitions.partition_name(table, day)
+                await conn.execute(
+                    sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
+                        sql.Identifier(table), sql.Identifier(name)
+                    )
+                )
+                await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                dropped += 1
+            for table, column in partitions.PARTITIONED_TABLES.items():
+                await conn.execute(
+                    sql.SQL(_DROP_DEFAULT_ROWS).format(
+                        sql.Identifier(f"{table}_default"),
+                        sql.Identifier(column),
+                        sql.Identifier(column),
+                    ),
+                    (start, end),
+                )
+            cursor = await conn.execute(_STRADDLING, {"end": end})
+            straddling = cursor.rowcount
+            await conn.execute(_FORGET_TRACES, (start, end))
+            for table in _ROLLUP_TABLES:
+                await conn.execute(
+                    sql.SQL(_DROP_ROLLUPS).format(sql.Identifier(table)), (start, end)
+                )
+        return dropped, straddling

@@ -2,8 +2,9 @@
 
 The viewer draws a waterfall of every step of a run but shows the payloads (input, output,
 artifacts) of one step at a time. ``timeline`` therefore reads only the narrow columns of all
-steps, and ``step_page`` reads full steps a page at a time, both through the
-``steps_run (trace_id, project_id, run_id, step_index)`` index. Values are bound parameters.
+steps, and ``step_page`` reads steps a page at a time, both through the
+``steps_run (trace_id, project_id, run_span_id, step_index)`` index, within the run's
+partition. Values are bound parameters.
 """
 
 from __future__ import annotations
@@ -20,47 +21,19 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mapping.model import split_id
 from storage.errors import StorageUnavailable
-from storage.query_records import ArtifactRow, MetricRow, StepRow
+from storage.queries import ROWS_FROM, ROWS_TO, STEP_SELECT
+from storage.query_records import StepRow
 
-_RUN_HEAD = """
-SELECT r.start_ns, r.step_count
-FROM runs r
-WHERE r.trace_id = %s AND r.project_id = %s AND r.id = %s
-"""
+_RUN_HEAD = (
+    "SELECT r.start_ns, r.step_count FROM runs r"
+    " WHERE r.trace_id = %s AND r.project_id = %s AND r.span_id = %s"
+    " AND r.start_ns BETWEEN " + ROWS_FROM + " AND " + ROWS_TO
+)
 
-_STEP_PAGE = """
-SELECT s.id, s.run_id, encode(s.span_id, 'hex') AS span_id, s.step_index AS index, s.kind,
-       s.name, s.tool_name, s.model, s.status, s.input, s.input_truncated, s.output,
-       s.output_truncated, s.error_type, s.error_message, s.start_ns, s.end_ns, s.duration_ms,
-       s.input_tokens, s.output_tokens, s.total_tokens, s.parent_step_id, s.child_run_id
-FROM steps s
-WHERE s.trace_id = %s AND s.project_id = %s AND s.run_id = %s AND s.step_index >= %s
-ORDER BY s.step_index
-LIMIT %s
-"""
-
-_PAGE_ARTIFACTS = """
-SELECT a.id, a.step_id, encode(a.span_id, 'hex') AS span_id, a.type, a.name, a.content, a.url,
-       a.time_ns, a.truncated
-FROM artifacts a
-WHERE a.trace_id = %s AND a.project_id = %s AND a.run_id = %s AND a.step_id = ANY(%s)
-ORDER BY a.time_ns NULLS FIRST, a.span_id, length(a.id), a.id
-"""
-
-_RUN_ARTIFACTS = """
-SELECT a.id, a.step_id, encode(a.span_id, 'hex') AS span_id, a.type, a.name, a.content, a.url,
-       a.time_ns, a.truncated
-FROM artifacts a
-WHERE a.trace_id = %s AND a.project_id = %s AND a.run_id = %s AND a.step_id IS NULL
-ORDER BY a.time_ns NULLS FIRST, a.span_id, length(a.id), a.id
-"""
-
-_RUN_METRICS = """
-SELECT m.name, m.value, m.tags
-FROM run_metrics m
-WHERE m.trace_id = %s AND m.project_id = %s AND m.run_id = %s
-ORDER BY m.seq
-"""
+_STEP_PAGE = (
+    STEP_SELECT + "WHERE s.trace_id = %s AND s.project_id = %s AND s.run_span_id = %s"
+    " AND s.run_start_ns = %s AND s.step_index >= %s ORDER BY s.step_index LIMIT %s"
+)
 
 # The steps column by column, as JSON built by PostgreSQL: a run can have tens of thousands of
 # steps, and decoding them row by row in Python would hold the event loop. Times are rounded to
@@ -76,20 +49,17 @@ SELECT json_build_object(
         json_agg(((s.start_ns - %s) / 1000)::float8 / 1000 ORDER BY s.step_index), '[]'),
     'duration_ms', coalesce(
         json_agg(round(s.duration_ms * 1000) / 1000 ORDER BY s.step_index), '[]'),
-    'parent_step_id', coalesce(json_agg(s.parent_step_id ORDER BY s.step_index), '[]'),
-    'child_run_id', coalesce(json_agg(s.child_run_id ORDER BY s.step_index), '[]'),
-    'error_type', coalesce(json_agg(s.error_type ORDER BY s.step_index), '[]')
+    'parent_span_id', coalesce(
+        json_agg(encode(s.parent_span_id, 'hex') ORDER BY s.step_index), '[]'),
+    'child_run_id', coalesce(json_agg(
+        CASE WHEN s.child_run_span_id IS NULL THEN NULL
+             ELSE encode(s.trace_id || s.child_run_span_id, 'hex') END
+        ORDER BY s.step_index), '[]'),
+    'error_type', coalesce(json_agg(s.error_type ORDER BY s.step_index), '[]'),
+    'span_id', coalesce(json_agg(encode(s.span_id, 'hex') ORDER BY s.step_index), '[]')
 )::text
 FROM steps s
-WHERE s.trace_id = %s AND s.project_id = %s AND s.run_id = %s
-"""
-
-# The index of each parent step that is a step of the same run. A lookup by primary key, not a
-# join: on a freshly loaded run stale statistics make the planner nest loops over the steps.
-_PARENT_INDEXES = """
-SELECT s.id, s.step_index
-FROM steps s
-WHERE s.trace_id = %s AND s.project_id = %s AND s.id = ANY(%s) AND s.run_id = %s
+WHERE s.trace_id = %s AND s.project_id = %s AND s.run_span_id = %s AND s.run_start_ns = %s
 """
 
 
@@ -98,25 +68,22 @@ class RunTimelineRows:
     """``steps``: the JSON object of the timeline's steps, column by column (see RunTimeline)."""
 
     steps: dict[str, Any]
-    metrics: list[MetricRow]
-    artifacts: list[ArtifactRow]
 
 
 @dataclass(slots=True)
 class StepPageRows:
-    """Steps with index >= the requested offset, their artifacts, and the run's step total."""
+    """Steps with index >= the requested offset, and the run's step total."""
 
     total: int
     steps: list[StepRow]
-    artifacts: list[ArtifactRow]
     has_more: bool
 
 
-def _run_key(run_id: str, project_id: int) -> tuple[bytes, int, str] | None:
+def _ids(run_id: str) -> tuple[bytes, bytes] | None:
     ids = split_id(run_id)
     if ids is None:
         return None
-    return bytes.fromhex(ids[0]), project_id, run_id.lower()
+    return bytes.fromhex(ids[0]), bytes.fromhex(ids[1])
 
 
 class StepQueries:
@@ -135,53 +102,40 @@ class StepQueries:
             raise StorageUnavailable(str(exc)) from exc
 
     async def step_page(self, run_id: str, *, offset: int, limit: int) -> StepPageRows | None:
-        """Up to ``limit`` steps from index ``offset`` on, with their artifacts; None when the
-        run is unknown."""
-        key = _run_key(run_id, self.project_id)
-        if key is None:
+        """Up to ``limit`` steps from index ``offset`` on; None when the run is unknown."""
+        ids = _ids(run_id)
+        if ids is None:
             return None
+        trace_id, span_id = ids
+        p = self.project_id
         async with self._connection() as conn:
-            head = await (await conn.execute(_RUN_HEAD, key)).fetchone()
+            head = await (
+                await conn.execute(_RUN_HEAD, (trace_id, p, span_id, trace_id, p, trace_id, p))
+            ).fetchone()
             if head is None:
                 return None
             cursor = conn.cursor(row_factory=class_row(StepRow))
-            await cursor.execute(_STEP_PAGE, (*key, offset, limit + 1))
+            await cursor.execute(_STEP_PAGE, (trace_id, p, span_id, head[0], offset, limit + 1))
             steps = await cursor.fetchall()
-            has_more = len(steps) > limit
-            steps = steps[:limit]
-            artifacts: list[ArtifactRow] = []
-            if steps:
-                found = conn.cursor(row_factory=class_row(ArtifactRow))
-                await found.execute(_PAGE_ARTIFACTS, (*key, [step.id for step in steps]))
-                artifacts = await found.fetchall()
-        return StepPageRows(total=head[1], steps=steps, artifacts=artifacts, has_more=has_more)
+        return StepPageRows(total=head[1], steps=steps[:limit], has_more=len(steps) > limit)
 
     async def timeline(self, run_id: str, start_ns: int) -> RunTimelineRows:
-        """Every step of the run column by column, its metrics, and the artifacts of its own
-        span. Step offsets are counted from ``start_ns``."""
-        key = _run_key(run_id, self.project_id)
-        if key is None:
+        """Every step of the run column by column. Step offsets are counted from
+        ``start_ns``, the run's start (its partition key)."""
+        ids = _ids(run_id)
+        if ids is None:
             raise ValueError(f"not a run id: {run_id!r}")
+        trace_id, span_id = ids
         async with self._connection() as conn:
-            steps = conn.cursor()
-            metrics = conn.cursor(row_factory=class_row(MetricRow))
-            artifacts = conn.cursor(row_factory=class_row(ArtifactRow))
-            async with conn.pipeline():
-                await steps.execute(_TIMELINE, (start_ns, *key))
-                await metrics.execute(_RUN_METRICS, key)
-                await artifacts.execute(_RUN_ARTIFACTS, key)
-            row = await steps.fetchone()
-            assert row is not None
-            columns: dict[str, Any] = orjson.loads(row[0])
-            parent_ids = columns.pop("parent_step_id")
-            wanted = sorted({parent for parent in parent_ids if parent is not None})
-            index_of: dict[str, int] = {}
-            if wanted:
-                found = await conn.execute(_PARENT_INDEXES, (key[0], key[1], wanted, key[2]))
-                index_of = dict(await found.fetchall())
-            columns["parent_index"] = [index_of.get(parent) for parent in parent_ids]
-            return RunTimelineRows(
-                steps=columns,
-                metrics=await metrics.fetchall(),
-                artifacts=await artifacts.fetchall(),
+            cursor = await conn.execute(
+                _TIMELINE, (start_ns, trace_id, self.project_id, span_id, start_ns)
             )
+            row = await cursor.fetchone()
+        assert row is not None
+        columns: dict[str, Any] = orjson.loads(row[0])
+        parent_span_ids = columns.pop("parent_span_id")
+        index_of = dict(zip(columns.pop("span_id"), columns["index"], strict=True))
+        columns["parent_index"] = [
+            None if parent is None else index_of.get(parent) for parent in parent_span_ids
+        ]
+        return RunTimelineRows(steps=columns)

@@ -8,10 +8,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 _QUERIES = {
-    "runs": "SELECT * FROM runs WHERE trace_id = %s ORDER BY id",
-    "steps": "SELECT * FROM steps WHERE trace_id = %s ORDER BY id",
-    "artifacts": "SELECT * FROM artifacts WHERE trace_id = %s ORDER BY id",
-    "run_metrics": "SELECT * FROM run_metrics WHERE trace_id = %s ORDER BY run_id, seq",
+    "runs": "SELECT * FROM runs WHERE trace_id = %s ORDER BY span_id",
+    "steps": "SELECT * FROM steps WHERE trace_id = %s ORDER BY span_id",
 }
 
 
@@ -26,7 +24,7 @@ def _normalise(value: Any, trace_hex: str) -> Any:
 
 
 def derived_state(database_url: str, trace_id: bytes) -> dict[str, list[dict[str, Any]]]:
-    """Runs, steps, artifacts and metrics of one trace, with the trace id replaced by a marker."""
+    """Runs and steps of one trace (every column), with the trace id replaced by a marker."""
     trace_hex = trace_id.hex()
     state: dict[str, list[dict[str, Any]]] = {}
     with psycopg.connect(database_url, row_factory=dict_row) as conn:

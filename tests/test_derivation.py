@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from receiver.grpc_server import SERVICE_NAME
+from storage.derived_rows import STEP_PREVIEW_CHARS
 from tests.derived_state import derived_state
 from tests.otlp_helpers import make_request, make_span, post_protobuf, stored_spans
 from tests.support import RunningServer, fixtures_dir, running_server, wait_derived
@@ -188,11 +189,10 @@ def test_fixture_golden_through_otlp(fresh_database_url: str, scenario: Path) ->
         wait_derived(fresh_database_url)
         with psycopg.connect(fresh_database_url) as conn:
             runs = conn.execute(
-                "SELECT id, span_id, agent_name, status, error_message, parent_run_id,"
-                " input_tokens, output_tokens FROM runs ORDER BY start_ns, id"
+                "SELECT trace_id, span_id, agent_name, status, error_message, parent_span_id,"
+                " input_tokens, output_tokens FROM runs ORDER BY start_ns, span_id"
             ).fetchall()
             runs_by_span = {bytes(r[1]).hex(): r for r in runs}
-            run_span_by_id = {r[0]: bytes(r[1]).hex() for r in runs}
             assert sorted(runs_by_span) == sorted(r["span_id"] for r in expected["runs"])
             for expected_run in expected["runs"]:
                 run = runs_by_span[expected_run["span_id"]]
@@ -200,12 +200,12 @@ def test_fixture_golden_through_otlp(fresh_database_url: str, scenario: Path) ->
                 assert run[3] == expected_run["status"]
                 if expected_run["error_message"]:
                     assert expected_run["error_message"] in (run[4] or "")
-                parent_span = run_span_by_id.get(run[5]) if run[5] else None
+                parent_span = bytes(run[5]).hex() if run[5] else None
                 assert parent_span == expected_run["parent_run_span_id"]
                 steps = conn.execute(
                     "SELECT span_id, kind, tool_name, model, status, error_message"
-                    " FROM steps WHERE run_id = %s ORDER BY step_index",
-                    (run[0],),
+                    " FROM steps WHERE trace_id = %s AND run_span_id = %s ORDER BY step_index",
+                    (run[0], run[1]),
                 ).fetchall()
                 assert [bytes(s[0]).hex() for s in steps] == [
                     s["span_id"] for s in expected_run["steps"]
@@ -290,8 +290,10 @@ def test_orphan_is_mapped_then_remapped_when_parent_arrives(
     assert [(r["agent_name"], r["status"], r["orphan_span_count"]) for r in after["runs"]] == [
         ("finder", "SUCCESS", 0)
     ]
-    assert after["runs"][0]["id"] == before["runs"][0]["id"], "the placeholder became the run"
-    assert [s["run_id"] for s in after["steps"]] == [after["runs"][0]["id"]]
+    assert after["runs"][0]["span_id"] == before["runs"][0]["span_id"], (
+        "the placeholder became the run"
+    )
+    assert [s["run_span_id"] for s in after["steps"]] == [after["runs"][0]["span_id"]]
 
 
 def test_large_payload_kept_whole_in_raw_span_and_marked_truncated(
@@ -325,7 +327,14 @@ def test_large_payload_kept_whole_in_raw_span_and_marked_truncated(
     wait_derived(agentguide_server.database_url)
     (step,) = derived_state(agentguide_server.database_url, trace_id)["steps"]
     assert step["output_truncated"] is True
-    assert 0 < len(step["output"]) <= MAX_DISPLAY_CHARS
+    assert 0 < len(step["output"]) <= STEP_PREVIEW_CHARS, "the row keeps a preview"
+    run_id = trace_id.hex() + agent_id.hex()
+    step_id = trace_id.hex() + bytes(step["span_id"]).hex()
+    shown = httpx.get(f"{agentguide_server.http_url}/v1/runs/{run_id}/steps/{step_id}").json()
+    assert shown["output"] == "x" * MAX_DISPLAY_CHARS, "the step's view maps the raw span again"
+    assert shown["output_truncated"] is True
+    (in_detail,) = httpx.get(f"{agentguide_server.http_url}/v1/runs/{run_id}").json()["steps"]
+    assert in_detail["output"] == shown["output"]
     raw = stored_spans(agentguide_server.http_url, trace_id)
     tool_raw = next(e["span"] for e in raw.values() if e["span"]["name"] == "execute_tool dump")
     values = {a["key"]: a["value"] for a in tool_raw["attributes"]}

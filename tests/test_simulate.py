@@ -32,6 +32,7 @@ from agentguide.simulation import (
     agentguide_api_url,
     configure_parser,
     export_request_to_otlp_json,
+    format_summary,
     generate_into,
     parse_headers,
     parse_retry_after,
@@ -251,6 +252,64 @@ def test_summary_counts_match_the_spans(busy_simulation):
     assert summary.input_tokens == sum(
         attr(span, "gen_ai.usage.input_tokens") or 0 for span in chat_spans
     )
+
+
+# genai-prices' provider ids of the providers the simulated agents name
+LIBRARY_PROVIDERS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gcp.gemini": "google",
+    "aws.bedrock": "aws",
+}
+
+
+def test_the_expected_cost_is_what_genai_prices_computes_for_the_chat_spans(busy_simulation):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from genai_prices import Usage, calc_price
+
+    summary, spans = busy_simulation
+    chat_spans = [span for span in spans if operation(span) == "chat"]
+    by_model: dict[str, Decimal] = {}
+    for span in chat_spans:
+        if failed(span):
+            continue
+        model = attr(span, "gen_ai.response.model")
+        price = calc_price(
+            Usage(
+                input_tokens=attr(span, "gen_ai.usage.input_tokens"),
+                output_tokens=attr(span, "gen_ai.usage.output_tokens"),
+            ),
+            model,
+            provider_id=LIBRARY_PROVIDERS[attr(span, "gen_ai.provider.name")],
+            genai_request_timestamp=datetime.fromtimestamp(span.start_time / 1e9, UTC),
+        )
+        by_model[model] = by_model.get(model, Decimal(0)) + price.total_price
+
+    assert len(by_model) == len(DEFAULT_AGENT_NAMES)  # every simulated model is priced
+    assert summary.cost_by_model == dict(sorted(by_model.items(), key=lambda i: (-i[1], i[0])))
+    assert summary.cost_usd == sum(by_model.values()) > 0
+    # failed calls report no tokens: unpriced, and counted
+    assert summary.unpriced_llm_calls == summary.failed_llm_calls > 0
+    assert sum(record.unpriced_llm_calls for record in summary.run_records) == (
+        summary.failed_llm_calls
+    )
+    assert summary.cost_usd == sum(
+        record.cost_usd for record in summary.run_records if record.cost_usd is not None
+    )
+
+
+def test_the_summary_and_its_cost_print_as_json_and_text():
+    summary, _ = generate(SimulationConfig(runs=5, seed=4, anchor_time_ns=ANCHOR_NS))
+    document = json.loads(json.dumps(summary.to_dict()))
+    assert summary.cost_usd is not None
+    assert document["cost_usd"] == float(summary.cost_usd)
+    assert document["run_records"][0]["cost_by_model"] == {
+        model: float(cost) for model, cost in summary.run_records[0].cost_by_model.items()
+    }
+    text = format_summary(summary, SimulationConfig(runs=5), "http://agentguide:4318")
+    assert f"cost:         ${summary.cost_usd:.6f} expected" in text
 
 
 def test_run_records_name_exactly_which_runs_and_tool_calls_failed(busy_simulation):

@@ -14,7 +14,8 @@ The modules, one job each:
 - ``planner``: one run drawn as plain data from a seeded generator, failures included.
 - ``ids`` and ``emitter``: the plan becomes SDK spans with seeded, reproducible ids.
 - ``generator``: :func:`generate_into`, runs one after the other into a tracer provider.
-- ``summary``: :class:`SimulationSummary`, what was generated, run by run.
+- ``costs``: the cost expected for each model call sent, priced by ``mapping.pricing``.
+- ``summary``: :class:`SimulationSummary`, what was generated, run by run, and its cost.
 - ``otlp_json`` and ``exporters``: OTLP/JSON, endpoints, and an exporter per protocol.
 - ``runner``: :func:`simulate` (worker threads, delivery tally, progress callback) and
   :func:`generate_spans`.

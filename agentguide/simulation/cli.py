@@ -174,6 +174,17 @@ def _format_counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in counts.items()) or "none"
 
 
+def _format_cost(summary: SimulationSummary) -> list[str]:
+    cost = "none priced" if summary.cost_usd is None else f"${summary.cost_usd:.6f} expected"
+    if summary.unpriced_llm_calls:
+        cost += f", {summary.unpriced_llm_calls} LLM calls unpriced (failed: no token counts)"
+    lines = [f"  cost:         {cost}"]
+    if summary.cost_by_model:
+        by_model = ", ".join(f"{name} ${usd:.6f}" for name, usd in summary.cost_by_model.items())
+        lines.append(f"  by model:     {by_model}")
+    return lines
+
+
 def format_summary(summary: SimulationSummary, config: SimulationConfig, api_url: str) -> str:
     """The human-readable end-of-run report."""
     lines = [
@@ -187,6 +198,7 @@ def format_summary(summary: SimulationSummary, config: SimulationConfig, api_url
         f"{_format_counts(summary.failures_by_tool)}",
         f"  LLM calls:    {summary.llm_calls}, failed {summary.failed_llm_calls}; tokens "
         f"{summary.input_tokens} in / {summary.output_tokens} out",
+        *_format_cost(summary),
         f"  spans sent:   {summary.spans}"
         + (
             f" ({summary.undelivered_spans} NOT delivered)"

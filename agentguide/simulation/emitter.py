@@ -4,13 +4,16 @@ spans with back-dated timestamps, and records of what was emitted."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Status, StatusCode
 
+from agentguide.simulation.costs import add_cost, expected_call_cost, step_model
 from agentguide.simulation.planner import Failure, Step, int_attr
 from agentguide.simulation.summary import RunRecord, ToolCallRecord
+from mapping.pricing import CostRollup
 
 __all__ = ["Emitter"]
 
@@ -25,6 +28,8 @@ class _RunAccumulator:
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     llm_calls: int = 0
     failed_llm_calls: int = 0
+    cost: CostRollup = field(default_factory=CostRollup)
+    cost_by_model: dict[str, Decimal] = field(default_factory=dict)
 
     def finish(self, step: Step, base_ns: int) -> RunRecord:
         failure = step.failure
@@ -45,6 +50,9 @@ class _RunAccumulator:
             failed_llm_calls=self.failed_llm_calls,
             input_tokens=int_attr(step, "gen_ai.usage.input_tokens"),
             output_tokens=int_attr(step, "gen_ai.usage.output_tokens"),
+            cost_usd=self.cost.cost,
+            unpriced_llm_calls=self.cost.unpriced_calls,
+            cost_by_model=dict(sorted(self.cost_by_model.items())),
         )
 
 
@@ -99,6 +107,9 @@ class Emitter:
         elif run is not None and step.role == "llm":
             run.llm_calls += 1
             run.failed_llm_calls += step.failure is not None
+            cost = expected_call_cost(step, self._base_ns + step.start)
+            run.cost = run.cost.add(cost)
+            add_cost(run.cost_by_model, step_model(step), cost)
 
         child_context = trace.set_span_in_context(span)
         for child in step.children:

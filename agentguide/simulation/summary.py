@@ -9,6 +9,10 @@ The counts follow these rules:
   ERROR (plus ``error.type`` and an ``exception`` event). ``failures_by_tool`` counts
   failed tool-call spans by ``gen_ai.tool.name``.
 - An **LLM call** is one ``chat`` span; it fails the same way.
+- The **expected cost** is what ``mapping.pricing`` makes of each chat span as sent (its
+  response model, provider, token counts and start time): ``cost_usd`` sums the priced
+  calls (None when none was), ``unpriced_llm_calls`` counts the others (failed calls carry
+  no token counts), ``cost_by_model`` splits the priced sum by the model the span names.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 
 __all__ = ["RunRecord", "SimulationSummary", "ToolCallRecord"]
@@ -52,6 +57,9 @@ class RunRecord:
     failed_llm_calls: int
     input_tokens: int
     output_tokens: int
+    cost_usd: Decimal | None  # expected cost of the run's own LLM calls (None: none priced)
+    unpriced_llm_calls: int
+    cost_by_model: dict[str, Decimal]
 
     @property
     def nested(self) -> bool:
@@ -79,6 +87,9 @@ class SimulationSummary:
     failed_llm_calls: int
     input_tokens: int
     output_tokens: int
+    cost_usd: Decimal | None
+    unpriced_llm_calls: int
+    cost_by_model: dict[str, Decimal]
     runs_by_agent: dict[str, int]
     failed_runs_by_agent: dict[str, int]
     tool_calls_by_tool: dict[str, int]
@@ -110,6 +121,9 @@ class SimulationSummary:
             failed_llm_calls=sum(r.failed_llm_calls for r in ordered),
             input_tokens=sum(r.input_tokens for r in ordered),
             output_tokens=sum(r.output_tokens for r in ordered),
+            cost_usd=_sum_costs(r.cost_usd for r in ordered),
+            unpriced_llm_calls=sum(r.unpriced_llm_calls for r in ordered),
+            cost_by_model=_costs_by_model(ordered),
             runs_by_agent=_sorted_counts(r.agent_name for r in ordered),
             failed_runs_by_agent=_sorted_counts(r.agent_name for r in failed_records),
             tool_calls_by_tool=_sorted_counts(call.tool_name for call in tool_calls),
@@ -131,7 +145,31 @@ class SimulationSummary:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The summary as JSON-ready values (USD amounts as numbers)."""
+        return _json_ready(asdict(self))
+
+
+def _sum_costs(costs: Iterable[Decimal | None]) -> Decimal | None:
+    priced = [cost for cost in costs if cost is not None]
+    return sum(priced, Decimal(0)) if priced else None
+
+
+def _costs_by_model(records: Iterable[RunRecord]) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = {}
+    for record in records:
+        for model, cost in record.cost_by_model.items():
+            totals[model] = totals.get(model, Decimal(0)) + cost
+    return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    return value
 
 
 def _sorted_counts(names: Iterable[str]) -> dict[str, int]:

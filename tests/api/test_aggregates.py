@@ -1,13 +1,16 @@
-"""GET /v1/agents, /v1/tools, /v1/metrics/summary and /v1/metrics/timeseries: exact figures
-over runs sent over real OTLP/HTTP."""
+"""GET /v1/agents, /v1/tools, /v1/metrics/summary and /v1/metrics/timeseries over runs sent
+over real OTLP/HTTP: from the rollups (counts exact, percentiles within 1% of the value at
+that rank) and, with exact=true, exactly from the rows."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
+from storage.sketch import RELATIVE_ERROR
 from tests.api.builders import (
     HOUR_NS,
     MS,
@@ -72,25 +75,48 @@ def test_agents_lists_run_and_failure_counts(api: httpx.Client, fleet: Fleet) ->
     assert agents[fleet.other]["failure_count"] == 0
 
 
-def _tool_stats(durations: list[float], failures: int) -> dict[str, object]:
+def at_rank(values: list[float], fraction: float) -> float:
+    """The value at rank ceil(fraction * n): what a rollup's percentile approximates."""
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+
+
+def _distribution(values: list[float], *, exact: bool) -> dict[str, object]:
+    if exact:
+        return {
+            "avg": pytest.approx(sum(values) / len(values)),
+            "p50": pytest.approx(percentile_cont(values, 0.5)),
+            "p95": pytest.approx(percentile_cont(values, 0.95)),
+            "p99": pytest.approx(percentile_cont(values, 0.99)),
+        }
+    return {
+        "avg": pytest.approx(sum(values) / len(values)),
+        "p50": pytest.approx(at_rank(values, 0.5), rel=RELATIVE_ERROR),
+        "p95": pytest.approx(at_rank(values, 0.95), rel=RELATIVE_ERROR),
+        "p99": pytest.approx(at_rank(values, 0.99), rel=RELATIVE_ERROR),
+    }
+
+
+def _tool_stats(durations: list[float], failures: int, *, exact: bool = False) -> dict[str, object]:
     return {
         "calls": len(durations),
         "failures": failures,
         "failure_rate": failures / len(durations),
-        "duration_ms": {
-            "avg": pytest.approx(sum(durations) / len(durations)),
-            "p50": pytest.approx(percentile_cont(durations, 0.5)),
-            "p95": pytest.approx(percentile_cont(durations, 0.95)),
-            "p99": pytest.approx(percentile_cont(durations, 0.99)),
-        },
+        "duration_ms": _distribution(durations, exact=exact),
     }
 
 
-def test_tools_of_an_agent_with_exact_percentiles(api: httpx.Client, fleet: Fleet) -> None:
-    items = api.get("/v1/tools", params={"agent": fleet.agent}).json()["items"]
-    assert items == [
-        {"tool": fleet.tool_a, **_tool_stats([100, 200, 400, 1000], 1)},
-        {"tool": fleet.tool_b, **_tool_stats([50, 60], 1)},
+EXACT_WINDOW = {"since": iso(T1 - DAY_NS), "until": iso(T1 + 6 * DAY_NS), "exact": "true"}
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_tools_of_an_agent(api: httpx.Client, fleet: Fleet, exact: bool) -> None:
+    params = {"agent": fleet.agent, **(EXACT_WINDOW if exact else {})}
+    answer = api.get("/v1/tools", params=params).json()
+    assert answer["exact"] is exact
+    assert answer["items"] == [
+        {"tool": fleet.tool_a, **_tool_stats([100, 200, 400, 1000], 1, exact=exact)},
+        {"tool": fleet.tool_b, **_tool_stats([50, 60], 1, exact=exact)},
     ]
 
 
@@ -99,43 +125,51 @@ def test_tools_without_agent_count_every_agent(api: httpx.Client, fleet: Fleet) 
     assert items[fleet.tool_a] == {"tool": fleet.tool_a, **_tool_stats([5, 100, 200, 400, 1000], 1)}
 
 
-def test_tools_window_is_on_the_call_start(api: httpx.Client, fleet: Fleet) -> None:
+def test_tools_window_is_on_the_run_start(api: httpx.Client, fleet: Fleet) -> None:
+    """A tool call counts in the window of its run's start, like the run itself; the rollups
+    widen the window to whole minutes, exact=true keeps it to the nanosecond."""
     params = {"agent": fleet.agent, "since": iso(T1 + 200 * MS), "until": iso(T1 + 2 * HOUR_NS)}
-    items = api.get("/v1/tools", params=params).json()["items"]
-    assert items == [
-        {"tool": fleet.tool_a, **_tool_stats([200, 400], 1)},
-        {"tool": fleet.tool_b, **_tool_stats([50, 60], 1)},
+    widened = api.get("/v1/tools", params=params).json()["items"]
+    assert [(i["tool"], i["calls"]) for i in widened] == [(fleet.tool_a, 3), (fleet.tool_b, 2)]
+    exact = api.get("/v1/tools", params={**params, "exact": "true"}).json()["items"]
+    assert exact == [
+        {"tool": fleet.tool_a, **_tool_stats([400], 1, exact=True)},
+        {"tool": fleet.tool_b, **_tool_stats([60], 0, exact=True)},
     ]
     params["since"] = iso(T1 + 100 * DAY_NS)
     params.pop("until")
     assert api.get("/v1/tools", params=params).json()["items"] == []
 
 
-def test_summary_of_an_agent(api: httpx.Client, fleet: Fleet) -> None:
-    summary = api.get("/v1/metrics/summary", params={"agent": fleet.agent}).json()
+def test_exact_needs_a_bounded_window(api: httpx.Client) -> None:
+    for params in (
+        {"exact": "true"},
+        {"exact": "true", "since": iso(T1), "until": iso(T1 + 8 * DAY_NS)},
+    ):
+        for path in ("/v1/tools", "/v1/metrics/summary"):
+            response = api.get(path, params=params)
+            assert response.status_code == 422
+            assert response.json()["error"]["parameters"] == ["exact"]
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_summary_of_an_agent(api: httpx.Client, fleet: Fleet, exact: bool) -> None:
+    params = {"agent": fleet.agent, **(EXACT_WINDOW if exact else {})}
+    summary = api.get("/v1/metrics/summary", params=params).json()
     durations = [2000.0, 3000.0, 7000.0]
     steps = [4.0, 2.0, 2.0]
     assert summary == {
-        "since": None,
-        "until": None,
+        "since": EXACT_WINDOW["since"] if exact else None,
+        "until": EXACT_WINDOW["until"] if exact else None,
+        "exact": exact,
         "agent": fleet.agent,
         "runs": {
             "total": 3,
             "by_status": {"PENDING": 0, "RUNNING": 0, "SUCCESS": 2, "FAILED": 1, "CANCELLED": 0},
         },
         "success_rate": pytest.approx(2 / 3),
-        "duration_ms": {
-            "avg": pytest.approx(4000.0),
-            "p50": pytest.approx(3000.0),
-            "p95": pytest.approx(percentile_cont(durations, 0.95)),
-            "p99": pytest.approx(percentile_cont(durations, 0.99)),
-        },
-        "steps_per_run": {
-            "avg": pytest.approx(8 / 3),
-            "p50": 2.0,
-            "p95": pytest.approx(percentile_cont(steps, 0.95)),
-            "p99": pytest.approx(percentile_cont(steps, 0.99)),
-        },
+        "duration_ms": _distribution(durations, exact=exact),
+        "steps_per_run": _distribution(steps, exact=exact),
         "tokens": {"input": 100, "output": 20, "total": 120},
         "top_failing_tools": [
             {"tool": fleet.tool_a, "calls": 4, "failures": 1, "failure_rate": 0.25},
@@ -152,7 +186,7 @@ def test_summary_window(api: httpx.Client, fleet: Fleet) -> None:
     assert summary["until"] == iso(T1 + DAY_NS)
     assert summary["runs"]["total"] == 1
     assert summary["success_rate"] == 0.0
-    assert summary["duration_ms"]["p99"] == 3000.0
+    assert summary["duration_ms"]["p99"] == pytest.approx(3000.0, rel=RELATIVE_ERROR)
     assert summary["top_failing_tools"] == [
         {"tool": fleet.tool_a, "calls": 1, "failures": 1, "failure_rate": 1.0}
     ]
@@ -183,9 +217,11 @@ def test_timeseries_hourly_with_empty_buckets(api: httpx.Client, fleet: Fleet) -
         "agent": fleet.agent,
         "buckets": [
             {"start": iso(T1), "runs": 1, "failures": 0, "success_rate": 1.0,
-             "avg_duration_ms": 2000.0, "p95_duration_ms": 2000.0},
+             "avg_duration_ms": 2000.0,
+             "p95_duration_ms": pytest.approx(2000.0, rel=RELATIVE_ERROR)},
             {"start": iso(T1 + HOUR_NS), "runs": 1, "failures": 1, "success_rate": 0.0,
-             "avg_duration_ms": 3000.0, "p95_duration_ms": 3000.0},
+             "avg_duration_ms": 3000.0,
+             "p95_duration_ms": pytest.approx(3000.0, rel=RELATIVE_ERROR)},
             {"start": iso(T1 + 2 * HOUR_NS), "runs": 0, "failures": 0, "success_rate": None,
              "avg_duration_ms": None, "p95_duration_ms": None},
         ],
@@ -202,7 +238,7 @@ def test_timeseries_daily_buckets_align_to_the_bucket(api: httpx.Client, fleet: 
         (iso(T1 + DAY_NS), 1, 0),
     ]
     assert series["buckets"][0]["p95_duration_ms"] == pytest.approx(
-        percentile_cont([2000, 3000], 0.95)
+        at_rank([2000, 3000], 0.95), rel=RELATIVE_ERROR
     )
 
 

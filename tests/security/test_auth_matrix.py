@@ -200,6 +200,7 @@ def test_scopes_of_the_other_endpoints(secured: SecuredServer) -> None:
     created = httpx.post(base + "/v1/runs", json=body, headers=keys["alpha-ingest"].bearer())
     assert created.status_code == 201, created.text
     run_id = created.json()["id"]
+    wait_derived(secured.server.database_url or "")
     assert (
         httpx.get(f"{base}/v1/runs/{run_id}", headers=keys["alpha-read"].bearer()).status_code
         == 200

@@ -1,5 +1,7 @@
-"""Retention deletes exactly the traces whose newest span ended before the horizon, with every
-row derived from them, while ingest goes on."""
+"""Retention drops whole days: the day partitions of spans, runs and steps and the rollup
+buckets of those days, while ingest goes on; spans of days without a partition of their own
+are deleted row by row, and a trace straddling the horizon is derived again from what is left.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +15,18 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from receiver.ingest import prepare_request
 from storage.database import apply_migrations
+from storage.deriver import DeriveEngine, derive_all_pending
+from storage.partitions import day_of, ensure_partitions, list_partitions, partition_name
 from storage.retention import Retention
 from storage.store import Store
 from tests.otlp_helpers import make_request, make_span, random_trace_id
+from tests.rollup_checks import assert_rollups_match_rows
 from tests.security.helpers import post_otlp, sample, scrape
 from tests.security.spans import agent_run
 from tests.support import PostgresServer, running_server, start_server, wait_derived
 
 DAY_NS = 86_400 * 10**9
-TRACE_TABLES = ("spans", "runs", "steps", "artifacts", "run_metrics", "dirty_traces")
+TRACE_TABLES = ("spans", "runs", "steps", "traces", "dirty_traces")
 
 
 def _rows_by_trace(database_url: str, table: str) -> dict[bytes, int]:
@@ -34,13 +39,13 @@ def _trace_ids(database_url: str, table: str) -> set[bytes]:
     return set(_rows_by_trace(database_url, table))
 
 
-def _old_run(now_ns: int) -> tuple[bytes, ExportTraceServiceRequest]:
-    request, _ = agent_run("old-agent", start_ns=now_ns - 10 * DAY_NS)
+def _old_run(start_ns: int) -> tuple[bytes, ExportTraceServiceRequest]:
+    request, _ = agent_run("old-agent", start_ns=start_ns)
     return request.resource_spans[0].scope_spans[0].spans[0].trace_id, request
 
 
 def _mixed_trace(now_ns: int) -> tuple[bytes, ExportTraceServiceRequest]:
-    """An old agent span with a step that ended just now: the trace is not old as a whole."""
+    """An old agent span with a step that started just now: the trace straddles the horizon."""
     trace_id = random_trace_id()
     agent = make_span(
         trace_id,
@@ -59,45 +64,65 @@ def _mixed_trace(now_ns: int) -> tuple[bytes, ExportTraceServiceRequest]:
     return trace_id, make_request([agent, recent])
 
 
-def test_retention_deletes_whole_old_traces_in_batches(postgres: PostgresServer) -> None:
-    """Small batches: the scan moves past traces that must stay and deletes the rest."""
+def test_retention_drops_old_days_and_keeps_rollups_equal(postgres: PostgresServer) -> None:
     database_url = postgres.create_database()
     apply_migrations(database_url)
     now_ns = time.time_ns()
-    old = [_old_run(now_ns) for _ in range(7)]
+    old = [_old_run(now_ns - 10 * DAY_NS) for _ in range(7)]
+    ancient = [_old_run(now_ns - 900 * DAY_NS) for _ in range(3)]  # no partition: the default
     mixed_id, mixed = _mixed_trace(now_ns)
     recent_request, _ = agent_run("recent-agent")
     recent_id = recent_request.resource_spans[0].scope_spans[0].spans[0].trace_id
+    old_day = day_of(now_ns - 10 * DAY_NS)
 
-    async def scenario() -> tuple[int, int]:
+    async def scenario() -> tuple[list[str], int, int]:
         store = await Store.open(database_url, max_size=2)
+        engine = DeriveEngine(store.pool)
         try:
-            for project_id in (1, 1):  # twice: re-delivery changes nothing
-                for _, request in [*old, (mixed_id, mixed), (recent_id, recent_request)]:
-                    await store.write_spans(project_id, prepare_request(request).batch)
-            await store.derive_all_pending()
-            done = await Retention(store.pool, batch_traces=2).delete_before(now_ns - 7 * DAY_NS)
-            await store.derive_all_pending()
-            return done.traces, done.batches
+            for _ in range(2):  # twice: re-delivery changes nothing
+                for _, request in [*old, *ancient, (mixed_id, mixed), (recent_id, recent_request)]:
+                    await store.write_spans(1, prepare_request(request).batch)
+            async with store.pool.connection() as conn:
+                created = await ensure_partitions(conn)
+                partitions = await list_partitions(conn)
+            assert old_day in partitions.days["spans"], "a day found in the default got one"
+            await derive_all_pending(engine)
+            done = await Retention(store.pool).delete_before(now_ns - 7 * DAY_NS)
+            await derive_all_pending(engine)
+            return created, done.days, done.default_rows
         finally:
             await store.close()
 
-    before = {table: _trace_ids(database_url, table) for table in TRACE_TABLES[:5]}
-    assert before["spans"] == set()
-    traces, batches = asyncio.run(scenario())
-    assert (traces, batches) == (7, 4)
-    old_ids = {trace_id for trace_id, _ in old}
+    before_runs = _trace_ids(database_url, "runs")
+    assert before_runs == set()
+    created, days, default_rows = asyncio.run(scenario())
+    assert partition_name("spans", old_day) in created
+    assert days >= 1
+    assert default_rows == len(ancient) * 2  # the spans of the ancient runs, once each
+    gone = {trace_id for trace_id, _ in [*old, *ancient]}
     for table in TRACE_TABLES:
-        assert not _trace_ids(database_url, table) & old_ids, table
-    assert _rows_by_trace(database_url, "spans") == {mixed_id: 2, recent_id: 2}
+        assert not _trace_ids(database_url, table) & gone, table
+    with psycopg.connect(database_url) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relname = %s", (partition_name("spans", old_day),)
+        ).fetchone()
+    assert left == (0,), "the old day's partition is dropped, not emptied"
+    assert _rows_by_trace(database_url, "spans") == {mixed_id: 1, recent_id: 2}
     assert _trace_ids(database_url, "runs") == {mixed_id, recent_id}
-    assert _trace_ids(database_url, "steps") == {mixed_id, recent_id}
+    (late_run,) = [
+        row
+        for row in psycopg.connect(database_url).execute(
+            "SELECT status, orphan_span_count FROM runs WHERE trace_id = %s", (mixed_id,)
+        )
+    ]
+    assert late_run == ("RUNNING", 1), "the straddling trace is derived from what is left"
+    assert_rollups_match_rows(database_url)
 
 
 def test_retention_runs_in_the_server_while_ingest_goes_on(postgres: PostgresServer) -> None:
     database_url = postgres.create_database()
     now_ns = time.time_ns()
-    old = [_old_run(now_ns) for _ in range(40)]
+    old = [_old_run(now_ns - 10 * DAY_NS) for _ in range(40)]
     mixed_id, mixed = _mixed_trace(now_ns)
     with running_server(database_url) as server:
         for _, request in [*old, (mixed_id, mixed)]:
@@ -125,7 +150,7 @@ def test_retention_runs_in_the_server_while_ingest_goes_on(postgres: PostgresSer
     sender.start()
     try:
         # Old traces that arrive while retention runs go at a later pass.
-        late_old = [_old_run(time.time_ns()) for _ in range(5)]
+        late_old = [_old_run(time.time_ns() - 10 * DAY_NS) for _ in range(5)]
         for _, request in late_old:
             assert post_otlp(server.http_url, request, {}).status_code == 200
         old_ids |= {trace_id for trace_id, _ in late_old}
@@ -137,7 +162,10 @@ def test_retention_runs_in_the_server_while_ingest_goes_on(postgres: PostgresSer
         stop.set()
         sender.join(30)
         wait_derived(database_url)
-        deleted = sample(scrape(server.http_url), "agentguide_retention_deleted_traces_total")
+        dropped = sample(scrape(server.http_url), "agentguide_retention_dropped_days_total")
+        undated = sample(
+            scrape(server.http_url), "agentguide_retention_deleted_undated_spans_total"
+        )
         summary = httpx.get(server.http_url + "/v1/runs", params={"agent": "old-agent"}).json()
     finally:
         stop.set()
@@ -148,13 +176,14 @@ def test_retention_runs_in_the_server_while_ingest_goes_on(postgres: PostgresSer
     assert len(sent) >= 20
     for table in TRACE_TABLES:
         assert not _trace_ids(database_url, table) & old_ids, table
-    assert deleted == len(old_ids)
+    assert dropped + undated > 0
     assert summary["items"] == []
     spans = _rows_by_trace(database_url, "spans")
-    assert spans[mixed_id] == 2
+    assert spans[mixed_id] == 1
     assert all(spans.get(trace_id) == 2 for trace_id in sent)
     runs = _trace_ids(database_url, "runs")
     steps = _trace_ids(database_url, "steps")
     assert set(sent) | {mixed_id} <= runs
-    assert set(sent) | {mixed_id} <= steps
-    assert "retention deleted" in server.log()
+    assert set(sent) <= steps
+    assert "retention dropped" in server.log()
+    assert_rollups_match_rows(database_url)

@@ -1,0 +1,8 @@
+"""The version of the mapping rules: stored with every derived row.
+
+Raise it whenever a change to ``mapping`` changes what a stored span derives to; ``agentguide
+serve`` then says that stored runs come from an older mapping, and ``agentguide rederive``
+derives them again.
+"""
+
+MAPPING_VERSION = 2
