@@ -49,12 +49,13 @@ _DROP_DEFAULT_ROWS = "DELETE FROM {} WHERE {} >= %s AND {} < %s"
 
 _DEFAULT_OLD_SPANS = """
 WITH gone AS (
-    DELETE FROM spans_default WHERE start_ns < %s RETURNING trace_id, project_id, start_ns
+    DELETE FROM spans_default WHERE start_ns < %s
+    RETURNING trace_id, project_id, start_ns, span_count
 ), marked AS (
     INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns)
     SELECT trace_id, project_id, min(start_ns), max(start_ns) FROM gone GROUP BY 1, 2
 )
-SELECT count(*) FROM gone
+SELECT coalesce(sum(span_count), 0) FROM gone
 """
 
 

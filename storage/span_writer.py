@@ -27,6 +27,7 @@ from storage.errors import (
     means_transient,
     means_unreachable,
 )
+from storage.partitions import NS_PER_DAY
 from storage.records import SpanBatch
 
 logger = logging.getLogger(__name__)
@@ -106,14 +107,20 @@ class Block:
 
 
 def blocks_of(batch: SpanBatch, *, one_span_each: bool = False) -> list[Block]:
-    """The batch's spans grouped into blocks: per trace, resource and scope, in batch order."""
-    blocks: dict[tuple[bytes, ...], Block] = {}
+    """The batch's spans grouped into blocks: per trace, resource, scope and day (so a span is
+    kept, and dropped by retention, with the spans of its own day), in batch order."""
+    blocks: dict[tuple[bytes | int, ...], Block] = {}
     ordered: list[Block] = []
     for trace_id, span_id, start, resource, scope, span in zip(
         batch.trace_ids, batch.span_ids, batch.start_ns, batch.resource_hashes,
         batch.scope_hashes, batch.spans, strict=True,
     ):  # fmt: skip
-        key = (trace_id, resource, scope, span_id) if one_span_each else (trace_id, resource, scope)
+        day = start // NS_PER_DAY
+        key = (
+            (trace_id, resource, scope, span_id)
+            if one_span_each
+            else (trace_id, resource, scope, day)
+        )
         block = blocks.get(key)
         if block is None:
             block = blocks[key] = Block(trace_id, resource, scope, start, [], [])
