@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.failure_schemas import RunFailure
+
 Timestamp = Annotated[
     str,
     Field(
@@ -137,6 +139,10 @@ class RunDetail(Run):
     metrics: list[Metric]
     artifacts: list[Artifact] = Field(description="artifacts of the run's own spans")
     child_runs: list[Run]
+    failure: RunFailure | None = Field(
+        default=None,
+        description="for a failed run: its failure signature and how many other runs failed so",
+    )
 
 
 class Agent(BaseModel):

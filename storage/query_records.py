@@ -34,6 +34,7 @@ class RunFilters:
     tool: str | None = None
     min_duration_ms: float | None = None
     has_error: bool | None = None
+    signature: str | None = None  # failure signature id
 
 
 @dataclass(slots=True)
