@@ -6,6 +6,7 @@ import { h } from "../dom.js";
 import { formatCount, formatDateTime, formatDuration, parseTime, plural, shortId } from "../format.js";
 import { href, replaceParams } from "../router.js";
 import { runDetail, stepDetail } from "../step-detail.js";
+import { failureNote, similarRunsPanel } from "../triage.js";
 import { RunNode, Waterfall } from "../waterfall.js";
 
 const STEP_PAGE = 25;
@@ -292,6 +293,7 @@ export function mountRun(container, route) {
         h("span", { class: "mono" }, shortId(runId, 16)),
       ),
       runHeader(timeline),
+      failureNote(timeline, { signal: controller.signal }),
       h(
         "div",
         { class: "run-body" },
@@ -310,6 +312,7 @@ export function mountRun(container, route) {
         ),
         detail,
       ),
+      similarRunsPanel(timeline, { signal: controller.signal }),
     );
   }
 

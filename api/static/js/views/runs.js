@@ -37,6 +37,11 @@ const TEXT_FILTERS = [
   ["session_id", "Session id", {}],
   ["user_id", "User id", {}],
   ["tool", "Tool", { list: "tool-names" }],
+  [
+    "signature",
+    "Failure signature",
+    { pattern: "[0-9a-f]{16}", title: "16 hexadecimal characters", placeholder: "16 hex characters" },
+  ],
 ];
 const FILTER_KEYS = [
   "agent",
