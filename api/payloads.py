@@ -20,6 +20,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from mapping import derive_trace, span_facts
 from mapping.model import SpanFacts, make_id
+from mapping.wire import readable
 from storage.query_records import ArtifactRow, RunRow, StepRow
 from storage.records import StoredSpan
 from storage.span_reader import PostgresSpanReader
@@ -71,9 +72,9 @@ def _with_payload(row: Row, payload: Payload | None) -> Row:
 
 def _facts(stored: StoredSpan) -> SpanFacts:
     return span_facts(
-        Span.FromString(stored.span),
-        Resource.FromString(stored.resource),
-        InstrumentationScope.FromString(stored.scope),
+        readable(Span, stored.span),
+        readable(Resource, stored.resource),
+        readable(InstrumentationScope, stored.scope),
     )
 
 

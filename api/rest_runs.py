@@ -24,6 +24,7 @@ from api.rest_models import ErrorInput, RunCreate, RunUpdate, StepCreate, StepUp
 from api.runs import RUN_ID_PATTERN
 from api.schemas import ErrorResponse
 from mapping.model import make_id, split_id
+from mapping.wire import readable
 from receiver.ingest import prepare_request
 from storage.queries import Queries
 from storage.records import SpanBatch
@@ -118,9 +119,9 @@ async def _rest_span(
     """The stored span of a REST run or step (it carries the lifecycle attribute), if any."""
     span_id = _ids(entity_id)[1]
     stored = (await edit.load([span_id])).get(span_id)
-    if stored is None or InstrumentationScope.FromString(stored.scope).name != rs.SCOPE_NAME:
+    if stored is None or readable(InstrumentationScope, stored.scope).name != rs.SCOPE_NAME:
         return None
-    span = Span.FromString(stored.span)
+    span = readable(Span, stored.span)
     return (span, stored) if rs.get_attribute(span, status_key) is not None else None
 
 
@@ -136,7 +137,7 @@ async def _load_run(
             )
         raise ApiError(404, f"no run {run_id}")
     span, stored = found
-    return span, Resource.FromString(stored.resource), InstrumentationScope.FromString(stored.scope)
+    return span, readable(Resource, stored.resource), readable(InstrumentationScope, stored.scope)
 
 
 async def _load_step(edit: TraceEdit, run_span: Span, step_id: str, run_id: str) -> Span:
@@ -151,7 +152,7 @@ async def _expected_index(edit: TraceEdit, run_span: Span, step: Span) -> int:
     key = (step.start_time_unix_nano, step.span_id.hex())
     earlier = 0
     for stored in await edit.spans_started_by(step.start_time_unix_nano, step.span_id):
-        span = Span.FromString(stored)
+        span = readable(Span, stored)
         if (
             span.parent_span_id == run_span.span_id
             and span.span_id != step.span_id

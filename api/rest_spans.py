@@ -20,17 +20,21 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-SCOPE_NAME = "agentguide.rest"
+from mapping.conventions import agentguide, gen_ai, openinference, otel
+
+SCOPE_NAME = agentguide.SCOPE_NAME
 SCOPE_VERSION = "1"
 
-RUN_STATUS_KEY = "agentguide.run.status"
-STEP_STATUS_KEY = "agentguide.step.status"
-STEP_INDEX_KEY = "agentguide.step.index"
-METRIC_PREFIX = "agentguide.metric."
+RUN_STATUS_KEY = agentguide.RUN_STATUS
+STEP_STATUS_KEY = agentguide.STEP_STATUS
+STEP_INDEX_KEY = agentguide.STEP_INDEX
+METRIC_PREFIX = agentguide.METRIC_PREFIX
+RUN_OUTPUT_KEY = openinference.OUTPUT_VALUE
+STEP_OUTPUT_KEY = gen_ai.TOOL_CALL_RESULT
 TOKEN_METRIC_KEYS = {
-    "input_tokens": "gen_ai.usage.input_tokens",
-    "output_tokens": "gen_ai.usage.output_tokens",
-    "total_tokens": "gen_ai.usage.total_tokens",
+    "input_tokens": gen_ai.USAGE_INPUT_TOKENS,
+    "output_tokens": gen_ai.USAGE_OUTPUT_TOKENS,
+    "total_tokens": gen_ai.USAGE_TOTAL_TOKENS,
 }
 
 _INT64_LIMIT = float(1 << 63)
@@ -121,14 +125,14 @@ def new_run_span(
     _set_all(
         span,
         [
-            ("gen_ai.operation.name", "invoke_agent"),
-            ("gen_ai.agent.name", agent_name),
-            ("gen_ai.agent.id", agent_id),
-            ("gen_ai.agent.version", agent_version),
-            ("gen_ai.agent.description", agent_description),
-            ("input.value", input_text),
-            ("session.id", session_id),
-            ("user.id", user_id),
+            (gen_ai.OPERATION_NAME, "invoke_agent"),
+            (gen_ai.AGENT_NAME, agent_name),
+            (gen_ai.AGENT_ID, agent_id),
+            (gen_ai.AGENT_VERSION, agent_version),
+            (gen_ai.AGENT_DESCRIPTION, agent_description),
+            (openinference.INPUT_VALUE, input_text),
+            (openinference.SESSION_ID, session_id),
+            (openinference.USER_ID, user_id),
             (RUN_STATUS_KEY, "PENDING"),
         ],
     )
@@ -157,10 +161,10 @@ def new_step_span(
     _set_all(
         span,
         [
-            ("gen_ai.operation.name", "execute_tool"),
-            ("gen_ai.tool.name", tool_name),
-            ("gen_ai.tool.call.id", tool_call_id),
-            ("gen_ai.tool.call.arguments", input_text),
+            (gen_ai.OPERATION_NAME, "execute_tool"),
+            (gen_ai.TOOL_NAME, tool_name),
+            (gen_ai.TOOL_CALL_ID, tool_call_id),
+            (gen_ai.TOOL_CALL_ARGUMENTS, input_text),
             (STEP_INDEX_KEY, index),
             (STEP_STATUS_KEY, "RUNNING"),
         ],
@@ -180,11 +184,11 @@ def step_status(span: Span) -> str:
 
 def _record_error(span: Span, error: ErrorFacts, at_ns: int) -> None:
     span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=error.message))
-    set_attribute(span, "error.type", error.type)
-    event = span.events.add(name="exception", time_unix_nano=at_ns)
+    set_attribute(span, otel.ERROR_TYPE, error.type)
+    event = span.events.add(name=otel.EXCEPTION_EVENT, time_unix_nano=at_ns)
     if error.type is not None:
-        event.attributes.append(KeyValue(key="exception.type", value=_any_value(error.type)))
-    event.attributes.append(KeyValue(key="exception.message", value=_any_value(error.message)))
+        event.attributes.append(KeyValue(key=otel.EXCEPTION_TYPE, value=_any_value(error.type)))
+    event.attributes.append(KeyValue(key=otel.EXCEPTION_MESSAGE, value=_any_value(error.message)))
 
 
 def finish(
@@ -210,7 +214,7 @@ def set_metrics(span: Span, metrics: dict[str, float]) -> None:
 
 def rest_resource(service_name: str) -> Resource:
     resource = Resource()
-    resource.attributes.append(KeyValue(key="service.name", value=_any_value(service_name)))
+    resource.attributes.append(KeyValue(key=otel.SERVICE_NAME, value=_any_value(service_name)))
     return resource
 
 

@@ -2,10 +2,11 @@
 
 from mapping.derive import derive_trace
 from mapping.facts import span_facts
-from mapping.values import MAX_DISPLAY_CHARS
+from mapping.text import MAX_DISPLAY_CHARS, MAX_IDENTIFIER_BYTES
 
 __all__ = [
     "MAX_DISPLAY_CHARS",
+    "MAX_IDENTIFIER_BYTES",
     "derive_trace",
     "span_facts",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from math import isfinite
 from typing import Any
 
@@ -10,11 +10,15 @@ from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyVa
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from mapping import conventions as c
-from mapping.messages import first_user_prompt, indexed_messages
-from mapping.model import ArtifactFacts, SpanFacts, SpanStatus
+from mapping import registry
+from mapping.conventions import agentguide, gen_ai, openinference, otel
+from mapping.conventions.base import Shape, TextReader
+from mapping.messages import NOT_JSON, answer_in, parsed, request_in
+from mapping.model import ArtifactFacts, SpanCategory, SpanFacts, SpanStatus
+from mapping.registry import Reading
 from mapping.span_artifacts import document_artifacts, event_artifacts, last_exception
-from mapping.values import MAX_DISPLAY_CHARS, as_int, as_text, cap, display_text, python_value
+from mapping.text import MAX_DISPLAY_CHARS, MAX_IDENTIFIER_BYTES, display, identifier
+from mapping.values import as_int, as_text, display_text, python_value, read_prefixed
 
 __all__ = ["MAX_DISPLAY_CHARS", "read_attributes", "read_prefixed", "span_facts"]
 
@@ -24,42 +28,16 @@ _STATUS: Mapping[int, SpanStatus] = {
     Status.STATUS_CODE_ERROR: "ERROR",
 }
 
-_INPUT_KEYS = (
-    c.GEN_AI_TOOL_CALL_ARGUMENTS,
-    c.GEN_AI_INPUT_MESSAGES,
-    c.INPUT_VALUE,
-    c.TRACELOOP_ENTITY_INPUT,
-    c.PYDANTIC_TOOL_ARGUMENTS,
-    c.GEN_AI_PROMPT,
-)
-_OUTPUT_KEYS = (
-    c.GEN_AI_TOOL_CALL_RESULT,
-    c.GEN_AI_OUTPUT_MESSAGES,
-    c.OUTPUT_VALUE,
-    c.TRACELOOP_ENTITY_OUTPUT,
-    c.PYDANTIC_FINAL_RESULT,
-    c.PYDANTIC_TOOL_RESPONSE,
-    c.GEN_AI_COMPLETION,
-)
-_MODEL_KEYS = (*c.MODEL_KEYS, c.PYDANTIC_MODEL_NAME)
-_PROVIDER_KEYS = (c.GEN_AI_PROVIDER_NAME, c.GEN_AI_SYSTEM, c.LLM_PROVIDER, c.LLM_SYSTEM)
-_SESSION_KEYS = (c.SESSION_ID, c.GEN_AI_CONVERSATION_ID)
-_AGENT_NAME_HINT_KEYS = (c.GEN_AI_AGENT_NAME, c.PYDANTIC_AGENT_NAME, c.TRACELOOP_WORKFLOW_NAME)
-_AGENT_NAME_KEYS: Mapping[str | None, tuple[str, ...]] = {
-    "gen_ai": (c.GEN_AI_AGENT_NAME, c.PYDANTIC_AGENT_NAME, c.AGENT_NAME),
-    "openinference": (c.AGENT_NAME,),
-    "traceloop": (c.TRACELOOP_ENTITY_NAME, c.GEN_AI_AGENT_NAME),
-    "pydantic_ai": (c.PYDANTIC_AGENT_NAME,),
-}
-_TOOL_NAME_KEYS = (c.GEN_AI_TOOL_NAME, c.TOOL_NAME, c.TRACELOOP_ENTITY_NAME)
-_TOOL_CALL_ID_KEYS = (c.GEN_AI_TOOL_CALL_ID, c.TOOL_CALL_ID)
 _DOCUMENT_CATEGORIES = frozenset({"retriever", "reranker"})
+_JSON_STARTS = frozenset('{["')
+_SHORT_IDENTIFIER = MAX_IDENTIFIER_BYTES // 4  # this many characters fit in any encoding
 
 
 def read_attributes(attributes: Iterable[KeyValue]) -> tuple[dict[str, Any], dict[str, float]]:
-    """In one pass: the values of the keys mapping reads, and the numeric usage attributes."""
-    wanted = c.WANTED_KEYS
-    usage_prefixes = c.USAGE_PREFIXES
+    """In one pass: the values of the keys mapping reads, and the numeric usage attributes
+    (keyed by valid identifiers: a usage key becomes a metric name)."""
+    wanted = registry.WANTED_KEYS
+    usage_prefixes = registry.USAGE_PREFIXES
     values: dict[str, Any] = {}
     usage: dict[str, float] = {}
     for kv in attributes:
@@ -71,15 +49,20 @@ def read_attributes(attributes: Iterable[KeyValue]) -> tuple[dict[str, Any], dic
             else:
                 values[key] = python_value(value)
         elif key.startswith(usage_prefixes):
-            number = python_value(kv.value)
-            if type(number) is int or (type(number) is float and isfinite(number)):
-                usage[key] = number
+            value = kv.value
+            kind = value.WhichOneof("value")
+            if kind == "int_value":
+                number: float = value.int_value
+            elif kind == "double_value":
+                number = value.double_value
+                if not isfinite(number):
+                    continue
+            else:
+                continue
+            if len(key) > _SHORT_IDENTIFIER or "\x00" in key:
+                key = identifier(key)[0]
+            usage[key] = number
     return values, usage
-
-
-def read_prefixed(attributes: Iterable[KeyValue], prefixes: tuple[str, ...]) -> dict[str, Any]:
-    """The attributes whose keys start with one of ``prefixes``."""
-    return {kv.key: python_value(kv.value) for kv in attributes if kv.key.startswith(prefixes)}
 
 
 def _first(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
@@ -92,11 +75,24 @@ def _first(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
+def _first_item(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[Any, str | None]:
+    """``_first``, with the key it was found under."""
+    for key in keys:
+        if key in attrs:
+            value = attrs[key]
+            if value is not None and value != "":
+                return value, key
+    return None, None
+
+
 def _first_text(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
-    value = _first(attrs, keys)
-    if value is None or type(value) is str:
-        return value
-    return as_text(value)
+    """``_first`` as an identifier-like display string."""
+    for key in keys:
+        if key in attrs:
+            value = attrs[key]
+            if value is not None and value != "":
+                return value if type(value) is str else as_text(value)
+    return None
 
 
 def _first_count(usage: Mapping[str, float], keys: tuple[str, ...]) -> int | None:
@@ -108,68 +104,133 @@ def _first_count(usage: Mapping[str, float], keys: tuple[str, ...]) -> int | Non
     return None
 
 
+_service_name_at: tuple[Resource | None, int] = (None, -1)
+
+
 def _service_name(resource: Resource) -> str | None:
-    for kv in resource.attributes:
-        if kv.key == "service.name":
+    """The resource's ``service.name``. The spans of a batch share one Resource object: the
+    position of the key in the last resource read is tried first (its key checked, its value
+    read), which spares walking every resource attribute for every span."""
+    global _service_name_at
+    attributes = resource.attributes
+    last, index = _service_name_at
+    if last is resource and index < len(attributes):
+        kv = attributes[index]
+        if kv.key == otel.SERVICE_NAME:
+            return as_text(python_value(kv.value))
+    for index, kv in enumerate(attributes):
+        if kv.key == otel.SERVICE_NAME:
+            _service_name_at = (resource, index)
             return as_text(python_value(kv.value))
     return None
 
 
-def _input_text(
-    attributes: Iterable[KeyValue], attrs: Mapping[str, Any], category: str
+def _identifier_at(
+    attrs: Mapping[str, Any], keys: tuple[str, ...], field: str, cut: list[str]
 ) -> str | None:
-    value = _first(attrs, _INPUT_KEYS)
-    if value is not None:
-        return value if type(value) is str else display_text(value)
-    for key in (c.PYDANTIC_ALL_MESSAGES, c.PYDANTIC_ALL_MESSAGES_EVENTS):
+    """``_first_text`` bounded as an identifier (``_bounded``)."""
+    for key in keys:
         if key in attrs:
-            return first_user_prompt(attrs[key])
-    if category == "llm":
-        return indexed_messages(read_prefixed(attributes, (c.INDEXED_PROMPT_PREFIX,)))
+            value = attrs[key]
+            if value is not None and value != "":
+                text = value if type(value) is str else as_text(value)
+                return _bounded(text, field, cut)
     return None
 
 
-def _output_text(
-    attributes: Iterable[KeyValue], attrs: Mapping[str, Any], category: str
-) -> str | None:
-    value = _first(attrs, _OUTPUT_KEYS)
-    if value is not None:
-        return value if type(value) is str else display_text(value)
-    if category == "llm":
-        return indexed_messages(read_prefixed(attributes, (c.INDEXED_COMPLETION_PREFIX,)))
-    return None
+def _bounded(value: str | None, field: str, cut: list[str]) -> str | None:
+    """An identifier bounded and made valid; ``field`` noted in ``cut`` when it was cut."""
+    if value is None or (len(value) <= _SHORT_IDENTIFIER and "\x00" not in value):
+        return value  # short enough in any encoding; a span's text holds no surrogate
+    text, was_cut = identifier(value)
+    if was_cut:
+        cut.append(field)
+    return text
 
 
-def _artifacts(
-    span: Span, attributes: Iterable[KeyValue], attrs: Mapping[str, Any], category: str
-) -> list[ArtifactFacts]:
+def _shown(value: Any, field: str, cut: list[str]) -> str | None:
+    """A value's display text capped and made valid; ``field`` noted in ``cut`` when it was
+    cut."""
+    shown = value if type(value) is str else display_text(value)
+    if shown is None:
+        return None
+    text, was_cut = display(shown)
+    if was_cut:
+        cut.append(field)
+    return text
+
+
+def _read(
+    readers: tuple[TextReader, ...],
+    attrs: Mapping[str, Any],
+    span: Span,
+    category: SpanCategory,
+) -> tuple[Any, str | None]:
+    """The first fallback reader's value, and its source."""
+    for reader in readers:
+        categories = reader.categories
+        if categories is not None and category not in categories:
+            continue
+        keys = reader.keys
+        if keys:
+            for key in keys:
+                if key in attrs:
+                    break
+            else:
+                continue
+        value = reader.read(attrs, span, category)
+        if value is not None:
+            return value, reader.source
+    return None, None
+
+
+def _readable(value: Any, shapes: tuple[Shape, ...], generic: Callable[[Any], str | None]) -> Any:
+    """What a person reads in an agent's input or output value: the text found in the
+    framework's shape, else the value itself."""
+    if type(value) is str and value.lstrip()[:1] not in _JSON_STARTS:
+        return value  # plain text
+    data = parsed(value)
+    if data is NOT_JSON:
+        return value
+    for shape in shapes:
+        text = shape(data)
+        if text is not None:
+            return text
+    text = generic(data)
+    return value if text is None else text
+
+
+def _artifacts(span: Span, attrs: Mapping[str, Any], category: str) -> list[ArtifactFacts]:
     artifacts = event_artifacts(span.events)
     if category in _DOCUMENT_CATEGORIES:
-        documents = read_prefixed(attributes, c.OPENINFERENCE_DOCUMENT_PREFIXES)
-        artifacts.extend(document_artifacts(documents, attrs.get(c.GEN_AI_RETRIEVAL_DOCUMENTS)))
-    elif c.GEN_AI_RETRIEVAL_DOCUMENTS in attrs:
-        artifacts.extend(document_artifacts({}, attrs[c.GEN_AI_RETRIEVAL_DOCUMENTS]))
+        documents = read_prefixed(span.attributes, openinference.DOCUMENT_PREFIXES)
+        artifacts.extend(document_artifacts(documents, attrs.get(gen_ai.RETRIEVAL_DOCUMENTS)))
+    elif gen_ai.RETRIEVAL_DOCUMENTS in attrs:
+        artifacts.extend(document_artifacts({}, attrs[gen_ai.RETRIEVAL_DOCUMENTS]))
     return artifacts
 
 
 def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> SpanFacts:
     """Classify one span and read what it says, independent of every other span.
 
-    ``scope`` is part of the signature so that a rule may depend on the instrumentation
-    library; the current rules are decided by attributes alone.
+    The conventions of ``mapping.registry`` decide the category from the span's attributes,
+    its name and the instrumentation scope's name. Every text is bounded and valid for
+    PostgreSQL (``mapping.text``); the span itself is not changed.
     """
-    attributes = span.attributes
-    attrs, usage = read_attributes(attributes)
+    attrs, usage = read_attributes(span.attributes)
     name = span.name
-    category, convention = c.classify(attrs, name)
+    category, convention = registry.classify(attrs, name, scope.name)
+    reading: Reading = registry.READINGS[convention]
+    keys = reading.keys
     span_status = span.status
     status = _STATUS.get(span_status.code, "UNSET")
     status_message = span_status.message or None
     has_events = len(span.events) > 0
+    cut: list[str] = []
 
     artifacts = (
-        _artifacts(span, attributes, attrs, category)
-        if has_events or category in _DOCUMENT_CATEGORIES or c.GEN_AI_RETRIEVAL_DOCUMENTS in attrs
+        _artifacts(span, attrs, category)
+        if has_events or category in _DOCUMENT_CATEGORIES or gen_ai.RETRIEVAL_DOCUMENTS in attrs
         else []
     )
 
@@ -177,70 +238,104 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
     if status == "ERROR":
         if has_events:
             error_type, error_message = last_exception(span.events)
-        error_type = error_type or _first_text(attrs, (c.ERROR_TYPE,))
-        error_message = error_message or status_message
+        error_type = _bounded(error_type or _first_text(attrs, keys.error_type), "error_type", cut)
+        error_message = _shown(error_message or status_message, "error_message", cut)
 
     agent_name = agent_id = agent_version = agent_description = handoff_from = None
     tool_name = tool_call_id = None
     if category == "agent":
-        agent_name = _first_text(attrs, _AGENT_NAME_KEYS.get(convention, ()))
-        agent_id = _first_text(attrs, (c.GEN_AI_AGENT_ID,))
-        agent_version = _first_text(attrs, (c.GEN_AI_AGENT_VERSION,))
-        agent_description = _first_text(attrs, (c.GEN_AI_AGENT_DESCRIPTION,))
-        handoff_from = _first_text(attrs, (c.GRAPH_NODE_PARENT_ID,))
+        agent_name = _first_text(attrs, keys.agent_name)
+        if agent_name is None and reading.agent_name_from_span_name is not None:
+            agent_name = reading.agent_name_from_span_name(name)
+        agent_name = _bounded(agent_name, "agent_name", cut)
+        agent_id = _identifier_at(attrs, keys.agent_id, "agent_id", cut)
+        agent_version = _identifier_at(attrs, keys.agent_version, "agent_version", cut)
+        agent_description = _shown(
+            _first_text(attrs, keys.agent_description), "agent_description", cut
+        )
+        handoff_from = _identifier_at(attrs, keys.handoff_from, "handoff_from_agent", cut)
     elif category == "tool":
-        tool_name = _first_text(attrs, _TOOL_NAME_KEYS) or name
-        tool_call_id = _first_text(attrs, _TOOL_CALL_ID_KEYS)
+        tool_name = _bounded(_first_text(attrs, keys.tool_name) or name, "tool_name", cut)
+        tool_call_id = _identifier_at(attrs, keys.tool_call_id, "tool_call_id", cut)
 
     input_tokens = output_tokens = total_tokens = None
+    cache_read_input_tokens = cache_write_input_tokens = reasoning_output_tokens = None
     if usage:
-        input_tokens = _first_count(usage, c.INPUT_TOKEN_KEYS)
-        output_tokens = _first_count(usage, c.OUTPUT_TOKEN_KEYS)
-        total_tokens = _first_count(usage, c.TOTAL_TOKEN_KEYS)
+        input_tokens = _first_count(usage, keys.input_tokens)
+        output_tokens = _first_count(usage, keys.output_tokens)
+        total_tokens = _first_count(usage, keys.total_tokens)
+        cache_read_input_tokens = _first_count(usage, keys.cache_read_input_tokens)
+        cache_write_input_tokens = _first_count(usage, keys.cache_write_input_tokens)
+        reasoning_output_tokens = _first_count(usage, keys.reasoning_output_tokens)
 
-    declared = attrs.get(
-        c.AGENTGUIDE_RUN_STATUS if category == "agent" else c.AGENTGUIDE_STEP_STATUS
-    )
-    declared_status = declared if declared in c.DECLARABLE_STATUSES else None
+    hint = model = provider = session_id = user_id = declared_status = None
+    if attrs:
+        hint = _identifier_at(attrs, keys.agent_name_hint, "agent_name_hint", cut)
+        model = _identifier_at(attrs, keys.model, "model", cut)
+        provider = _identifier_at(attrs, keys.provider, "provider", cut)
+        session_id = _identifier_at(attrs, keys.session_id, "session_id", cut)
+        user_id = _identifier_at(attrs, keys.user_id, "user_id", cut)
+        declared = _first(attrs, keys.run_status if category == "agent" else keys.step_status)
+        if declared in agentguide.DECLARABLE_STATUSES:
+            declared_status = declared
 
-    input_text, input_truncated = cap(_input_text(attributes, attrs, category))
-    output_text, output_truncated = cap(_output_text(attributes, attrs, category))
+    input_value, input_source = _first_item(attrs, keys.input)
+    if input_value is None:
+        readers = reading.input_readers if has_events else reading.input_readers_without_events
+        input_value, input_source = _read(readers, attrs, span, category)
+    output_value, output_source = _first_item(attrs, keys.output)
+    if output_value is None:
+        readers = reading.output_readers if has_events else reading.output_readers_without_events
+        output_value, output_source = _read(readers, attrs, span, category)
+    if category == "agent":
+        if input_value is not None:
+            input_value = _readable(input_value, reading.request_shapes, request_in)
+        if output_value is not None:
+            output_value = _readable(output_value, reading.answer_shapes, answer_in)
+    input_text = _shown(input_value, "input", cut)
+    output_text = _shown(output_value, "output", cut)
     parent_span_id = span.parent_span_id
 
     return SpanFacts(
         trace_id=span.trace_id.hex(),
         span_id=span.span_id.hex(),
         parent_span_id=parent_span_id.hex() if parent_span_id else None,
-        name=name,
+        name=_bounded(name, "name", cut),  # type: ignore[arg-type]
         start_ns=span.start_time_unix_nano,
         end_ns=span.end_time_unix_nano,
         status=status,
-        status_message=status_message,
+        status_message=status_message and _shown(status_message, "status_message", cut),
         category=category,
         convention=convention,
-        service_name=_service_name(resource),
+        service_name=_bounded(_service_name(resource), "service_name", cut),
         agent_name=agent_name,
         agent_id=agent_id,
         agent_version=agent_version,
         agent_description=agent_description,
-        agent_name_hint=_first_text(attrs, _AGENT_NAME_HINT_KEYS),
+        agent_name_hint=hint,
         handoff_from_agent=handoff_from,
         tool_name=tool_name,
         tool_call_id=tool_call_id,
-        model=_first_text(attrs, _MODEL_KEYS),
-        provider=_first_text(attrs, _PROVIDER_KEYS),
+        model=model,
+        provider=provider,
         input=input_text,
-        input_truncated=input_truncated,
+        input_truncated="input" in cut,
+        input_source=input_source,
         output=output_text,
-        output_truncated=output_truncated,
+        output_truncated="output" in cut,
+        output_source=output_source,
         error_type=error_type,
         error_message=error_message,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         total_tokens=total_tokens,
-        session_id=_first_text(attrs, _SESSION_KEYS),
-        user_id=_first_text(attrs, (c.USER_ID,)),
+        cache_read_input_tokens=cache_read_input_tokens,
+        cache_write_input_tokens=cache_write_input_tokens,
+        reasoning_output_tokens=reasoning_output_tokens,
+        session_id=session_id,
+        user_id=user_id,
         usage=usage,
         artifacts=artifacts,
         declared_status=declared_status,
+        truncated_fields=tuple(cut),
     )

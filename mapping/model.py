@@ -69,12 +69,18 @@ class ArtifactFacts:
     content: str | None = None
     url: str | None = None
     time_ns: int | None = None
-    truncated: bool = False
+    truncated: bool = False  # the content was cut
+    truncated_fields: tuple[str, ...] = ()  # every field that was cut: "name", "content", "url"
 
 
 @dataclass(slots=True)
 class SpanFacts:
-    """What mapping reads from one span, independent of every other span."""
+    """What mapping reads from one span, independent of every other span.
+
+    Every text is valid PostgreSQL text (no NUL, no unpaired surrogate); identifiers are at
+    most ``MAX_IDENTIFIER_BYTES`` UTF-8 bytes and display texts ``MAX_DISPLAY_CHARS``
+    characters; ``truncated_fields`` names the fields that were cut.
+    """
 
     trace_id: str
     span_id: str
@@ -97,15 +103,22 @@ class SpanFacts:
     tool_call_id: str | None = None
     model: str | None = None
     provider: str | None = None
+    # On an agent span, what a person reads: the user's request and the final answer, taken
+    # from the framework's own shape (messages, LangChain state, ...) when it has one.
     input: str | None = None
     input_truncated: bool = False
+    input_source: str | None = None  # the attribute key (or "event:<name>") it was read from
     output: str | None = None
     output_truncated: bool = False
+    output_source: str | None = None
     error_type: str | None = None
     error_message: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
+    cache_read_input_tokens: int | None = None  # input tokens served from a provider's cache
+    cache_write_input_tokens: int | None = None  # input tokens written to a provider's cache
+    reasoning_output_tokens: int | None = None  # output tokens spent on reasoning
     session_id: str | None = None
     user_id: str | None = None
     usage: dict[str, float] = field(default_factory=dict)
@@ -113,6 +126,7 @@ class SpanFacts:
     # A lifecycle status the span states itself (AgentGuide's REST ingest): PENDING, RUNNING,
     # SUCCESS, FAILED or CANCELLED. A run or step still PENDING or RUNNING has no end yet.
     declared_status: str | None = None
+    truncated_fields: tuple[str, ...] = ()  # the fields cut to their bound, by field name
 
 
 @dataclass(slots=True)
@@ -148,6 +162,12 @@ class Run:
     user_id: str | None
     service_name: str | None
     handoff_from_agent: str | None = None
+    cache_read_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+    reasoning_output_tokens: int = 0
+    input_source: str | None = None  # "<span id>/<key>": the span and attribute it came from
+    output_source: str | None = None
+    truncated_fields: tuple[str, ...] = ()  # the fields whose text was cut to its bound
 
 
 @dataclass(slots=True)
@@ -175,6 +195,11 @@ class Step:
     total_tokens: int | None
     parent_step_id: str | None
     child_run_id: str | None  # set on the step of a sub-agent: the run it invoked
+    agent_name: str | None = None  # set on the step of a sub-agent: the agent it invoked
+    cache_read_input_tokens: int | None = None
+    cache_write_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+    truncated_fields: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -190,6 +215,7 @@ class Artifact:
     url: str | None
     time_ns: int | None
     truncated: bool
+    truncated_fields: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

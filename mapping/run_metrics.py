@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from mapping.conventions import AGENTGUIDE_METRIC_PREFIX
+from mapping.conventions.agentguide import METRIC_PREFIX as AGENTGUIDE_METRIC_PREFIX
 from mapping.model import Metric, Run, SpanFacts, Step
 
 

@@ -7,6 +7,10 @@ complete (the fallback run), or the missing parent when the tree's top has not a
 when the parent arrives and is an agent span). Such an anchor exists only when it has steps
 of its own — a tree whose steps all sit below agent spans maps to those agents' runs alone —
 or when the trace has no agent span at all: then its root is the one run of the trace.
+
+Parent links that loop (a span its own parent, or a cycle of spans) would leave spans that no
+root reaches: the span of each cycle that started first (then by span id) is taken for a root,
+so every span is mapped and the result depends only on the set of spans.
 """
 
 from __future__ import annotations
@@ -66,23 +70,45 @@ def _has_free_steps(tops: list[SpanFacts], children: dict[str, list[SpanFacts]])
     return False
 
 
-def build_run_tree(facts: Iterable[SpanFacts]) -> RunTree:
-    """Assign every span of one trace to its run and every step to its run and parent step."""
-    spans = {f.span_id: f for f in facts}
-    children: dict[str, list[SpanFacts]] = {}
-    groups: dict[str, tuple[AnchorKind, list[SpanFacts]]] = {}
-    for span in spans.values():
-        parent = span.parent_span_id
-        if parent is None:
-            groups[span.span_id] = ("root", [span])
-        elif parent in spans:
-            children.setdefault(parent, []).append(span)
-        else:
-            groups.setdefault(parent, ("placeholder", []))[1].append(span)
+Groups = dict[str, tuple[AnchorKind, list[SpanFacts]]]  # tops of trees, by their run's key
 
-    anchors: dict[str, Anchor] = {}
+
+def _cycle_roots(
+    spans: dict[str, SpanFacts], children: dict[str, list[SpanFacts]], groups: Groups
+) -> Groups:
+    """The first-started span of every parent cycle as a root group, cut from its parent's
+    children (in place). Called only when some span was left unmapped."""
+    roots: Groups = {}
+    reached: set[str] = set()
+    stack = [top for _, tops in groups.values() for top in tops]
+    while True:
+        while stack:
+            span = stack.pop()
+            reached.add(span.span_id)
+            stack.extend(children.get(span.span_id, ()))
+        if len(reached) == len(spans):
+            return roots
+        # An unreached span hangs below a cycle: follow its parents until one repeats.
+        span = next(f for f in spans.values() if f.span_id not in reached)
+        path: dict[str, int] = {}
+        while span.span_id not in path:
+            path[span.span_id] = len(path)
+            span = spans[span.parent_span_id]  # type: ignore[index]
+        cycle = list(path)[path[span.span_id] :]
+        breaker = min((spans[span_id] for span_id in cycle), key=lambda f: (f.start_ns, f.span_id))
+        children[breaker.parent_span_id].remove(breaker)  # type: ignore[index]
+        roots[breaker.span_id] = ("root", [breaker])
+        stack.append(breaker)
+
+
+def _map_groups(
+    groups: Groups,
+    children: dict[str, list[SpanFacts]],
+    has_agent: bool,
+    anchors: dict[str, Anchor],
+) -> int:
+    """Map the trees below ``groups`` into ``anchors``; the number of spans mapped."""
     stack: list[tuple[SpanFacts, str | None, str | None]] = []
-    has_agent = any(span.category == "agent" for span in spans.values())
     for key, (kind, tops) in groups.items():
         run_key = None
         if not has_agent or _has_free_steps(tops, children):
@@ -91,8 +117,10 @@ def build_run_tree(facts: Iterable[SpanFacts]) -> RunTree:
             anchors[key] = Anchor(key=key, kind=kind, facts=facts_of_key, parent_key=None)
         stack.extend((top, run_key, None) for top in tops)
 
+    mapped = 0
     while stack:
         span, run_key, step_span_id = stack.pop()
+        mapped += 1
         span_id = span.span_id
         if span.category == "agent":
             if run_key is not None:
@@ -107,4 +135,25 @@ def build_run_tree(facts: Iterable[SpanFacts]) -> RunTree:
                 step_span_id = span_id
             run.members.append(Member(span, step_span_id))
         stack.extend((child, run_key, step_span_id) for child in children.get(span_id, ()))
+    return mapped
+
+
+def build_run_tree(facts: Iterable[SpanFacts]) -> RunTree:
+    """Assign every span of one trace to its run and every step to its run and parent step."""
+    spans = {f.span_id: f for f in facts}
+    children: dict[str, list[SpanFacts]] = {}
+    groups: Groups = {}
+    for span in spans.values():
+        parent = span.parent_span_id
+        if parent is None or parent == span.span_id:
+            groups[span.span_id] = ("root", [span])
+        elif parent in spans:
+            children.setdefault(parent, []).append(span)
+        else:
+            groups.setdefault(parent, ("placeholder", []))[1].append(span)
+
+    anchors: dict[str, Anchor] = {}
+    has_agent = any(span.category == "agent" for span in spans.values())
+    if _map_groups(groups, children, has_agent, anchors) < len(spans):
+        _map_groups(_cycle_roots(spans, children, groups), children, has_agent, anchors)
     return RunTree(spans=spans, anchors=anchors)

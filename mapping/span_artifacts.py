@@ -8,11 +8,13 @@ from typing import Any
 import orjson
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from mapping.conventions import OPENINFERENCE_DOCUMENT_PREFIXES
+from mapping.conventions import otel
+from mapping.conventions.openinference import DOCUMENT_PREFIXES as OPENINFERENCE_DOCUMENT_PREFIXES
 from mapping.model import ArtifactFacts
-from mapping.values import as_text, cap, display_text, python_value
+from mapping.text import display, identifier
+from mapping.values import as_text, display_text, python_value
 
-_EXCEPTION_EVENT = "exception"
+_EXCEPTION_EVENT = otel.EXCEPTION_EVENT
 _CHOICE_EVENT = "gen_ai.choice"
 _URL_KEYS = ("url", "uri", "source", "link", "href")
 
@@ -24,9 +26,27 @@ def _artifact(
     url: str | None = None,
     time_ns: int | None = None,
 ) -> ArtifactFacts:
-    text, truncated = cap(content)
+    cut = []
+    if name is not None:
+        name, name_cut = identifier(name)
+        if name_cut:
+            cut.append("name")
+    if content is not None:
+        content, content_cut = display(content)
+        if content_cut:
+            cut.append("content")
+    if url is not None:
+        url, url_cut = display(url)
+        if url_cut:
+            cut.append("url")
     return ArtifactFacts(
-        type=type_, name=name, content=text, url=url, time_ns=time_ns, truncated=truncated
+        type=type_,
+        name=name,
+        content=content,
+        url=url,
+        time_ns=time_ns,
+        truncated="content" in cut,
+        truncated_fields=tuple(cut),
     )
 
 
@@ -35,8 +55,8 @@ def _event_attributes(event: Span.Event) -> dict[str, Any]:
 
 
 def _exception_content(attrs: Mapping[str, Any]) -> str | None:
-    message = as_text(attrs.get("exception.message"))
-    stacktrace = as_text(attrs.get("exception.stacktrace"))
+    message = as_text(attrs.get(otel.EXCEPTION_MESSAGE))
+    stacktrace = as_text(attrs.get(otel.EXCEPTION_STACKTRACE))
     if message and stacktrace:
         return f"{message}\n\n{stacktrace}"
     return message or stacktrace
@@ -57,7 +77,7 @@ def event_artifacts(events: Iterable[Span.Event]) -> list[ArtifactFacts]:
             artifacts.append(
                 _artifact(
                     "exception",
-                    as_text(attrs.get("exception.type")),
+                    as_text(attrs.get(otel.EXCEPTION_TYPE)),
                     _exception_content(attrs),
                     time_ns=event.time_unix_nano,
                 )
@@ -75,7 +95,10 @@ def last_exception(events: Iterable[Span.Event]) -> tuple[str | None, str | None
     for event in events:
         if event.name == _EXCEPTION_EVENT:
             attrs = _event_attributes(event)
-            found = (as_text(attrs.get("exception.type")), as_text(attrs.get("exception.message")))
+            found = (
+                as_text(attrs.get(otel.EXCEPTION_TYPE)),
+                as_text(attrs.get(otel.EXCEPTION_MESSAGE)),
+            )
     return found
 
 

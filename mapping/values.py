@@ -1,4 +1,4 @@
-"""OTLP ``AnyValue`` to Python values, and Python values to capped display strings.
+"""OTLP ``AnyValue`` to Python values, and Python values to display strings.
 
 Display strings: strings as they are; booleans as ``true``/``false``; numbers via ``str``;
 arrays and key/value lists as compact JSON; bytes as standard base64 (the same encoding
@@ -8,13 +8,11 @@ OTLP/JSON uses for bytes), also inside arrays and key/value lists.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-
-MAX_DISPLAY_CHARS = 32768
-"""The longest input, output or artifact text mapping keeps; longer text is cut and flagged."""
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 
 def python_value(value: AnyValue) -> Any:
@@ -27,6 +25,11 @@ def python_value(value: AnyValue) -> Any:
     if kind == "kvlist_value":
         return {kv.key: python_value(kv.value) for kv in value.kvlist_value.values}
     return getattr(value, kind)
+
+
+def read_prefixed(attributes: Iterable[KeyValue], prefixes: tuple[str, ...]) -> dict[str, Any]:
+    """The attributes whose keys start with one of ``prefixes``."""
+    return {kv.key: python_value(kv.value) for kv in attributes if kv.key.startswith(prefixes)}
 
 
 def _json_default(value: Any) -> Any:
@@ -48,13 +51,6 @@ def display_text(value: Any) -> str | None:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     return orjson.dumps(value, default=_json_default).decode()
-
-
-def cap(text: str | None) -> tuple[str | None, bool]:
-    """``text`` cut to ``MAX_DISPLAY_CHARS`` characters, and whether it was cut."""
-    if text is None or len(text) <= MAX_DISPLAY_CHARS:
-        return text, False
-    return text[:MAX_DISPLAY_CHARS], True
 
 
 def as_int(value: Any) -> int | None:

@@ -20,13 +20,13 @@ from typing import Any, Final, TypeVar
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from mapping.wire import parse_lenient, readable
 from receiver.ingest import PreparedRequest, prepare_request
 from receiver.otlp_json import request_from_json_bytes, serialized_request_from_json
-from receiver.wire import parse_lenient, readable
 
 PROCESS_THRESHOLD_BYTES: Final = 1024 * 1024
 DECODE_THREADS: Final = 2
-STORE_INVALID_UTF8_AS_SENT: Final = False
+STORE_INVALID_UTF8_AS_SENT: Final = True
 
 T = TypeVar("T")
 
@@ -73,10 +73,8 @@ class Decoder:
         """An export request, and whether it had strings that are not UTF-8. Raises
         DecodeError.
 
-        Such strings are replaced with U+FFFD (``receiver.wire.readable``) until the deriver
-        reads stored spans leniently: today it parses them strictly, and one stored span it
-        cannot parse would stop it for every trace. Once it uses ``receiver.wire.readable``,
-        set STORE_INVALID_UTF8_AS_SENT and the raw spans keep the bytes as sent.
+        Such strings are stored as sent: the deriver and the API read stored spans through
+        ``mapping.wire.readable``, which shows them with U+FFFD.
         """
         message, lenient = await self._in_thread(parse_lenient, ExportTraceServiceRequest, payload)
         if lenient and not STORE_INVALID_UTF8_AS_SENT:

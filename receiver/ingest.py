@@ -1,7 +1,7 @@
 """From an OTLP export request to a storage batch: validation, and the answer.
 
 Shared by the gRPC and HTTP receivers, so both protocols accept and reject exactly alike.
-The request may be a lenient one (``receiver.wire``: strings as bytes, not checked for UTF-8);
+The request may be a lenient one (``mapping.wire``: strings as bytes, not checked for UTF-8);
 the raw resource, scope and span are stored as sent either way, and every value bound for a
 text column goes through ``column_text``.
 """

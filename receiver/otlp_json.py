@@ -30,7 +30,7 @@ from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from receiver.wire import readable
+from mapping.wire import readable
 from storage.records import StoredSpan
 
 _ID_FIELDS: Final = frozenset({"trace_id", "span_id", "parent_span_id"})

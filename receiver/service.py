@@ -86,7 +86,7 @@ class IngestService:
         protocol: str,
         earlier_errors: Sequence[str] = (),
     ) -> ExportTraceServiceResponse:
-        """Check the spans of a decoded request (strict or lenient, see ``receiver.wire``)
+        """Check the spans of a decoded request (strict or lenient, see ``mapping.wire``)
         against the limits, then ``export`` them into the principal's project; counted in the
         metrics under ``protocol``.
 

@@ -7,6 +7,7 @@ Rows written before compression existed stay as they are and read the same.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import zstandard
@@ -14,18 +15,34 @@ import zstandard
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 COMPRESSION_LEVEL = 1  # fast; levels up to 3 gain under 1% on spans
 
-_compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL, write_content_size=True)
-_decompressor = zstandard.ZstdDecompressor()
+# zstd contexts must not be used by two threads at once: one per thread.
+_contexts = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    compressor: zstandard.ZstdCompressor | None = getattr(_contexts, "compressor", None)
+    if compressor is None:
+        compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL, write_content_size=True)
+        _contexts.compressor = compressor
+    return compressor
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    decompressor: zstandard.ZstdDecompressor | None = getattr(_contexts, "decompressor", None)
+    if decompressor is None:
+        decompressor = zstandard.ZstdDecompressor()
+        _contexts.decompressor = decompressor
+    return decompressor
 
 
 def compress_spans(spans: Sequence[bytes]) -> list[bytes]:
     """The stored form of each serialized span. Releases the GIL while compressing."""
-    compress = _compressor.compress
+    compress = _compressor().compress
     return [compress(span) for span in spans]
 
 
 def decompress_span(stored: bytes) -> bytes:
     """The serialized span of a stored value, compressed or not."""
     if stored[:4] == ZSTD_MAGIC:
-        return _decompressor.decompress(stored)
+        return _decompressor().decompress(stored)
     return stored

@@ -34,6 +34,7 @@ from mapping.model import DerivedTrace, SpanFacts
 from mapping.pricing import PriceOverrides
 from mapping.trace_costs import TraceCosts, price_trace
 from mapping.version import MAPPING_VERSION
+from mapping.wire import readable
 from storage import rollups
 from storage.codec import decompress_span
 from storage.derive_queue import ClaimedTrace, PostgresDeriveQueue
@@ -399,10 +400,14 @@ class DeriveEngine:
             if item.error is not None:
                 continue
             try:
-                span = Span.FromString(decompress_span(bytes(stored)))
-                resource = resources.get(resource_id) or Resource()
-                scope = scopes.get(scope_id) or InstrumentationScope()
-                facts = _trim(span_facts(span, resource, scope))
+                span = readable(Span, decompress_span(bytes(stored)))
+                resource = resources.get(resource_id)
+                scope = scopes.get(scope_id)
+                if isinstance(resource, Exception) or isinstance(scope, Exception):
+                    raise ValueError(f"its resource or scope does not parse: {resource or scope}")
+                facts = _trim(
+                    span_facts(span, resource or Resource(), scope or InstrumentationScope())
+                )
             except Exception as exc:  # a span that does not map is its trace's problem alone
                 logger.warning("cannot map a span of trace %s: %s", bytes(trace_id).hex(), exc)
                 item.error = (
@@ -411,7 +416,11 @@ class DeriveEngine:
                 continue
             item.spans[bytes(span_id)] = CachedSpan(version, start_ns, facts)
             if self.extensions:
-                item.parsed[facts.span_id] = (span, resource, scope)
+                item.parsed[facts.span_id] = (
+                    span,
+                    resource or Resource(),
+                    scope or InstrumentationScope(),
+                )
             result.spans_mapped += 1
         result.mapping_s += time.perf_counter() - started
 
@@ -437,13 +446,17 @@ class DeriveEngine:
         message_type: Any,
         cache: dict[tuple[int, int], Any],
     ) -> dict[int, Any]:
-        """Resources or scopes by id, parsed once and kept (they never change)."""
+        """Resources or scopes by id, parsed once and kept (they never change); one that does
+        not parse at all is its exception, for the traces that use it to fail alone."""
         found = {i: cache[(project_id, i)] for i in ids if (project_id, i) in cache}
         missing = [i for i in ids if i not in found]
         if missing:
             cursor = await conn.execute(query, (project_id, missing), binary=True)
             for content_id, payload in await cursor.fetchall():
-                parsed = message_type.FromString(bytes(payload))
+                try:
+                    parsed = readable(message_type, bytes(payload))
+                except Exception as exc:
+                    parsed = exc
                 if len(cache) >= _PARSED_CACHE_SIZE:
                     cache.clear()
                 cache[(project_id, content_id)] = parsed

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from mapping.derive import derived_agent_id
 from storage.sketch import RELATIVE_ERROR
 from tests.api.builders import (
     HOUR_NS,
@@ -61,7 +62,7 @@ def fleet(agentguide_server: RunningServer) -> Fleet:
 def test_agents_lists_run_and_failure_counts(api: httpx.Client, fleet: Fleet) -> None:
     agents = {agent["name"]: agent for agent in api.get("/v1/agents").json()["items"]}
     assert agents[fleet.agent] == {
-        "id": None,
+        "id": derived_agent_id(fleet.agent),  # the run sent no gen_ai.agent.id
         "name": fleet.agent,
         "version": None,
         "description": None,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from mapping.derive import derived_agent_id
 from tests.api.builders import HOUR_NS, T0, AgentRun, Llm, Tool, iso, send_runs, unique
 from tests.support import RunningServer, wait_derived
 
@@ -78,7 +79,7 @@ def test_a_run_carries_every_field(api: httpx.Client, data: Dataset) -> None:
         "trace_id": first.trace_id.hex(),
         "span_id": first.span_id.hex(),
         "name": f"invoke_agent {data.alpha}",
-        "agent": {"id": None, "name": data.alpha, "version": None},
+        "agent": {"id": derived_agent_id(data.alpha), "name": data.alpha, "version": None},
         "parent_run_id": None,
         "status": "SUCCESS",
         "input": "question",

@@ -17,6 +17,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from receiver.grpc_server import SERVICE_NAME
+from storage.codec import decompress_span
 from tests.otlp_helpers import (
     PROTOBUF,
     attr,
@@ -27,7 +28,7 @@ from tests.otlp_helpers import (
     random_trace_id,
     stored_spans,
 )
-from tests.support import RunningServer, running_server
+from tests.support import RunningServer, running_server, wait_derived
 
 MIB = 1024 * 1024
 
@@ -77,22 +78,19 @@ def test_nul_in_resource_and_scope_is_stored_and_cleaned(
     assert stored["resourceSchemaUrl"] == "https://schema\ufffd/1"
     rows = _rows(
         agentguide_server.database_url or "",
-        "SELECT s.name, r.service_name, r.schema_url, sc.schema_url FROM spans s "
-        "JOIN resources r USING (project_id, resource_hash) "
-        "JOIN scopes sc USING (project_id, scope_hash) WHERE s.trace_id = %s",
+        "SELECT r.schema_url, sc.schema_url FROM spans s "
+        "JOIN resources r USING (project_id, resource_id) "
+        "JOIN scopes sc USING (project_id, scope_id) WHERE s.trace_id = %s",
         trace_id,
     )
-    assert rows == [
-        ("a\ufffdb", service.replace("\x00", "\ufffd"), "https://schema\ufffd/1",
-         "https://scope\ufffd/1"),
-    ]  # fmt: skip
+    assert rows == [("https://schema\ufffd/1", "https://scope\ufffd/1")]
 
 
 @pytest.mark.parametrize("transport", ["http-protobuf", "grpc"])
 def test_invalid_utf8_is_accepted(agentguide_server: RunningServer, transport: str) -> None:
     """proto3 strings that are not UTF-8 (protobuf's parser refuses the whole message): the
-    span is stored with U+FFFD in their place (until the deriver reads raw spans leniently,
-    see receiver.decoding), and so are the request's other spans."""
+    span is stored as sent, and so are the request's other spans; what shows it (the API, the
+    deriver) reads U+FFFD in their place."""
     trace_id = random_trace_id()
     good = make_span(trace_id, "good")
     bad = make_span(trace_id, "BAD-NAME", attributes={"input.value": "BAD-VALUE"})
@@ -118,14 +116,19 @@ def test_invalid_utf8_is_accepted(agentguide_server: RunningServer, transport: s
     assert sorted(entry["span"]["name"] for entry in stored.values()) == ["bad\ufffdname", "good"]
     rows = _rows(
         agentguide_server.database_url or "",
-        "SELECT s.name, s.span, r.service_name FROM spans s "
-        "JOIN resources r USING (project_id, resource_hash) WHERE s.trace_id = %s ORDER BY s.name",
+        "SELECT s.span, r.resource FROM spans s "
+        "JOIN resources r USING (project_id, resource_id) WHERE s.trace_id = %s",
         trace_id,
     )
-    (bad_name, bad_raw, service), (good_name, _, _) = rows
-    assert (bad_name, good_name, service) == ("bad\ufffdname", "good", "svc\ufffdBAD")
-    raw = bytes(bad_raw)  # type: ignore[arg-type]
-    assert "bad\ufffdname".encode() in raw and "bad\ufffdvalue".encode() in raw
+    raws = [decompress_span(bytes(span)) for span, _ in rows]  # type: ignore[arg-type]
+    (raw,) = [raw for raw in raws if b"bad\xffname" in raw]
+    assert b"bad\xc3value" in raw, "the raw span keeps the bytes as sent"
+    assert all(b"svc\xfeBAD" in bytes(resource) for _, resource in rows)  # type: ignore[arg-type]
+    wait_derived(agentguide_server.database_url or "")
+    runs = httpx.get(
+        agentguide_server.http_url + "/v1/runs", params={"trace_id": trace_id.hex()}
+    ).json()["items"]
+    assert {run["service_name"] for run in runs} == {"svc\ufffdBAD"}, "derived with U+FFFD"
 
 
 def test_rest_identifiers_are_limited_in_bytes(agentguide_server: RunningServer) -> None:

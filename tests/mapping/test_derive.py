@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from mapping import derive_trace
+from mapping.derive import AGENT_ID_NAMESPACE
 from mapping.model import ArtifactFacts, DerivedTrace, Metric, Run, Step
 from tests.mapping.builders import TRACE, facts, rid, sid
 
@@ -523,9 +526,43 @@ def test_placeholder_hint_comes_from_its_calls_not_its_sub_agents() -> None:
     assert run_of(trace, 1).agent_name == "parent"
 
 
-def test_parent_links_that_form_a_cycle_map_to_nothing() -> None:
-    trace = derive_trace([facts(1, 2, "tool"), facts(2, 1, "agent"), facts(3, 3, "llm")])
-    assert trace == DerivedTrace(trace_id=TRACE)
+def test_a_cycle_of_parents_is_rooted_at_its_first_span() -> None:
+    """Spans whose parent links loop are still mapped: the span of the cycle that started
+    first is read as the root, as if its parent link were absent."""
+    trace = derive_trace([facts(1, 2, "tool"), facts(2, 1, "agent"), facts(4, 2, "llm")])
+    assert [(r.span_id, r.parent_run_id) for r in trace.runs] == [
+        (sid(1), None),
+        (sid(2), rid(1)),
+    ]
+    assert [(s.kind, s.span_id) for s in steps_of(trace, 1)] == [
+        ("tool", sid(1)),
+        ("agent", sid(2)),
+    ]
+    assert [s.span_id for s in steps_of(trace, 2)] == [sid(4)]
+    assert all(r.orphan_span_count == 0 for r in trace.runs)
+
+
+def test_a_span_that_is_its_own_parent_is_a_root() -> None:
+    trace = derive_trace([facts(3, 3, "agent"), facts(4, 3, "tool")])
+    [run] = trace.runs
+    assert (run.span_id, run.parent_run_id, run.status) == (sid(3), None, "SUCCESS")
+    assert [s.span_id for s in steps_of(trace, 3)] == [sid(4)]
+
+
+def test_the_cycle_breaker_depends_on_the_spans_not_their_order() -> None:
+    cycle = [facts(5, 7, "agent", start=30), facts(6, 5, "agent", start=10), facts(7, 6, "tool")]
+    expected = derive_trace(cycle)
+    assert [r.span_id for r in expected.runs if r.parent_run_id is None] == [sid(6)]
+    assert derive_trace(cycle[::-1]) == expected
+    assert derive_trace([cycle[1], cycle[2], cycle[0]]) == expected
+
+
+def test_a_tree_below_a_cycle_is_mapped_with_it() -> None:
+    trace = derive_trace(
+        [facts(1, 2, "agent"), facts(2, 1, "plain"), facts(3, 2, "plain"), facts(4, 3, "tool")]
+    )
+    assert [r.span_id for r in trace.runs] == [sid(1)]
+    assert [s.span_id for s in steps_of(trace, 1)] == [sid(4)]
 
 
 def test_spans_of_two_traces_are_refused() -> None:
@@ -533,3 +570,186 @@ def test_spans_of_two_traces_are_refused() -> None:
     other.trace_id = "f" * 32
     with pytest.raises(ValueError, match="one trace"):
         derive_trace([facts(1, None, "agent"), other])
+
+
+# --- what a person reads: the run's input and output ------------------------------------
+
+CHAT_INPUT = '[{"role": "system", "content": "be brief"}, {"role": "user", "content": "Paris?"}]'
+
+
+def test_a_run_without_io_reads_its_first_and_last_llm_calls() -> None:
+    trace = derive_trace(
+        [
+            facts(1, None, "agent"),
+            facts(2, 1, "llm", input=CHAT_INPUT, input_source="input.value", output="[]"),
+            facts(3, 1, "tool"),
+            facts(
+                4,
+                1,
+                "llm",
+                input="[]",
+                output='[{"role": "assistant", "content": "Sunny."}]',
+                output_source="output.value",
+            ),
+        ]
+    )
+    run = run_of(trace, 1)
+    assert (run.input, run.output) == ("Paris?", "Sunny.")
+    assert (run.input_source, run.output_source) == (
+        f"{sid(2)}/input.value",
+        f"{sid(4)}/output.value",
+    )
+    assert (run.input_truncated, run.output_truncated) == (False, False)
+
+
+def test_a_runs_own_io_wins_over_its_llm_calls() -> None:
+    trace = derive_trace(
+        [
+            facts(1, None, "agent", input="asked", input_source="input.value"),
+            facts(2, 1, "llm", input=CHAT_INPUT, output='[{"role": "assistant", "content": "x"}]'),
+        ]
+    )
+    run = run_of(trace, 1)
+    assert (run.input, run.input_source) == ("asked", f"{sid(1)}/input.value")
+    assert run.output == "x"
+
+
+def test_a_run_whose_last_llm_call_called_a_tool_has_no_output() -> None:
+    trace = derive_trace(
+        [
+            facts(1, None, "agent"),
+            facts(2, 1, "llm", output='[{"role": "assistant", "content": "Looking."}]'),
+            facts(3, 1, "llm", output='[{"role": "assistant", "tool_calls": [{"id": "c"}]}]'),
+        ]
+    )
+    assert (run_of(trace, 1).output, run_of(trace, 1).output_source) == (None, None)
+
+
+def test_the_io_of_a_sub_agents_llm_calls_is_not_the_parents() -> None:
+    trace = derive_trace(
+        [
+            facts(1, None, "agent"),
+            facts(2, 1, "agent"),
+            facts(3, 2, "llm", input=CHAT_INPUT, output='[{"role": "assistant", "content": "a"}]'),
+        ]
+    )
+    assert (run_of(trace, 1).input, run_of(trace, 1).output) == (None, None)
+    assert (run_of(trace, 2).input, run_of(trace, 2).output) == ("Paris?", "a")
+
+
+# --- cache and reasoning tokens ---------------------------------------------------------
+
+
+def test_cache_and_reasoning_tokens_per_step_and_summed_per_run_once() -> None:
+    tokens = {"input_tokens": 100, "output_tokens": 10}
+    trace = derive_trace(
+        [
+            facts(1, None, "agent", cache_read_input_tokens=999, reasoning_output_tokens=999),
+            facts(2, 1, "llm", **tokens, cache_read_input_tokens=60, reasoning_output_tokens=5),
+            # the same call recorded again by a second instrumentation: not counted twice
+            facts(3, 2, "llm", **tokens, cache_read_input_tokens=60, reasoning_output_tokens=5),
+            facts(4, 1, "llm", **tokens, cache_write_input_tokens=20),
+        ]
+    )
+    run = run_of(trace, 1)
+    assert (
+        run.cache_read_input_tokens,
+        run.cache_write_input_tokens,
+        run.reasoning_output_tokens,
+    ) == (60, 20, 5)
+    assert (run.input_tokens, run.output_tokens) == (200, 20)
+    step = steps_of(trace, 1)[0]
+    assert (
+        step.cache_read_input_tokens,
+        step.cache_write_input_tokens,
+        step.reasoning_output_tokens,
+    ) == (
+        60,
+        None,
+        5,
+    )
+
+
+def test_a_runs_own_cache_tokens_count_when_no_llm_call_reports_tokens() -> None:
+    trace = derive_trace(
+        [
+            facts(
+                1,
+                None,
+                "agent",
+                input_tokens=50,
+                cache_read_input_tokens=30,
+                reasoning_output_tokens=4,
+            ),
+            facts(2, 1, "llm"),
+        ]
+    )
+    run = run_of(trace, 1)
+    assert (run.input_tokens, run.cache_read_input_tokens, run.reasoning_output_tokens) == (
+        50,
+        30,
+        4,
+    )
+
+
+# --- sub-agents and agent identity ------------------------------------------------------
+
+
+def test_a_sub_agent_step_names_the_agent_it_called() -> None:
+    trace = derive_trace(
+        [
+            facts(1, None, "agent", agent_name="triage"),
+            facts(2, 1, "tool", tool_name="ask_weather"),
+            facts(3, 2, "agent", agent_name=None, service_name="weather-svc"),
+        ]
+    )
+    agent_step = next(s for s in steps_of(trace, 1) if s.kind == "agent")
+    assert (agent_step.agent_name, agent_step.child_run_id) == ("weather-svc", rid(3))
+    assert all(s.agent_name is None for s in trace.steps if s.kind != "agent")
+
+
+def test_an_agent_without_an_id_gets_a_stable_one_from_its_name() -> None:
+    first = derive_trace([facts(1, None, "agent", agent_name="planner")]).runs[0]
+    again = derive_trace([facts(9, None, "agent", agent_name="planner")]).runs[0]
+    other = derive_trace([facts(1, None, "agent", agent_name="writer")]).runs[0]
+    assert first.agent_id == again.agent_id != other.agent_id
+    assert first.agent_id == str(uuid.uuid5(AGENT_ID_NAMESPACE, "planner"))
+
+
+def test_an_agent_id_from_the_spans_wins_over_the_derived_one() -> None:
+    trace = derive_trace(
+        [
+            facts(1, None, "agent", agent_name="planner", start=0),
+            facts(2, 1, "agent", agent_name="planner", agent_id="asst_1", start=5),
+        ]
+    )
+    assert run_of(trace, 2).agent_id == "asst_1"
+    [agent] = trace.agents
+    assert (agent.name, agent.agent_id) == ("planner", "asst_1")
+
+
+def test_a_root_standing_in_for_an_agent_is_named_after_the_agent_its_spans_name() -> None:
+    trace = derive_trace(
+        [
+            facts(1, None, "plain", service_name="my-service"),
+            facts(2, 1, "llm", agent_name_hint="weather-agent"),
+        ]
+    )
+    assert run_of(trace, 1).agent_name == "weather-agent"
+
+
+# --- bounded identifiers ----------------------------------------------------------------
+
+
+def test_cut_fields_are_named_on_runs_and_steps() -> None:
+    trace = derive_trace(
+        [
+            facts(1, None, "agent", truncated_fields=("agent_name", "name", "session_id")),
+            facts(2, 1, "tool", session_id="s", truncated_fields=("tool_name", "input")),
+            facts(3, 1, "agent", truncated_fields=("agent_name",)),
+        ]
+    )
+    assert run_of(trace, 1).truncated_fields == ("agent_name", "name")
+    tool_step, agent_step = steps_of(trace, 1)
+    assert tool_step.truncated_fields == ("tool_name", "input", "name")
+    assert agent_step.truncated_fields == ("agent_name",)

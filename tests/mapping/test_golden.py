@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mapping import derive_trace
+from mapping.derive import derived_agent_id
 from mapping.model import STEP_CATEGORIES, DerivedTrace, Run, SpanFacts, Step, make_id
 from tests.mapping.otlp import scenario_dirs, scenario_facts
 
@@ -47,6 +48,7 @@ def _check_step(step: Step, expected: dict[str, Any], runs_by_id: dict[str, Run]
     if step.kind == "agent":
         assert step.child_run_id is not None
         assert runs_by_id[step.child_run_id].agent_name == expected["agent_name"]
+        assert step.agent_name == expected["agent_name"]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -71,6 +73,12 @@ def test_scenario_matches_expected(scenario: Path) -> None:
         assert run.error_message == want["error_message"]
         assert run.input == want["input_summary"]
         assert run.output == want["output_summary"]
+        for text, source in ((run.input, run.input_source), (run.output, run.output_source)):
+            # where the text came from: a span of this trace, and the key read there
+            assert (source is None) == (text is None)
+            if source is not None:
+                span_id, _, key = source.partition("/")
+                assert facts_by_span[span_id].trace_id == run.trace_id and key
         assert run.handoff_from_agent == want.get("handoff_from_agent")
         parent_span = want["parent_run_span_id"]
         assert run.parent_run_id == (make_id(run.trace_id, parent_span) if parent_span else None)
@@ -152,3 +160,15 @@ def test_scenario_result_is_independent_of_order(scenario: Path) -> None:
         shuffled = facts[:]
         shuffler.shuffle(shuffled)
         assert _derived_by_trace(shuffled) == expected
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_scenario_agents_are_named_by_their_spans_not_their_service(scenario: Path) -> None:
+    """Every captured framework names its agents: no run falls back to the service name, and
+    none sends an agent id, so each agent's id is the one derived from its name."""
+    facts = scenario_facts(scenario)
+    services = {f.service_name for f in facts}
+    for trace in _derived_by_trace(facts).values():
+        for run in trace.runs:
+            assert run.agent_name not in services
+            assert run.agent_id == derived_agent_id(run.agent_name)

@@ -372,7 +372,9 @@ def test_traceloop_kinds() -> None:
         },
     )
     assert (agent.category, agent.agent_name) == ("agent", "weather")
-    assert (agent.input, agent.output) == ('{"args": []}', '"done"')
+    # What a person reads: a call with no text argument stays as recorded; the answer, a JSON
+    # string, is shown decoded.
+    assert (agent.input, agent.output) == ('{"args": []}', "done")
     task = facts_of("t.task", {"traceloop.span.kind": "task"})
     assert task.category == "task"
     tool = facts_of(
@@ -568,3 +570,291 @@ def test_long_artifact_is_capped_and_flagged() -> None:
     [artifact] = f.artifacts
     assert artifact.truncated is True
     assert artifact.content == message[:MAX_DISPLAY_CHARS]
+
+
+# --- newer GenAI conventions ------------------------------------------------------------
+
+
+def test_cache_and_reasoning_tokens_of_the_gen_ai_conventions() -> None:
+    f = facts_of(
+        "chat m",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.usage.input_tokens": 100,
+            "gen_ai.usage.output_tokens": 40,
+            "gen_ai.usage.cache_read.input_tokens": 60,
+            "gen_ai.usage.cache_write.input_tokens": 25,
+            "gen_ai.usage.cache_creation.input_tokens": 99,  # the older name: the newer wins
+            "gen_ai.usage.reasoning.output_tokens": 30,
+        },
+    )
+    assert (f.cache_read_input_tokens, f.cache_write_input_tokens, f.reasoning_output_tokens) == (
+        60,
+        25,
+        30,
+    )
+
+
+def test_cache_creation_is_the_older_name_of_cache_write() -> None:
+    f = facts_of(
+        "chat m",
+        {"gen_ai.operation.name": "chat", "gen_ai.usage.cache_creation.input_tokens": 12},
+    )
+    assert (f.cache_read_input_tokens, f.cache_write_input_tokens, f.reasoning_output_tokens) == (
+        None,
+        12,
+        None,
+    )
+
+
+def test_cache_and_reasoning_tokens_of_openinference() -> None:
+    f = facts_of(
+        "generation",
+        {
+            "openinference.span.kind": "LLM",
+            "llm.token_count.prompt": 100,
+            "llm.token_count.prompt_details.cache_read": 70,
+            "llm.token_count.prompt_details.cache_write": 10,
+            "llm.token_count.completion_details.reasoning": 20,
+        },
+    )
+    assert (f.cache_read_input_tokens, f.cache_write_input_tokens, f.reasoning_output_tokens) == (
+        70,
+        10,
+        20,
+    )
+
+
+def test_cache_tokens_in_openllmetry_spelling() -> None:
+    f = facts_of(
+        "openai.chat",
+        {
+            "llm.request.type": "chat",
+            "gen_ai.usage.cache_read_input_tokens": 8,
+            "gen_ai.usage.cache_creation_input_tokens": 3,
+        },
+    )
+    assert (f.cache_read_input_tokens, f.cache_write_input_tokens) == (8, 3)
+
+
+def test_provider_name_and_the_older_system_key() -> None:
+    both = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "x", "gen_ai.system": "y"}
+    assert facts_of("chat", both).provider == "x"
+    assert facts_of("chat", {"gen_ai.operation.name": "chat", "gen_ai.system": "y"}).provider == "y"
+
+
+def test_structured_messages_are_shown_as_json() -> None:
+    messages = [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    f = facts_of("chat m", {"gen_ai.operation.name": "chat", "gen_ai.input.messages": messages})
+    assert json.loads(f.input or "") == messages
+    assert f.input_source == "gen_ai.input.messages"
+
+
+def test_inference_details_event_carries_input_and_output() -> None:
+    asked = [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    answered = [{"role": "assistant", "parts": [{"type": "text", "content": "hello"}]}]
+    f = facts_of(
+        "chat m",
+        {"gen_ai.operation.name": "chat"},
+        events=[
+            (
+                "gen_ai.client.inference.operation.details",
+                {"gen_ai.input.messages": asked, "gen_ai.output.messages": answered},
+            )
+        ],
+    )
+    assert (json.loads(f.input or ""), json.loads(f.output or "")) == (asked, answered)
+    source = "event:gen_ai.client.inference.operation.details"
+    assert (f.input_source, f.output_source) == (source, source)
+
+
+def test_inference_details_event_as_json_strings() -> None:
+    f = facts_of(
+        "chat m",
+        {"gen_ai.operation.name": "chat"},
+        events=[("gen_ai.client.inference.operation.details", {"gen_ai.input.messages": "[1]"})],
+    )
+    assert (f.input, f.output) == ("[1]", None)
+
+
+def test_older_message_events_carry_input_and_output() -> None:
+    f = facts_of(
+        "chat m",
+        {"gen_ai.operation.name": "chat", "gen_ai.system": "openai"},
+        events=[
+            ("gen_ai.system.message", {"gen_ai.system": "openai", "content": "be brief"}),
+            ("gen_ai.user.message", {"content": "hi"}),
+            ("gen_ai.assistant.message", {"gen_ai.event.content": '{"content": "earlier"}'}),
+            ("gen_ai.tool.message", {"content": "42", "id": "call_1"}),
+            ("gen_ai.choice", {"index": 0, "message": {"content": "hello"}}),
+        ],
+    )
+    assert json.loads(f.input or "") == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "earlier"},
+        {"role": "tool", "content": "42", "id": "call_1"},
+    ]
+    assert json.loads(f.output or "") == [{"index": 0, "message": {"content": "hello"}}]
+    assert (f.input_source, f.output_source) == ("event:gen_ai.*.message", "event:gen_ai.choice")
+
+
+def test_content_in_attributes_wins_over_events() -> None:
+    f = facts_of(
+        "chat m",
+        {"gen_ai.operation.name": "chat", "gen_ai.input.messages": "[]"},
+        events=[("gen_ai.user.message", {"content": "hi"})],
+    )
+    assert (f.input, f.input_source) == ("[]", "gen_ai.input.messages")
+
+
+# --- agent identity ---------------------------------------------------------------------
+
+
+def test_invoke_agent_without_a_name_attribute_is_named_by_its_span() -> None:
+    f = facts_of("invoke_agent planner", {"gen_ai.operation.name": "invoke_agent"})
+    assert (f.category, f.agent_name) == ("agent", "planner")
+    bare = facts_of("invoke_agent", {"gen_ai.operation.name": "invoke_agent"})
+    assert (bare.category, bare.agent_name) == ("agent", None)
+
+
+def test_traceloop_agent_without_an_entity_name_is_named_by_its_span() -> None:
+    f = facts_of("weather.agent", {"traceloop.span.kind": "agent"})
+    assert (f.category, f.agent_name) == ("agent", "weather")
+
+
+def test_a_name_in_the_span_name_of_a_child_names_no_agent() -> None:
+    f = facts_of("invoke_agent planner", {"gen_ai.operation.name": "chat"})
+    assert (f.category, f.agent_name) == ("llm", None)
+
+
+# --- what a person reads on an agent span -----------------------------------------------
+
+
+def _agent_input(value: object) -> str | None:
+    attrs = {"openinference.span.kind": "AGENT", "agent.name": "a", "input.value": value}
+    return facts_of("a", attrs).input
+
+
+def _agent_output(value: object) -> str | None:
+    attrs = {"openinference.span.kind": "AGENT", "agent.name": "a", "output.value": value}
+    return facts_of("a", attrs).output
+
+
+ASKED = "Weather in Paris?"
+LANGCHAIN_HUMAN = ["langchain", "schema", "messages", "HumanMessage"]
+LANGCHAIN_AI = ["langchain", "schema", "messages", "AIMessage"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ASKED,
+        json.dumps(ASKED),
+        json.dumps({"messages": [["user", ASKED]]}),
+        json.dumps({"messages": [{"type": "human", "content": ASKED}]}),
+        json.dumps([{"role": "system", "content": "be kind"}, {"role": "user", "content": ASKED}]),
+        json.dumps([{"role": "user", "parts": [{"type": "text", "content": ASKED}]}]),
+        json.dumps(
+            [
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": ASKED}],
+                }
+            ]
+        ),
+        json.dumps(
+            {
+                "messages": [
+                    {
+                        "lc": 1,
+                        "type": "constructor",
+                        "id": LANGCHAIN_HUMAN,
+                        "kwargs": {"content": ASKED},
+                    }
+                ]
+            }
+        ),
+        json.dumps({"input": ASKED}),
+        [{"role": "user", "content": ASKED}],
+        {"messages": [{"role": "user", "content": ASKED}]},
+    ],
+)
+def test_agent_input_is_the_request_in_any_message_shape(value: object) -> None:
+    assert _agent_input(value) == ASKED
+
+
+ANSWER = "Sunny."
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ANSWER,
+        json.dumps(ANSWER),
+        json.dumps(
+            {"messages": [{"type": "human", "content": "q"}, {"type": "ai", "content": ANSWER}]}
+        ),
+        json.dumps([{"role": "assistant", "content": ANSWER, "tool_calls": None}]),
+        json.dumps(
+            {"choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}}]}
+        ),
+        json.dumps(
+            {
+                "output": [
+                    {"type": "reasoning"},
+                    {
+                        "type": "message",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "text": ANSWER}],
+                    },
+                ]
+            }
+        ),
+        json.dumps([{"role": "model", "parts": [{"text": ANSWER}]}]),
+        json.dumps(
+            {
+                "messages": [
+                    {
+                        "lc": 1,
+                        "type": "constructor",
+                        "id": LANGCHAIN_AI,
+                        "kwargs": {"content": ANSWER},
+                    }
+                ]
+            }
+        ),
+    ],
+)
+def test_agent_output_is_the_final_answer_in_any_message_shape(value: object) -> None:
+    assert _agent_output(value) == ANSWER
+
+
+def test_agent_output_ending_in_a_tool_call_has_no_answer_and_stays_as_recorded() -> None:
+    value = '[{"role": "assistant", "content": null, "tool_calls": [{"id": "c"}]}]'
+    assert _agent_output(value) == value
+
+
+def test_agent_value_of_no_known_shape_stays_as_recorded() -> None:
+    assert _agent_input('{"city": "Paris"}') == '{"city": "Paris"}'
+    assert _agent_output("[1, 2]") == "[1, 2]"
+    assert _agent_output("{not json") == "{not json"
+
+
+def test_a_tool_span_keeps_its_raw_input() -> None:
+    f = facts_of("t", {"openinference.span.kind": "TOOL", "input.value": '"Weather in Paris?"'})
+    assert f.input == '"Weather in Paris?"'
+
+
+def test_traceloop_single_argument_is_the_request() -> None:
+    def agent_input(value: str) -> str | None:
+        return facts_of(
+            "w.agent",
+            {"traceloop.span.kind": "agent", "traceloop.entity.input": value},
+        ).input
+
+    assert agent_input('{"args": ["Weather?"], "kwargs": {}}') == "Weather?"
+    assert agent_input('{"args": [], "kwargs": {"question": "Weather?"}}') == "Weather?"
+    two = '{"args": ["a", "b"], "kwargs": {}}'
+    assert agent_input(two) == two

@@ -1,0 +1,1 @@
+"""One module per convention or framework family; ``mapping.registry`` lists them in order."""

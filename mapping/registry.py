@@ -1,0 +1,129 @@
+"""The conventions mapping knows, in the order they are tried, and what follows from them.
+
+A span is classified by the first registered convention that recognises it (a convention
+with ``scopes`` is tried only on spans of those instrumentation scopes); a span none
+recognises is plain. To add a framework, write its module under ``mapping/conventions/`` and
+add it here: a refinement of a generic convention goes before that convention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from mapping.conventions import (
+    agentguide,
+    gen_ai,
+    heuristics,
+    openai_agents,
+    openinference,
+    pydantic_ai,
+    traceloop,
+)
+from mapping.conventions.base import (
+    KEY_FIELDS,
+    OWN_ONLY_FIELDS,
+    Attributes,
+    Convention,
+    Keys,
+    Shape,
+    TextReader,
+)
+from mapping.model import SpanCategory
+
+REGISTRY: tuple[Convention, ...] = (
+    agentguide.CONVENTION,
+    gen_ai.CONVENTION,
+    openai_agents.CONVENTION,
+    openinference.CONVENTION,
+    traceloop.CONVENTION,
+    pydantic_ai.CONVENTION,
+    heuristics.CONVENTION,
+)
+
+
+def _unique(keys: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(keys))
+
+
+class Reading:
+    """How the fields of a span classified by one convention are read: its own keys (and
+    readers) first, then every other convention's, in registry order."""
+
+    __slots__ = (
+        "agent_name_from_span_name",
+        "answer_shapes",
+        "convention",
+        "input_readers",
+        "input_readers_without_events",
+        "keys",
+        "output_readers",
+        "output_readers_without_events",
+        "request_shapes",
+    )
+
+    def __init__(self, own: Convention | None, registry: tuple[Convention, ...]) -> None:
+        ordered = registry if own is None else (own, *(c for c in registry if c is not own))
+        resolved: dict[str, tuple[str, ...]] = {}
+        for name in KEY_FIELDS:
+            if name in OWN_ONLY_FIELDS:
+                resolved[name] = getattr(own.keys, name) if own is not None else ()
+            else:
+                resolved[name] = _unique(k for c in ordered for k in getattr(c.keys, name))
+        self.convention = own.name if own is not None else None
+        self.keys = Keys(**resolved)
+        self.input_readers: tuple[TextReader, ...] = _unique_readers(
+            r for c in ordered for r in c.input_readers
+        )
+        self.output_readers: tuple[TextReader, ...] = _unique_readers(
+            r for c in ordered for r in c.output_readers
+        )
+        self.input_readers_without_events = tuple(
+            r for r in self.input_readers if not r.needs_events
+        )
+        self.output_readers_without_events = tuple(
+            r for r in self.output_readers if not r.needs_events
+        )
+        self.request_shapes: tuple[Shape, ...] = tuple(
+            dict.fromkeys(shape for c in ordered for shape in c.request_shapes)
+        )
+        self.answer_shapes: tuple[Shape, ...] = tuple(
+            dict.fromkeys(shape for c in ordered for shape in c.answer_shapes)
+        )
+        self.agent_name_from_span_name: Callable[[str], str | None] | None = (
+            own.agent_name_from_span_name if own is not None else None
+        )
+
+
+def _unique_readers(readers: Iterable[TextReader]) -> tuple[TextReader, ...]:
+    return tuple(dict.fromkeys(readers))
+
+
+WANTED_KEYS: frozenset[str] = frozenset().union(*(c.all_keys() for c in REGISTRY))
+"""Every exact attribute key some convention reads: the rest are skipped in one pass."""
+
+USAGE_PREFIXES: tuple[str, ...] = _unique(p for c in REGISTRY for p in c.usage_prefixes)
+"""Numeric attributes under these prefixes are usage figures."""
+
+READINGS: dict[str | None, Reading] = {c.name: Reading(c, REGISTRY) for c in REGISTRY}
+READINGS[None] = Reading(None, REGISTRY)
+
+_CLASSIFIERS = tuple(
+    (c.name, c.classify, c.markers, c.scopes) for c in REGISTRY if c.classify is not None
+)
+
+
+def classify(attrs: Attributes, span_name: str, scope_name: str) -> tuple[SpanCategory, str | None]:
+    """The category of a span and the name of the convention that decided it."""
+    for name, classifier, markers, scopes in _CLASSIFIERS:
+        if markers:
+            for marker in markers:
+                if marker in attrs:
+                    break
+            else:
+                continue
+        if scopes and not scope_name.startswith(scopes):
+            continue
+        category = classifier(attrs, span_name, scope_name)
+        if category is not None:
+            return category, name
+    return "plain", None
