@@ -81,7 +81,7 @@ async def list_failures(
     buckets: Annotated[
         int,
         Query(ge=2, le=MAX_BUCKETS, description="trend buckets at most (their width is chosen)"),
-    ] = 24,
+    ] = 30,
 ) -> FailureList:
     until_ns = window.until_ns if window.until_ns is not None else time.time_ns()
     since_ns = window.since_ns if window.since_ns is not None else until_ns - DEFAULT_WINDOW_NS

@@ -70,7 +70,6 @@ function compareForm(runId) {
     placeholder: "another run's id (48 hex characters)",
     pattern: "[0-9a-fA-F]{48}",
     "aria-label": "Run to compare with",
-    required: true,
     autocomplete: "off",
     spellcheck: "false",
   });
@@ -82,8 +81,9 @@ function compareForm(runId) {
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (!form.reportValidity()) return;
-    navigate("/compare", { a: runId, b: input.value.trim().toLowerCase() });
+    const other = input.value.trim().toLowerCase();
+    if (!other || !form.reportValidity()) return;
+    navigate("/compare", { a: runId, b: other });
   });
   return form;
 }

@@ -9,7 +9,7 @@ import { href, navigate } from "../router.js";
 const ROWS_AT_ONCE = 400;
 const LONG_VALUE = 160;
 const OPERATION_LABELS = {
-  match: "same",
+  match: "same call",
   substitute: "other call",
   insert: "only in B",
   delete: "only in A",
@@ -62,7 +62,7 @@ function formatMeasure(field, value) {
   if (value === null || value === undefined) return "–";
   if (field === "duration_ms") return formatDuration(value);
   if (field === "tokens") return formatCount(value);
-  if (field === "cost") return `$${formatNumber(value)}`;
+  if (field === "cost") return `$${value !== 0 && Math.abs(value) < 0.01 ? Number(value.toPrecision(2)) : formatNumber(value)}`;
   return String(value);
 }
 
@@ -99,11 +99,15 @@ function stepCell(runId, step, side) {
   return h(
     "td",
     { class: `compare-step${step.status === "FAILED" ? " step-failed" : ""}`, dataset: { label: `Run ${side}` } },
-    h("span", { class: "step-index muted small" }, `#${step.index}`),
-    kindChip(step.kind),
-    h("a", { href: href(`/runs/${runId}`, { step: step.index }), class: "step-name" }, step.name),
-    step.status === "FAILED" ? statusBadge("FAILED") : null,
-    h("span", { class: "muted small" }, formatDuration(step.duration_ms)),
+    h(
+      "div",
+      { class: "step-line" },
+      h("span", { class: "step-index muted small" }, `#${step.index}`),
+      kindChip(step.kind),
+      h("a", { href: href(`/runs/${runId}`, { step: step.index }), class: "step-name" }, step.name),
+      step.status === "FAILED" ? statusBadge("FAILED") : null,
+      h("span", { class: "muted small" }, formatDuration(step.duration_ms)),
+    ),
   );
 }
 
@@ -156,8 +160,12 @@ function pairRow(answer, pair, position) {
     h(
       "td",
       { class: "pair-operation", dataset: { label: "Alignment" } },
-      OPERATION_LABELS[pair.operation],
-      first ? h("div", { class: "divergence-marker" }, "first divergence") : null,
+      h(
+        "div",
+        null,
+        OPERATION_LABELS[pair.operation],
+        first ? h("div", { class: "divergence-marker" }, "first divergence") : null,
+      ),
     ),
     stepCell(answer.b.id, pair.b, "B"),
     h(
@@ -183,9 +191,9 @@ function totalsTable(answer) {
           "tr",
           { dataset: { field: total.field } },
           h("th", { scope: "row" }, FIELD_LABELS[total.field]),
-          h("td", { class: "num" }, formatMeasure(total.field, total.a)),
-          h("td", { class: "num" }, formatMeasure(total.field, total.b)),
-          h("td", { class: "num" }, formatDelta(total.field, total.delta)),
+          h("td", { class: "num", dataset: { label: "Run A" } }, formatMeasure(total.field, total.a)),
+          h("td", { class: "num", dataset: { label: "Run B" } }, formatMeasure(total.field, total.b)),
+          h("td", { class: "num", dataset: { label: "B − A" } }, formatDelta(total.field, total.delta)),
         ),
       ),
     ),
