@@ -14,13 +14,13 @@ import psycopg
 from fastapi import APIRouter, Path, Query, Request
 from psycopg_pool import PoolTimeout
 
-from agentguide.embeddings import DIMENSION, similar_runs_reason
+from agentguide.embeddings import DIMENSION, MODEL_ID, similar_runs_reason
 from api.errors import ApiError
 from api.params import ERROR_RESPONSES, QueriesDep
 from api.presenters import present_run
 from api.runs import RUN_ID_PATTERN
 from api.schemas import ErrorResponse
-from api.triage_schemas import SimilarRun, SimilarRuns
+from api.triage_schemas import SimilarRun, SimilarRuns, SimilarRunsStatus
 from storage.errors import StorageUnavailable
 from storage.run_embeddings import (
     FINISHED,
@@ -63,6 +63,21 @@ async def similar_runs_off(request: Request) -> str | None:
             raise StorageUnavailable(str(exc)) from exc
     state.similar_runs_off = (reason, now)
     return reason
+
+
+@router.get(
+    "/v1/similar/status",
+    response_model=SimilarRunsStatus,
+    summary="Whether similar runs are on here, and the project's runs waiting to be embedded",
+)
+async def similar_runs_status(request: Request, queries: QueriesDep) -> SimilarRunsStatus:
+    reason = await similar_runs_off(request)
+    if reason is not None:
+        return SimilarRunsStatus(enabled=False, message=reason, model=None, queued_runs=None)
+    similar = SimilarRunQueries(request.app.state.store.pool, queries.project_id)
+    return SimilarRunsStatus(
+        enabled=True, message=None, model=MODEL_ID, queued_runs=await similar.queued()
+    )
 
 
 @router.get(

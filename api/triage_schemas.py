@@ -60,6 +60,15 @@ class SimilarRuns(BaseModel):
     items: list[SimilarRun]
 
 
+class SimilarRunsStatus(BaseModel):
+    enabled: bool
+    message: str | None = Field(description="why similar runs are off, and what to install")
+    model: str | None = Field(description="the embedding model, when on")
+    queued_runs: int | None = Field(
+        description="finished runs of the project waiting to be embedded (the backlog)"
+    )
+
+
 class ComparedStepSide(BaseModel):
     id: str
     index: int

@@ -360,6 +360,18 @@ class SimilarRunQueries:
         agent, model, queued = row
         return EmbeddingState(agent is not None, bool(queued), agent, model)
 
+    async def queued(self) -> int:
+        """The project's runs waiting to be embedded."""
+        try:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(
+                    "SELECT count(*) FROM embed_queue WHERE project_id = %s", (self.project_id,)
+                )
+                row = await cursor.fetchone()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        return int(row[0]) if row else 0
+
     async def nearest(self, trace_id: bytes, span_id: bytes, limit: int) -> list[SimilarRunRow]:
         """The ``limit`` runs nearest to this one (same agent and model), nearest first."""
         query = sql.SQL(_NEAREST).format(columns=RUN_SELECT)

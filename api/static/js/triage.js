@@ -88,6 +88,14 @@ function compareForm(runId) {
   return form;
 }
 
+let knownStatus = null;
+
+async function similarStatus(signal) {
+  if (knownStatus && knownStatus.enabled) return knownStatus;
+  knownStatus = await api.similarStatus({ signal });
+  return knownStatus;
+}
+
 /** The runs of the same agent closest to this one, or why there are none. */
 export function similarRunsPanel(run, { signal } = {}) {
   const body = h("div", { class: "similar-body" }, loadingState("Looking for similar runs…"));
@@ -99,6 +107,12 @@ export function similarRunsPanel(run, { signal } = {}) {
   );
   (async () => {
     try {
+      // Asked first so that a server without the feature causes no failed request.
+      const status = await similarStatus(signal);
+      if (!status.enabled) {
+        body.replaceChildren(h("p", { class: "muted similar-message similar-off" }, status.message));
+        return;
+      }
       const answer = await api.similar(run.id, { limit: SIMILAR_SHOWN }, { signal });
       if (answer.state !== "ready") {
         body.replaceChildren(h("p", { class: "muted similar-message" }, answer.message));
