@@ -170,6 +170,7 @@ def test_similar_runs_are_listed_and_lead_to_a_comparison(page: Any, similar: Si
     expect(page.locator("a.same-failure-link")).to_have_text(
         f"{others} other runs failed the same way"
     )
+    page.locator(".similar-panel").scroll_into_view_if_needed()
     save_screenshot(page, "run-similar")
     items.first.get_by_role("link", name="Compare").click()
     other = answer["items"][0]["run"]["id"]
