@@ -159,7 +159,7 @@ def _list(args: argparse.Namespace, database_url: str) -> int:
     header = ("ID", "PROJECT", "NAME", "RULE", "STATUS", "ENABLED", "WEBHOOK")
     rows = []
     for stored in rules:
-        rule = AlertRule(**stored.spec, id=stored.id, secret=stored.secret)
+        rule = AlertRule.stored(stored.spec, stored.id, stored.secret)
         state = AlertState.from_json(stored.state) if stored.state else AlertState()
         rows.append(
             (

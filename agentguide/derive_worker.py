@@ -182,7 +182,8 @@ async def _run(
 ) -> None:
     metrics = WorkerMetrics()
     keeper = shard[0] == 0
-    pool_size = 2 + (1 if retention_days else 0) + (2 if keeper else 0)
+    # the keeper: partitions, alert evaluation and webhook delivery hold one connection each
+    pool_size = 2 + (1 if retention_days else 0) + (3 if keeper else 0)
     store = await Store.open(database_url, max_size=pool_size)
     extensions, similar = await triage_extensions(store.pool, keeper=keeper)
     engine = DeriveEngine(store.pool, shard=shard, extensions=extensions)

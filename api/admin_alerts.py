@@ -51,7 +51,7 @@ def _time(moment: dt.datetime | None) -> str | None:
 
 
 def present_rule(stored: StoredRule) -> AlertRuleOut:
-    rule = AlertRule(**stored.spec, id=stored.id, secret=stored.secret)
+    rule = AlertRule.stored(stored.spec, stored.id, stored.secret)
     state = AlertState.from_json(stored.state) if stored.state else AlertState()
     return AlertRuleOut(
         **rule.model_dump(exclude={"secret"}),

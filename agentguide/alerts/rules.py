@@ -30,7 +30,7 @@ import math
 import re
 import secrets
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -38,6 +38,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -159,6 +160,15 @@ class AlertRule(AlertRuleSpec):
             id=rule_id or str(uuid.uuid4()),
             secret=secret or new_secret(),
         )
+
+    @classmethod
+    def stored(cls, spec: dict[str, Any], rule_id: str, secret: str) -> AlertRule:
+        """A rule as stored. One that no longer validates (written under older rules) is
+        still shown as it is, so that it can be listed and deleted."""
+        try:
+            return cls(**spec, id=rule_id, secret=secret)
+        except ValidationError:
+            return cls.model_construct(**spec, id=rule_id, secret=secret)
 
     @property
     def spec(self) -> AlertRuleSpec:
