@@ -60,14 +60,14 @@ Row = TypeVar("Row", RunRow, StepRow)
 def _with_payload(row: Row, payload: Payload | None) -> Row:
     if payload is None:
         return row
-    return replace(
-        row,
-        input=payload.input,
-        input_truncated=payload.input_truncated,
-        output=payload.output,
-        output_truncated=payload.output_truncated,
-        error_message=payload.error_message or row.error_message,
-    )
+    # A payload the spans mapped here do not have (a run's input taken from one of its LLM
+    # calls, in a trace too big to derive again) keeps the row's preview.
+    changes: dict[str, object] = {"error_message": payload.error_message or row.error_message}
+    if payload.input is not None:
+        changes.update(input=payload.input, input_truncated=payload.input_truncated)
+    if payload.output is not None:
+        changes.update(output=payload.output, output_truncated=payload.output_truncated)
+    return replace(row, **changes)  # type: ignore[arg-type]
 
 
 def _facts(stored: StoredSpan) -> SpanFacts:

@@ -48,12 +48,16 @@ def _count(usage: Mapping[str, float], keys: tuple[str, ...]) -> int | None:
 
 def token_usage(facts: SpanFacts) -> TokenUsage:
     """The token counts of an LLM span, with the cache and reasoning details it reports."""
+
+    def first(value: int | None, keys: tuple[str, ...]) -> int | None:
+        return value if value is not None else _count(facts.usage, keys)
+
     return TokenUsage(
         input_tokens=facts.input_tokens,
         output_tokens=facts.output_tokens,
-        cache_read_input_tokens=_count(facts.usage, CACHE_READ_KEYS),
-        cache_write_input_tokens=_count(facts.usage, CACHE_WRITE_KEYS),
-        reasoning_output_tokens=_count(facts.usage, REASONING_KEYS),
+        cache_read_input_tokens=first(facts.cache_read_input_tokens, CACHE_READ_KEYS),
+        cache_write_input_tokens=first(facts.cache_write_input_tokens, CACHE_WRITE_KEYS),
+        reasoning_output_tokens=first(facts.reasoning_output_tokens, REASONING_KEYS),
         total_tokens=facts.total_tokens,
     )
 

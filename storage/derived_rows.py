@@ -89,18 +89,18 @@ def _span_bytes(hex_id: str | None) -> bytes | None:
     return None if hex_id is None else bytes.fromhex(hex_id)
 
 
-def _attr(obj: object, name: str, default: Any = None) -> Any:
-    """A field that newer mapping records have and older ones may not."""
-    return getattr(obj, name, default)
-
-
-def _truncated_fields(obj: object) -> list[str] | None:
-    fields = _attr(obj, "truncated_fields")
-    return sorted(fields) if fields else None
+def _truncated_fields(obj: Run | Step) -> list[str] | None:
+    return sorted(obj.truncated_fields) if obj.truncated_fields else None
 
 
 def _money(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _extra(extra: dict[str, Any], metrics: list[list[Any]]) -> dict[str, Any] | None:
+    if metrics:
+        extra["metrics"] = metrics
+    return extra or None
 
 
 def run_row(
@@ -120,7 +120,16 @@ def run_row(
     extra_metrics = [[m.name, m.value, m.tags] for m in metrics[fixed:]]
     parent = run.parent_run_id[32:] if run.parent_run_id else None
     own = costs.runs.get(run.id) if costs else None
-    details = costs.run_token_details.get(run.id, (0, 0, 0)) if costs else (0, 0, 0)
+    details = (
+        run.cache_read_input_tokens,
+        run.cache_write_input_tokens,
+        run.reasoning_output_tokens,
+    )
+    extra: dict[str, Any] = {}
+    if run.input_source or run.output_source:
+        # Where the run's input and output came from (a span id and key): a detail view of a
+        # trace too big to derive again maps just those spans.
+        extra["sources"] = {"input": run.input_source, "output": run.output_source}
     if costs is not None:
         total = costs.with_children.get(run.id)
         if total is not None and total.cost is not None and total != own:
@@ -138,7 +147,7 @@ def run_row(
         run.llm_call_count, run.failed_step_count, run.orphan_span_count,
         clean_text(run.session_id), clean_text(run.user_id), clean_text(run.service_name),
         clean_text(run.handoff_from_agent), signature, _truncated_fields(run),
-        {"metrics": extra_metrics} if extra_metrics else None, mapping_version,
+        _extra(extra, extra_metrics), mapping_version,
     )  # fmt: skip
 
 
@@ -154,18 +163,16 @@ def step_row(
     child = step.child_run_id[32:] if step.child_run_id else None
     parent = step.parent_step_id[32:] if step.parent_step_id else None
     priced = costs.steps.get(step.id) if costs else None
-    usage = costs.tokens.get(step.id) if costs else None
     return (
         trace_id, project_id, run_start_ns, bytes.fromhex(step.span_id),
         bytes.fromhex(step.run_id[32:]), step.index, step.kind, clean_text(step.name),
         clean_text(step.tool_name), clean_text(step.model),
-        clean_text(_attr(step, "agent_name")), step.status, input_text, input_truncated,
+        clean_text(step.agent_name), step.status, input_text, input_truncated,
         output_text, output_truncated, clean_text(step.error_type),
         clean_text(step.error_message), step.start_ns, step.end_ns,
         _duration_ms(step.start_ns, step.end_ns), step.input_tokens, step.output_tokens,
-        step.total_tokens, usage.cache_read_input_tokens if usage else None,
-        usage.cache_write_input_tokens if usage else None,
-        usage.reasoning_output_tokens if usage else None,
+        step.total_tokens, step.cache_read_input_tokens, step.cache_write_input_tokens,
+        step.reasoning_output_tokens,
         _money(priced.cost) if priced else None, priced.cost_source if priced else None,
         _span_bytes(parent), _span_bytes(child),
         _truncated_fields(step),
