@@ -23,7 +23,9 @@ from api.schemas import ErrorResponse
 from api.triage_schemas import SimilarRun, SimilarRuns, SimilarRunsStatus
 from storage.errors import StorageUnavailable
 from storage.run_embeddings import (
+    EXACT_MAX_RUNS,
     FINISHED,
+    HNSW_EF_SEARCH,
     SEARCH_DEPTH,
     SimilarRunQueries,
     VectorUnavailable,
@@ -86,8 +88,10 @@ async def similar_runs_status(request: Request, queries: QueriesDep) -> SimilarR
     summary="Runs of the same agent closest to this one (what they did and said)",
     description="Nearest runs by cosine similarity of run embeddings: the agent, outcome and "
     "normalised error, the failed steps, the step sequence and the input, embedded by a local "
-    f"model. Searched exactly among the agent's {SEARCH_DEPTH:,} most recent embedded runs. "
-    "Runs are embedded in the background once they finish.",
+    f"model. An agent with at most {EXACT_MAX_RUNS:,} embedded runs is searched exactly; a "
+    f"bigger one through pgvector's HNSW index (ef_search {HNSW_EF_SEARCH}), or, when that "
+    f"finds too few, exactly among its {SEARCH_DEPTH:,} most recent runs (`search` says "
+    "which). Runs are embedded in the background once they finish.",
     responses=OFF_RESPONSES,
 )
 async def similar_runs(
@@ -111,7 +115,7 @@ async def similar_runs(
         state="ready",
         message=None,
         model=state.model_id,
-        search_depth=SEARCH_DEPTH,
+        search=None,
         items=[],
     )
     if not state.embedded:
@@ -127,8 +131,10 @@ async def similar_runs(
                 "`agentguide rederive` derives stored runs again, which embeds them."
             )
         return answer
-    rows = await similar.nearest(trace_id, span_id, limit)
+    found = await similar.nearest(trace_id, span_id, limit)
+    answer.search = found.method
     answer.items = [
-        SimilarRun(similarity=round(row.similarity, 6), run=present_run(row.run)) for row in rows
+        SimilarRun(similarity=round(row.similarity, 6), run=present_run(row.run))
+        for row in found.rows
     ]
     return answer

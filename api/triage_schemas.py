@@ -54,8 +54,10 @@ class SimilarRuns(BaseModel):
     )
     message: str | None = Field(description="what the state means, for a person")
     model: str | None = Field(description="the embedding model the vectors come from")
-    search_depth: int = Field(
-        description="the agent's most recent embedded runs searched (exactly)"
+    search: Literal["exact", "approximate", "newest"] | None = Field(
+        description="how the runs were found: exact (every embedded run of the agent), "
+        "approximate (pgvector's HNSW index, for agents with many runs), newest (exact among "
+        "the agent's most recent runs, when the index found too few); null when not searched"
     )
     items: list[SimilarRun]
 

@@ -226,6 +226,9 @@ def route_latencies(database_url: str, similar_run: str | None, requests: int) -
         with httpx.Client(base_url=base_url, timeout=60) as client:
             for make_url in cases.values():  # warm up
                 client.get(make_url())
+            if similar_run is not None:
+                method = client.get(f"/v1/runs/{similar_run}/similar").json()["search"]
+                print(f"similar runs searched: {method}", flush=True)
             print(f"{'route':<44} {'p50 ms':>8} {'p95 ms':>8}")
             for name, make_url in cases.items():
                 p50, p95 = timed(client, make_url, requests)

@@ -14,10 +14,13 @@ that disappeared), in the batch's transaction. The embedding worker
 embeds the runs, writes the vectors and deletes the rows it did, unless they were queued again
 meanwhile.
 
-**Nearest runs.** Cosine distance (``<=>``) over the vectors of the same agent and model,
-computed exactly over the agent's ``SEARCH_DEPTH`` most recently started embedded runs (an
-index gives them newest first), so the answer is exact within that depth and its cost does
-not grow with the store.
+**Nearest runs.** Cosine distance (``<=>``) to the vectors of the same agent and model. An
+agent with at most ``EXACT_MAX_RUNS`` embedded runs is searched exactly (every distance
+computed). A bigger one through pgvector's HNSW index (``hnsw.ef_search`` =
+``HNSW_EF_SEARCH``; other agents' runs are filtered out as the walk meets them): approximate,
+and its cost does not grow with the store. When the walk finds fewer than asked (the agent is
+a small part of the store), the search is exact among the agent's ``SEARCH_DEPTH`` most
+recently started runs.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -41,7 +44,9 @@ from storage.query_records import RunRow
 logger = logging.getLogger(__name__)
 
 FINISHED = ("SUCCESS", "FAILED", "CANCELLED")
-SEARCH_DEPTH = 20_000
+EXACT_MAX_RUNS = 5_000  # an agent with at most this many embedded runs is searched exactly
+HNSW_EF_SEARCH = 400  # candidates the HNSW index walks per search (pgvector's default is 40)
+SEARCH_DEPTH = 20_000  # when the index finds too few: exact among the agent's newest runs
 MAX_STEPS_READ = 20_000  # steps read for one run's text (its sequence is elided anyway)
 STEP_ERROR_CHARS = 300
 _SCHEMA_LOCK = 0x6167_7665_6374  # "agvect": one process creates the extension at a time
@@ -63,6 +68,8 @@ _CREATE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS run_embeddings_agent"
     " ON run_embeddings (project_id, agent_name, model_id, start_ns DESC)",
     "CREATE INDEX IF NOT EXISTS run_embeddings_start ON run_embeddings (start_ns)",
+    "CREATE INDEX IF NOT EXISTS run_embeddings_hnsw"
+    " ON run_embeddings USING hnsw (embedding vector_cosine_ops)",
 )
 
 
@@ -310,6 +317,15 @@ class SimilarRunRow:
     run: RunRow
 
 
+SearchMethod = Literal["exact", "approximate", "newest"]
+
+
+@dataclass(slots=True)
+class SimilarSearch:
+    method: SearchMethod  # exact: every run of the agent; approximate: HNSW; newest: exact
+    rows: list[SimilarRunRow]  # among the agent's SEARCH_DEPTH newest
+
+
 _STATE = """
 SELECT e.agent_name, e.model_id,
        EXISTS (SELECT 1 FROM embed_queue q WHERE q.project_id = %s AND q.trace_id = %s
@@ -317,22 +333,40 @@ SELECT e.agent_name, e.model_id,
 FROM (SELECT 1) one
 LEFT JOIN run_embeddings e ON e.project_id = %s AND e.trace_id = %s AND e.span_id = %s
 """
-_NEAREST = """
-WITH target AS (
-    SELECT embedding, agent_name, model_id FROM run_embeddings
-    WHERE project_id = %(p)s AND trace_id = %(t)s AND span_id = %(s)s
-), candidates AS (
-    SELECT e.trace_id, e.span_id, e.start_ns, e.embedding
-    FROM run_embeddings e, target
-    WHERE e.project_id = %(p)s AND e.agent_name = target.agent_name
-      AND e.model_id = target.model_id
-    ORDER BY e.start_ns DESC LIMIT %(depth)s
+_TARGET = """
+SELECT embedding::text, agent_name, model_id FROM run_embeddings
+WHERE project_id = %s AND trace_id = %s AND span_id = %s
+"""
+_AGENT_RUNS = """
+SELECT count(*) FROM (
+    SELECT 1 FROM run_embeddings WHERE project_id = %s AND agent_name = %s AND model_id = %s
+    LIMIT %s
+) agent_runs
+"""
+# The agent's newest runs, every distance computed: exact within them.
+_EXACT = """
+WITH candidates AS (
+    SELECT trace_id, span_id, start_ns, embedding FROM run_embeddings
+    WHERE project_id = %(p)s AND agent_name = %(agent)s AND model_id = %(model)s
+    ORDER BY start_ns DESC LIMIT %(depth)s
 ), nearest AS (
-    SELECT c.trace_id, c.span_id, c.start_ns, c.embedding <=> target.embedding AS distance
-    FROM candidates c, target
-    WHERE NOT (c.trace_id = %(t)s AND c.span_id = %(s)s)
-    ORDER BY distance, c.start_ns DESC, c.trace_id, c.span_id LIMIT %(limit)s
+    SELECT trace_id, span_id, start_ns, embedding <=> %(vector)s::vector AS distance
+    FROM candidates
+    WHERE NOT (trace_id = %(t)s AND span_id = %(s)s)
+    ORDER BY distance, start_ns DESC, trace_id, span_id LIMIT %(limit)s
 )
+"""
+# The HNSW index walked in distance order, other agents' runs filtered out as they come.
+_APPROXIMATE = """
+WITH nearest AS MATERIALIZED (
+    SELECT trace_id, span_id, start_ns, embedding <=> %(vector)s::vector AS distance
+    FROM run_embeddings
+    WHERE project_id = %(p)s AND agent_name = %(agent)s AND model_id = %(model)s
+      AND NOT (trace_id = %(t)s AND span_id = %(s)s)
+    ORDER BY embedding <=> %(vector)s::vector LIMIT %(limit)s
+)
+"""
+_WITH_RUNS = """
 SELECT 1 - n.distance AS similarity, {columns}
 FROM nearest n
 JOIN runs r ON r.project_id = %(p)s AND r.trace_id = n.trace_id AND r.span_id = n.span_id
@@ -344,9 +378,12 @@ ORDER BY n.distance, n.start_ns DESC, n.trace_id, n.span_id
 class SimilarRunQueries:
     """The nearest runs of one run, in one project."""
 
-    def __init__(self, pool: AsyncConnectionPool, project_id: int) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, project_id: int, exact_max_runs: int = EXACT_MAX_RUNS
+    ) -> None:
         self.pool = pool
         self.project_id = project_id
+        self.exact_max_runs = exact_max_runs
 
     async def state(self, trace_id: bytes, span_id: bytes) -> EmbeddingState:
         p = self.project_id
@@ -372,17 +409,42 @@ class SimilarRunQueries:
             raise StorageUnavailable(str(exc)) from exc
         return int(row[0]) if row else 0
 
-    async def nearest(self, trace_id: bytes, span_id: bytes, limit: int) -> list[SimilarRunRow]:
-        """The ``limit`` runs nearest to this one (same agent and model), nearest first."""
-        query = sql.SQL(_NEAREST).format(columns=RUN_SELECT)
-        params = {"p": self.project_id, "t": trace_id, "s": span_id}
-        params |= {"depth": SEARCH_DEPTH, "limit": limit}
+    async def nearest(self, trace_id: bytes, span_id: bytes, limit: int) -> SimilarSearch:
+        """The ``limit`` runs nearest to this one (same agent and model), nearest first; how
+        they were searched is in the module doc."""
+        p = self.project_id
         try:
-            async with self.pool.connection() as conn:
-                cursor = await conn.execute(query, params)
-                rows = await cursor.fetchall()
+            async with self.pool.connection() as conn, conn.transaction():
+                cursor = await conn.execute(_TARGET, (p, trace_id, span_id))
+                target = await cursor.fetchone()
+                if target is None:
+                    return SimilarSearch("exact", [])
+                vector, agent, model = target
+                cursor = await conn.execute(_AGENT_RUNS, (p, agent, model, self.exact_max_runs + 1))
+                counted = await cursor.fetchone()
+                params = {"p": p, "t": trace_id, "s": span_id, "vector": vector}
+                params |= {"agent": agent, "model": model, "limit": limit}
+                if counted is not None and counted[0] <= self.exact_max_runs:
+                    rows = await self._rows(conn, _EXACT, params | {"depth": counted[0]})
+                    return SimilarSearch("exact", rows)
+                await conn.execute(
+                    "SELECT set_config('hnsw.ef_search', %s, true)", (str(HNSW_EF_SEARCH),)
+                )
+                rows = await self._rows(conn, _APPROXIMATE, params)
+                if len(rows) >= limit:
+                    return SimilarSearch("approximate", rows)
+                rows = await self._rows(conn, _EXACT, params | {"depth": SEARCH_DEPTH})
+                return SimilarSearch("newest", rows)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
+
+    @staticmethod
+    async def _rows(
+        conn: psycopg.AsyncConnection[Any], nearest: str, params: dict[str, Any]
+    ) -> list[SimilarRunRow]:
+        query = sql.SQL(nearest + _WITH_RUNS).format(columns=RUN_SELECT)
+        cursor = await conn.execute(query, params)
+        rows = await cursor.fetchall()
         names = [d.name for d in cursor.description or []][1:]
         return [
             SimilarRunRow(float(row[0]), RunRow(**dict(zip(names, row[1:], strict=True))))
