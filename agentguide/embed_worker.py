@@ -1,7 +1,9 @@
 """The embedding worker: a process of its own that embeds finished runs for "similar runs".
 
 The deriver only queues runs (``storage.run_embeddings.EmbeddingQueue``, one row per finished
-run whose derived row changed). This process takes the oldest queued runs a batch at a time,
+run whose derived row changed); when idle, this process also queues the finished runs of the
+last ``BACKFILL_DAYS`` days that have no embedding of its model (every ``BACKFILL_EVERY_S``).
+It takes the oldest queued runs a batch at a time,
 builds each run's text (``agentguide.embeddings.run_text``) from its stored row and steps,
 embeds the batch on one CPU thread, and writes the vectors in one transaction. It runs at a
 lower CPU priority (nice 10) than ingest and derivation, so under load embeddings fall behind
@@ -34,6 +36,7 @@ from storage.run_embeddings import (
     RunForEmbedding,
     forget_expired,
     next_queued,
+    queue_missing,
     run_for_embedding,
     store_embeddings,
 )
@@ -45,6 +48,9 @@ PARENT_FD_ENV = "AGENTGUIDE_EMBED_PARENT_FD"
 BATCH_RUNS = 32
 POLL_S = 1.0
 FORGET_EVERY_S = 600.0
+BACKFILL_EVERY_S = 300.0  # when idle: queue recent finished runs that have no embedding
+BACKFILL_DAYS = 30
+BACKFILL_RUNS = 2000
 REPORT_EVERY_S = 60.0
 NICENESS = 10
 MAX_RESTART_DELAY_S = 300.0
@@ -119,6 +125,7 @@ def serve(database_url: str, parent_fd: int, batch: int = BATCH_RUNS) -> None:
     logger.info("embedding model loaded in %.1f s (%s)", time.perf_counter() - started, MODEL_ID)
     throughput = _Throughput(since=time.monotonic())
     last_forget = 0.0
+    last_backfill = 0.0
     conn: psycopg.Connection[object] | None = None
     while True:
         try:
@@ -134,6 +141,13 @@ def serve(database_url: str, parent_fd: int, batch: int = BATCH_RUNS) -> None:
             done = embed_batch(conn, embedder, batch)
             if done:
                 throughput.add(done, time.perf_counter() - work_started)
+            elif now - last_backfill >= BACKFILL_EVERY_S:
+                since_ns = time.time_ns() - BACKFILL_DAYS * 86_400 * 10**9
+                queued = queue_missing(conn, MODEL_ID, since_ns, BACKFILL_RUNS)
+                if queued:
+                    logger.info("queued %d finished runs that had no embedding", queued)
+                    done = queued  # go on at once
+                last_backfill = now
             throughput.report_if_due(time.monotonic())
         except psycopg.OperationalError as exc:
             logger.warning("embedding paused, the database is unavailable: %s", exc)

@@ -127,8 +127,9 @@ async def similar_runs(
             answer.message = (
                 "This run is queued for embedding; try again in a few seconds."
                 if state.queued
-                else "This run has no embedding: it was derived before similar runs were on. "
-                "`agentguide rederive` derives stored runs again, which embeds them."
+                else "This run has no embedding yet (it was derived before similar runs were "
+                "on). The embedding worker queues the finished runs of the last 30 days that "
+                "have none whenever it is idle, every 5 minutes."
             )
         return answer
     found = await similar.nearest(trace_id, span_id, limit)

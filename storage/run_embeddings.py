@@ -12,7 +12,8 @@ only inserts one ``embed_queue`` row per finished run whose derived row changed 
 that disappeared), in the batch's transaction. The embedding worker
 (``agentguide/embed_worker.py``, a process of its own at low priority) takes the oldest rows,
 embeds the runs, writes the vectors and deletes the rows it did, unless they were queued again
-meanwhile.
+meanwhile. When it has nothing to do it queues recent finished runs that have no embedding of
+its model (``queue_missing``): runs derived before the feature was on, or by another model.
 
 **Nearest runs.** Cosine distance (``<=>``) to the vectors of the same agent and model. An
 agent with at most ``EXACT_MAX_RUNS`` embedded runs is searched exactly (every distance
@@ -223,6 +224,26 @@ _FORGET_BEFORE_OLDEST_RUN = """
 DELETE FROM run_embeddings
 WHERE start_ns < coalesce((SELECT min(start_ns) FROM runs), (1::int8 << 62))
 """
+
+
+_QUEUE_MISSING = """
+INSERT INTO embed_queue (project_id, trace_id, span_id, start_ns)
+SELECT r.project_id, r.trace_id, r.span_id, r.start_ns FROM runs r
+WHERE r.start_ns >= %s AND r.status IN ('SUCCESS', 'FAILED', 'CANCELLED')
+  AND NOT EXISTS (
+      SELECT 1 FROM run_embeddings e
+      WHERE e.project_id = r.project_id AND e.trace_id = r.trace_id AND e.span_id = r.span_id
+        AND e.model_id = %s
+  )
+ORDER BY r.start_ns DESC LIMIT %s
+ON CONFLICT DO NOTHING
+"""
+
+
+def queue_missing(conn: psycopg.Connection[Any], model_id: str, since_ns: int, limit: int) -> int:
+    """Queue finished runs since ``since_ns`` that have no embedding of ``model_id`` (derived
+    before similar runs were on, or embedded by another model), newest first; how many."""
+    return conn.execute(_QUEUE_MISSING, (since_ns, model_id, limit)).rowcount
 
 
 def next_queued(conn: psycopg.Connection[Any], limit: int) -> list[QueuedRun]:

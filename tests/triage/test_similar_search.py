@@ -12,7 +12,12 @@ import psycopg
 import pytest
 
 from storage.database import apply_migrations
-from storage.run_embeddings import SimilarRunQueries, ensure_vector_schema, vector_literal
+from storage.run_embeddings import (
+    SimilarRunQueries,
+    ensure_vector_schema,
+    queue_missing,
+    vector_literal,
+)
 from storage.store import Store
 from tests.support import PostgresServer
 
@@ -101,3 +106,24 @@ def test_when_the_index_finds_too_few_the_newest_runs_are_searched_exactly(
     assert len(numbers) == 60  # every other run of the agent, none of the other agent's
     assert numbers[:5] == [1, 2, 3, 4, 5]
     assert all(n < 500 for n in numbers)
+
+
+def test_runs_without_an_embedding_of_the_model_are_queued_newest_first(
+    database_url: str,
+) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert queue_missing(conn, "m", 0, 100) == 0  # every run has one
+        trace_id, span_id, _ = run_key(3)
+        conn.execute("DELETE FROM run_embeddings WHERE span_id = %s", (span_id,))
+        assert queue_missing(conn, "m", 0, 100) == 1
+        assert queue_missing(conn, "m", 0, 100) == 0  # already queued
+        queued = conn.execute("SELECT trace_id FROM embed_queue").fetchall()
+        assert [bytes(row[0]) for row in queued] == [trace_id]
+        conn.execute("DELETE FROM embed_queue")
+        # another model: every run is missing; the newest come first, at most the limit
+        assert queue_missing(conn, "another-model", run_key(500)[2], 100) == 5
+        conn.execute("DELETE FROM embed_queue")
+        assert queue_missing(conn, "another-model", 0, 10) == 10
+        newest = conn.execute("SELECT min(start_ns) FROM embed_queue").fetchone()
+        assert newest == (run_key(150)[2],)  # other-agent's 500..504, then big's 154..150
+        conn.execute("DELETE FROM embed_queue")
