@@ -133,8 +133,8 @@ def embed_queued(database_url: str, runs: int) -> tuple[float, float] | None:
 
 
 def fake_vectors(database_url: str, count: int, seed: int) -> str | None:
-    """``count`` random unit vectors of the busiest agent (its stored runs first); the id of
-    one of its stored runs."""
+    """``count`` random unit vectors of the busiest agent: its stored runs first, then runs
+    made up (a minimal row each); the id of one of its stored runs."""
     rng = random.Random(seed)
     with psycopg.connect(database_url, autocommit=True) as conn:
         if conn.execute("SELECT to_regclass('run_embeddings')").fetchone() == (None,):
@@ -148,13 +148,19 @@ def fake_vectors(database_url: str, count: int, seed: int) -> str | None:
             " AND status IN ('SUCCESS', 'FAILED') LIMIT %s",
             (agent_row[0], count),
         ).fetchall()
-        # Vectors of runs that are not stored make up the count: the search reads them all the
-        # same (only the nearest that are stored are answered).
+        # Runs made up for the purpose (a minimal row each) complete the count.
         now_ns = time.time_ns()
-        rows += [
+        made_up = [
             (rng.randbytes(16), rng.randbytes(8), now_ns - rng.randrange(DAY_NS))
             for _ in range(count - len(rows))
         ]
+        with conn.cursor() as cursor, conn.transaction():
+            cursor.executemany(
+                "INSERT INTO runs (trace_id, project_id, span_id, start_ns, name, agent_name,"
+                " status, mapping_version) VALUES (%s, %s, %s, %s, 'made up', %s, 'SUCCESS', 1)",
+                [(t, DEFAULT_PROJECT_ID, s, n, agent_row[0]) for t, s, n in made_up],
+            )
+        rows += made_up
         with conn.cursor() as cursor, conn.transaction():
             values = []
             for trace_id, span_id, start_ns in rows:
