@@ -207,9 +207,9 @@ def route_latencies(database_url: str, similar_run: str | None, requests: int) -
         )
         pairs = conn.execute(
             "SELECT encode(a.trace_id || a.span_id, 'hex'), encode(b.trace_id || b.span_id, 'hex')"
-            " FROM (SELECT * FROM runs ORDER BY random() LIMIT 200) a"
+            " FROM (SELECT * FROM runs WHERE name <> 'made up' ORDER BY random() LIMIT 200) a"
             " JOIN LATERAL (SELECT * FROM runs b WHERE b.agent_name = a.agent_name"
-            " ORDER BY random() LIMIT 1) b ON true"
+            " AND b.name <> 'made up' ORDER BY random() LIMIT 1) b ON true"
         ).fetchall()
     process, base_url = start_server(database_url)
     rng = random.Random(7)
