@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 FINISHED = ("SUCCESS", "FAILED", "CANCELLED")
 EXACT_MAX_RUNS = 5_000  # an agent with at most this many embedded runs is searched exactly
-HNSW_EF_SEARCH = 400  # candidates the HNSW index walks per search (pgvector's default is 40)
+HNSW_EF_SEARCH = 100  # candidates the HNSW index walks per search (pgvector's default is 40)
 SEARCH_DEPTH = 20_000  # when the index finds too few: exact among the agent's newest runs
 MAX_STEPS_READ = 20_000  # steps read for one run's text (its sequence is elided anyway)
 STEP_ERROR_CHARS = 300
