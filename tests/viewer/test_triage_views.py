@@ -170,7 +170,7 @@ def test_similar_runs_are_listed_and_lead_to_a_comparison(page: Any, similar: Si
     expect(page.locator("a.same-failure-link")).to_have_text(
         f"{others} other runs failed the same way"
     )
-    page.locator(".similar-panel").scroll_into_view_if_needed()
+    page.set_viewport_size({"width": 1280, "height": 1520})  # the run and its similar runs
     save_screenshot(page, "run-similar")
     items.first.get_by_role("link", name="Compare").click()
     other = answer["items"][0]["run"]["id"]
