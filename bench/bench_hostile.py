@@ -25,7 +25,6 @@ from pathlib import Path
 import httpx
 import orjson
 import psutil
-import psycopg
 from google.protobuf import json_format
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,7 +40,7 @@ from tests.hostile.collector_like import (
     RetrySettings,
 )
 from tests.otlp_helpers import make_request, make_span, random_trace_id
-from tests.support import PostgresServer, RunningServer, start_server
+from tests.support import PostgresServer, RunningServer, start_server, stored_span_count
 
 MIB = 1024 * 1024
 
@@ -167,6 +166,7 @@ def _tree_rss(process: psutil.Process) -> int:
 
 
 def bench_memory(server: RunningServer, database_url: str, request_mib: int, batches: int) -> None:
+    stored_before = stored_span_count(database_url)
     process = psutil.Process(server.process.pid)
     baseline = _rss_by_role(process)
     peak = sum(baseline.values())
@@ -222,9 +222,7 @@ def bench_memory(server: RunningServer, database_url: str, request_mib: int, bat
     elapsed = time.perf_counter() - started
     stop.set()
     watcher.join()
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM spans WHERE name = 'big'").fetchone()
-    stored = row[0] if row else 0
+    stored = stored_span_count(database_url) - stored_before
     kinds: dict[str, int] = {}
     for refusal in refusals:
         kind = refusal.split(":", 1)[0]

@@ -373,8 +373,12 @@ def draw_sample(database_url: str) -> Sample:
             return [row[0] for row in conn.execute(query).fetchall()]
 
         counts = {
-            table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
-            for table in ("spans", "runs", "steps")
+            table: int(conn.execute(query).fetchone()[0])  # type: ignore[index]
+            for table, query in (
+                ("spans", "SELECT coalesce(sum(span_count), 0) FROM spans"),
+                ("runs", "SELECT count(*) FROM runs"),
+                ("steps", "SELECT count(*) FROM steps"),
+            )
         }
         return Sample(
             agents=column("SELECT DISTINCT agent_name FROM runs"),

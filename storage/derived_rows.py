@@ -15,8 +15,8 @@ from typing import Any
 from mapping.model import DerivedTrace, Metric, Run, Step
 from mapping.trace_costs import TraceCosts
 
-RUN_PREVIEW_CHARS = 1024
-STEP_PREVIEW_CHARS = 128
+RUN_PREVIEW_CHARS = 512
+STEP_PREVIEW_CHARS = 96
 
 # The columns of each derived table with their types, in row order.
 RUN_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -35,7 +35,7 @@ from mapping.pricing import PriceOverrides
 from mapping.trace_costs import TraceCosts, price_trace
 from mapping.version import MAPPING_VERSION
 from mapping.wire import readable
-from storage.codec import decompress_span
+from storage.codec import decode_block, span_ids_of
 from storage.derive_queue import ClaimedTrace, PostgresDeriveQueue
 from storage.derived_extensions import DerivedExtension, TraceChange
 from storage.derived_rows import RUN_PREVIEW_CHARS, TraceRows, diff_rows, trace_rows
@@ -51,19 +51,21 @@ DEFAULT_BATCH_TRACES = 200
 DEFAULT_BATCH_SPANS = 20_000
 _PARSED_CACHE_SIZE = 10_000
 
-_SELECT_SPANS = """
-SELECT trace_id, span_id, xmin::text::int8, start_ns, span, resource_id, scope_id
+# A trace's blocks (storage.codec): without their bytes (which spans are where), and with.
+_SELECT_BLOCKS = """
+SELECT trace_id, block_id, content_hash, start_ns, span_ids, resource_id, scope_id
 FROM spans WHERE project_id = %s AND trace_id = ANY(%s) AND start_ns BETWEEN %s AND %s
 """
-_SELECT_VERSIONS = """
-SELECT trace_id, span_id, xmin::text::int8, start_ns
+_SELECT_BLOCKS_WITH_SPANS = """
+SELECT trace_id, block_id, content_hash, start_ns, span_ids, resource_id, scope_id, spans
 FROM spans WHERE project_id = %s AND trace_id = ANY(%s) AND start_ns BETWEEN %s AND %s
 """
-_SELECT_SPANS_BY_KEY = """
-SELECT s.trace_id, s.span_id, s.xmin::text::int8, s.start_ns, s.span, s.resource_id, s.scope_id
-FROM unnest(%s::bytea[], %s::bytea[], %s::int8[]) AS k(trace_id, span_id, start_ns)
-JOIN spans s ON s.trace_id = k.trace_id AND s.project_id = %s AND s.span_id = k.span_id
-            AND s.start_ns = k.start_ns
+_SELECT_BLOCKS_BY_KEY = """
+SELECT s.trace_id, s.block_id, s.content_hash, s.start_ns, s.span_ids, s.resource_id,
+       s.scope_id, s.spans
+FROM unnest(%s::bytea[], %s::int8[], %s::int8[]) AS k(trace_id, content_hash, start_ns)
+JOIN spans s ON s.trace_id = k.trace_id AND s.project_id = %s
+            AND s.content_hash = k.content_hash AND s.start_ns = k.start_ns
 WHERE s.start_ns BETWEEN %s AND %s
 """
 _SELECT_RESOURCES = """
@@ -99,10 +101,48 @@ class _TraceWork:
     parsed: dict[str, tuple[Span, Resource, InstrumentationScope]] = field(default_factory=dict)
 
 
+def _winning_blocks(
+    rows: Sequence[tuple[Any, ...]],
+) -> list[tuple[bytes, bytes, tuple[Any, ...]]]:
+    """(trace id, span id, block row) for each span of the blocks, from the earliest block
+    holding it (a span re-delivered in another block is read once, as first stored)."""
+    winners: dict[tuple[bytes, bytes], tuple[Any, ...]] = {}
+    for row in sorted(rows, key=lambda row: row[1]):
+        trace_id = bytes(row[0])
+        for span_id in span_ids_of(bytes(row[4])):
+            winners.setdefault((trace_id, span_id), row)
+    return [(trace_id, span_id, row) for (trace_id, span_id), row in winners.items()]
+
+
+def _block_spans(
+    blocks: Sequence[tuple[Any, ...]], wanted: dict[bytes, set[bytes]]
+) -> list[tuple[bytes, bytes, tuple[Any, ...], bytes]]:
+    """(trace id, span id, block row, serialized span) of the spans to map: of a trace in
+    ``wanted`` only those span ids, of any other trace every span, each from its earliest
+    block."""
+    found: dict[tuple[bytes, bytes], tuple[tuple[Any, ...], bytes]] = {}
+    for row in sorted(blocks, key=lambda row: row[1]):
+        trace_id = bytes(row[0])
+        only = wanted.get(trace_id)
+        ids = span_ids_of(bytes(row[4]))
+        if only is not None and only.isdisjoint(ids):
+            continue
+        if all((trace_id, span_id) in found for span_id in ids):
+            continue
+        for span_id, span in zip(ids, decode_block(bytes(row[7])), strict=True):
+            if (only is None or span_id in only) and (trace_id, span_id) not in found:
+                found[(trace_id, span_id)] = (row, span)
+    return [(t, s, row, span) for (t, s), (row, span) in found.items()]
+
+
 def _trim(facts: SpanFacts) -> SpanFacts:
     """Facts as the stored rows need them: payloads cut to the longest preview, artifacts
-    dropped (a detail view maps the raw span again). Keeps the cache small."""
+    dropped (a detail view maps the raw span again). Keeps the cache small. An LLM call's
+    messages stay whole: a run without its own input and output reads the user's request
+    and the final answer from them."""
     changes: dict[str, Any] = {}
+    if facts.category == "llm":
+        return replace(facts, artifacts=[]) if facts.artifacts else facts
     if facts.input is not None and len(facts.input) > RUN_PREVIEW_CHARS:
         changes["input"] = facts.input[:RUN_PREVIEW_CHARS]
         changes["input_truncated"] = True
@@ -400,78 +440,81 @@ class DeriveEngine:
         work: dict[bytes, _TraceWork],
         result: BatchResult,
     ) -> None:
-        """Fill each trace's spans: cached facts for unchanged rows, mapped ones for the rest."""
+        """Fill each trace's spans: cached facts for spans whose block is unchanged, mapped
+        ones for the rest. Each span is read from the earliest block holding it."""
         fresh = [t for t, w in work.items() if w.cached is None]
         cached = [t for t, w in work.items() if w.cached is not None]
-        rows: list[tuple[Any, ...]] = []
+        blocks: list[tuple[Any, ...]] = []  # rows with the block's bytes
+        wanted: dict[bytes, set[bytes]] = {}  # trace: span ids to map (None: all)
         if fresh:
             low, high = self._range(work, fresh)
-            cursor = await conn.execute(_SELECT_SPANS, (project_id, fresh, low, high), binary=True)
-            rows += await cursor.fetchall()
+            cursor = await conn.execute(
+                _SELECT_BLOCKS_WITH_SPANS, (project_id, fresh, low, high), binary=True
+            )
+            blocks += await cursor.fetchall()
         if cached:
             low, high = self._range(work, cached)
             cursor = await conn.execute(
-                _SELECT_VERSIONS, (project_id, cached, low, high), binary=True
+                _SELECT_BLOCKS, (project_id, cached, low, high), binary=True
             )
-            changed: list[tuple[bytes, bytes, int]] = []
-            for trace_id, span_id, version, start_ns in await cursor.fetchall():
-                trace_id, span_id = bytes(trace_id), bytes(span_id)
+            needed: dict[tuple[bytes, int, int], None] = {}
+            for trace_id, span_id, block in _winning_blocks(await cursor.fetchall()):
                 entry = work[trace_id].cached
                 assert entry is not None
                 known = entry.spans.get(span_id)
-                if known is not None and known.version == version and known.start_ns == start_ns:
+                if known is not None and known.version == block[1]:
                     work[trace_id].spans[span_id] = known
                 else:
-                    changed.append((trace_id, span_id, start_ns))
-            if changed:
-                low = min(c[2] for c in changed)
-                high = max(c[2] for c in changed)
+                    wanted.setdefault(trace_id, set()).add(span_id)
+                    needed[(trace_id, block[2], block[3])] = None
+            if needed:
+                keys = list(needed)
                 cursor = await conn.execute(
-                    _SELECT_SPANS_BY_KEY,
+                    _SELECT_BLOCKS_BY_KEY,
                     (
-                        [c[0] for c in changed],
-                        [c[1] for c in changed],
-                        [c[2] for c in changed],
+                        [k[0] for k in keys],
+                        [k[1] for k in keys],
+                        [k[2] for k in keys],
                         project_id,
-                        low,
-                        high,
+                        min(k[2] for k in keys),
+                        max(k[2] for k in keys),
                     ),
                     binary=True,
                 )
-                rows += await cursor.fetchall()
-        if not rows:
+                blocks += await cursor.fetchall()
+        if not blocks:
             return
         resources = await self._parsed(
-            conn, _SELECT_RESOURCES, project_id, {row[5] for row in rows}, Resource, self._resources
-        )
+            conn, _SELECT_RESOURCES, project_id, {row[5] for row in blocks}, Resource,
+            self._resources,
+        )  # fmt: skip
         scopes = await self._parsed(
-            conn, _SELECT_SCOPES, project_id, {row[6] for row in rows}, InstrumentationScope,
+            conn, _SELECT_SCOPES, project_id, {row[6] for row in blocks}, InstrumentationScope,
             self._scopes,
         )  # fmt: skip
         started = time.perf_counter()
-        for trace_id, span_id, version, start_ns, stored, resource_id, scope_id in rows:
-            item = work[bytes(trace_id)]
+        for trace_id, span_id, block, span in _block_spans(blocks, wanted):
+            item = work[trace_id]
             if item.error is not None:
                 continue
+            _, block_id, _, start_ns, _, resource_id, scope_id, _ = block
             try:
-                span = readable(Span, decompress_span(bytes(stored)))
+                parsed = readable(Span, span)
                 resource = resources.get(resource_id)
                 scope = scopes.get(scope_id)
                 if isinstance(resource, Exception) or isinstance(scope, Exception):
                     raise ValueError(f"its resource or scope does not parse: {resource or scope}")
                 facts = _trim(
-                    span_facts(span, resource or Resource(), scope or InstrumentationScope())
+                    span_facts(parsed, resource or Resource(), scope or InstrumentationScope())
                 )
             except Exception as exc:  # a span that does not map is its trace's problem alone
-                logger.warning("cannot map a span of trace %s: %s", bytes(trace_id).hex(), exc)
-                item.error = (
-                    f"a span does not map ({bytes(span_id).hex()}): {type(exc).__name__}: {exc}"
-                )
+                logger.warning("cannot map a span of trace %s: %s", trace_id.hex(), exc)
+                item.error = f"a span does not map ({span_id.hex()}): {type(exc).__name__}: {exc}"
                 continue
-            item.spans[bytes(span_id)] = CachedSpan(version, start_ns, facts)
+            item.spans[span_id] = CachedSpan(block_id, start_ns, facts)
             if self.extensions:
                 item.parsed[facts.span_id] = (
-                    span,
+                    parsed,
                     resource or Resource(),
                     scope or InstrumentationScope(),
                 )

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from storage.codec import decompress_span
+from storage.codec import decode_block, span_ids_of
 from storage.errors import RejectedData, StorageUnavailable, means_transient, means_unreachable
 from storage.locks import lock_traces
 from storage.records import SpanBatch
@@ -25,9 +25,9 @@ from storage.span_reader import PostgresSpanReader
 from storage.span_writer import replace_spans
 from storage.store import Store
 
-_CHILDREN_STARTED_BEFORE = """
-SELECT s.span FROM spans s
-WHERE s.trace_id = %s AND s.project_id = %s AND s.start_ns <= %s AND s.span_id <> %s
+_BLOCKS_STARTED_BY = """
+SELECT s.span_ids, s.spans FROM spans s
+WHERE s.trace_id = %s AND s.project_id = %s AND s.start_ns <= %s
 """
 
 
@@ -72,9 +72,16 @@ class TraceEdit:
         """The serialized spans of the trace that started at or before ``start_ns`` (for an
         explicit step index, which depends on the steps before it)."""
         cursor = await self._conn.execute(
-            _CHILDREN_STARTED_BEFORE, (self.trace_id, self.project_id, start_ns, other_than)
+            _BLOCKS_STARTED_BY, (self.trace_id, self.project_id, start_ns)
         )
-        return [decompress_span(bytes(row[0])) for row in await cursor.fetchall()]
+        spans: dict[bytes, bytes] = {}
+        for span_ids, blob in await cursor.fetchall():
+            for span_id, span in zip(
+                span_ids_of(bytes(span_ids)), decode_block(bytes(blob)), strict=True
+            ):
+                if span_id != other_than:
+                    spans.setdefault(span_id, span)
+        return list(spans.values())
 
     async def replace(self, batch: SpanBatch) -> None:
         """Store the batch's spans (all of this trace), replacing stored ones with their ids,

@@ -1,10 +1,12 @@
 """The span writer: commits raw spans and marks their traces for derivation, in one statement.
 
 A batch is one SQL statement in autocommit: resources and scopes (stored once, by content
-hash), the spans (zstd-compressed, a thread doing the compression so the event loop goes on),
-and a dirty mark per trace carrying the start times of the spans written, so the deriver reads
-only the partitions that hold them. Re-delivered spans are kept as first stored; spans the
-REST API owns are replaced instead.
+hash), the spans as blocks (the spans of one trace under one resource and scope, compressed
+together by ``storage.codec``, a thread doing the compression so the event loop goes on), and
+a dirty mark per trace carrying the blocks' dates, so the deriver reads only the partitions
+that hold them. A block re-delivered as it was is stored once (its content hash is in its
+key); readers take each span from the earliest block holding it. Spans the REST API owns are
+replaced instead: each is a block of its own, deleted when a new version is written.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from storage.codec import compress_spans
+from storage.codec import encode_block
 from storage.errors import (
     RejectedData,
     StorageUnavailable,
@@ -58,12 +61,16 @@ resources_written AS (
     ON CONFLICT DO NOTHING
 )"""
 
-_INSERT_SPANS = """
-INSERT INTO spans (trace_id, project_id, span_id, start_ns, resource_id, scope_id, span)
-SELECT t.trace_id, %(project_id)b, t.span_id, t.start_ns, t.resource_id, t.scope_id, t.span
-FROM unnest(%(trace_ids)b::bytea[], %(span_ids)b::bytea[], %(start_ns)b::int8[],
-            %(span_resource_ids)b::int8[], %(span_scope_ids)b::int8[], %(spans)b::bytea[])
-     AS t(trace_id, span_id, start_ns, resource_id, scope_id, span)
+_INSERT_BLOCKS = """
+INSERT INTO spans (trace_id, project_id, content_hash, start_ns, resource_id, scope_id,
+                   span_count, span_ids, spans)
+SELECT t.trace_id, %(project_id)b, t.content_hash, t.start_ns, t.resource_id, t.scope_id,
+       t.span_count, t.span_ids, t.spans
+FROM unnest(%(block_trace_ids)b::bytea[], %(block_hashes)b::int8[], %(block_starts)b::int8[],
+            %(block_resource_ids)b::int8[], %(block_scope_ids)b::int8[],
+            %(block_span_counts)b::int4[], %(block_span_ids)b::bytea[], %(blocks)b::bytea[])
+     AS t(trace_id, content_hash, start_ns, resource_id, scope_id, span_count, span_ids, spans)
+ON CONFLICT DO NOTHING
 """
 
 _MARK_DIRTY = """
@@ -75,40 +82,68 @@ FROM unnest(%(dirty_trace_ids)b::bytea[], %(dirty_from_ns)b::int8[], %(dirty_to_
 """
 
 WRITE_SPANS_AND_MARK_DIRTY = (
-    "WITH "
-    + _WRITE_RESOURCES_AND_SCOPES
-    + ", spans_written AS ("
-    + _INSERT_SPANS
-    + "ON CONFLICT DO NOTHING)"
+    "WITH " + _WRITE_RESOURCES_AND_SCOPES + ", spans_written AS (" + _INSERT_BLOCKS + ")"
     + _MARK_DIRTY
-)
+)  # fmt: skip
 
-REPLACE_SPANS_AND_MARK_DIRTY = (
-    "WITH "
-    + _WRITE_RESOURCES_AND_SCOPES
-    + ", spans_written AS ("
-    + _INSERT_SPANS
-    + """ON CONFLICT (trace_id, project_id, span_id, start_ns) DO UPDATE SET
-    resource_id = EXCLUDED.resource_id, scope_id = EXCLUDED.scope_id, span = EXCLUDED.span)"""
-    + _MARK_DIRTY
-)
+# The REST API's spans, each a block of its own: the new version replaces the stored one.
+_DELETE_REPLACED = """
+DELETE FROM spans s USING unnest(%(block_trace_ids)b::bytea[], %(block_span_ids)b::bytea[])
+     AS r(trace_id, span_id)
+WHERE s.trace_id = r.trace_id AND s.project_id = %(project_id)b AND s.span_count = 1
+  AND s.span_ids = r.span_id
+"""
 
 
-def batch_params(project_id: int, batch: SpanBatch, stored_spans: list[bytes]) -> dict[str, Any]:
-    """The statement parameters of a batch whose spans are already in their stored form."""
+@dataclass(slots=True)
+class Block:
+    trace_id: bytes
+    resource_hash: bytes
+    scope_hash: bytes
+    start_ns: int
+    span_ids: list[bytes]
+    spans: list[bytes]
+
+
+def blocks_of(batch: SpanBatch, *, one_span_each: bool = False) -> list[Block]:
+    """The batch's spans grouped into blocks: per trace, resource and scope, in batch order."""
+    blocks: dict[tuple[bytes, ...], Block] = {}
+    ordered: list[Block] = []
+    for trace_id, span_id, start, resource, scope, span in zip(
+        batch.trace_ids, batch.span_ids, batch.start_ns, batch.resource_hashes,
+        batch.scope_hashes, batch.spans, strict=True,
+    ):  # fmt: skip
+        key = (trace_id, resource, scope, span_id) if one_span_each else (trace_id, resource, scope)
+        block = blocks.get(key)
+        if block is None:
+            block = blocks[key] = Block(trace_id, resource, scope, start, [], [])
+            ordered.append(block)
+        elif start < block.start_ns:
+            block.start_ns = start
+        block.span_ids.append(span_id)
+        block.spans.append(span)
+    return ordered
+
+
+def encode_blocks(blocks: list[Block]) -> list[tuple[bytes, int]]:
+    return [encode_block(block.spans) for block in blocks]
+
+
+def batch_params(
+    project_id: int, batch: SpanBatch, blocks: list[Block], encoded: list[tuple[bytes, int]]
+) -> dict[str, Any]:
+    """The statement parameters of a batch whose blocks are encoded."""
     resources = list(batch.resources.items())
     scopes = list(batch.scopes.items())
-    ranges: dict[bytes, list[int]] = {}  # trace id: [first start, last start, spans]
-    for trace_id, start in zip(batch.trace_ids, batch.start_ns, strict=True):
-        seen = ranges.get(trace_id)
+    ranges: dict[bytes, list[int]] = {}  # trace id: [first block date, last, spans]
+    for block in blocks:
+        seen = ranges.get(block.trace_id)
         if seen is None:
-            ranges[trace_id] = [start, start, 1]
+            ranges[block.trace_id] = [block.start_ns, block.start_ns, len(block.spans)]
             continue
-        seen[2] += 1
-        if start < seen[0]:
-            seen[0] = start
-        elif start > seen[1]:
-            seen[1] = start
+        seen[0] = min(seen[0], block.start_ns)
+        seen[1] = max(seen[1], block.start_ns)
+        seen[2] += len(block.spans)
     dirty = sorted(ranges.items())
     return {
         "project_id": project_id,
@@ -118,12 +153,14 @@ def batch_params(project_id: int, batch: SpanBatch, stored_spans: list[bytes]) -
         "scope_ids": [content_id(h) for h, _ in scopes],
         "scopes": [s.scope for _, s in scopes],
         "scope_schema_urls": [s.schema_url for _, s in scopes],
-        "trace_ids": batch.trace_ids,
-        "span_ids": batch.span_ids,
-        "start_ns": batch.start_ns,
-        "span_resource_ids": [content_id(h) for h in batch.resource_hashes],
-        "span_scope_ids": [content_id(h) for h in batch.scope_hashes],
-        "spans": stored_spans,
+        "block_trace_ids": [b.trace_id for b in blocks],
+        "block_hashes": [content_hash for _, content_hash in encoded],
+        "block_starts": [b.start_ns for b in blocks],
+        "block_resource_ids": [content_id(b.resource_hash) for b in blocks],
+        "block_scope_ids": [content_id(b.scope_hash) for b in blocks],
+        "block_span_counts": [len(b.spans) for b in blocks],
+        "block_span_ids": [b"".join(b.span_ids) for b in blocks],
+        "blocks": [stored for stored, _ in encoded],
         "dirty_trace_ids": [trace_id for trace_id, _ in dirty],
         "dirty_from_ns": [span_range[0] for _, span_range in dirty],
         "dirty_to_ns": [span_range[1] for _, span_range in dirty],
@@ -131,10 +168,10 @@ def batch_params(project_id: int, batch: SpanBatch, stored_spans: list[bytes]) -
     }
 
 
-async def stored_form(spans: list[bytes]) -> list[bytes]:
-    if len(spans) < _THREAD_MIN_SPANS:
-        return compress_spans(spans)
-    return await asyncio.to_thread(compress_spans, spans)
+async def encoded_form(batch: SpanBatch, blocks: list[Block]) -> list[tuple[bytes, int]]:
+    if len(batch) < _THREAD_MIN_SPANS:
+        return encode_blocks(blocks)
+    return await asyncio.to_thread(encode_blocks, blocks)
 
 
 def _refuses_the_data(exc: psycopg.Error) -> bool:
@@ -164,7 +201,8 @@ class PostgresSpanWriter:
         RejectedData when the database refuses the data itself."""
         if not len(batch):
             return
-        params = batch_params(project_id, batch, await stored_form(batch.spans))
+        blocks = blocks_of(batch)
+        params = batch_params(project_id, batch, blocks, await encoded_form(batch, blocks))
         for attempt in (1, 2):
             try:
                 async with self.pool.connection() as conn:
@@ -190,8 +228,11 @@ class PostgresSpanWriter:
 async def replace_spans(
     conn: psycopg.AsyncConnection[Any], project_id: int, batch: SpanBatch
 ) -> None:
-    """Store the batch's spans, replacing stored ones with the same ids, and mark their traces
-    dirty; within the caller's transaction (the REST API's edits)."""
-    if len(batch):
-        params = batch_params(project_id, batch, compress_spans(batch.spans))
-        await conn.execute(REPLACE_SPANS_AND_MARK_DIRTY, params)
+    """Store the batch's spans, each a block of its own replacing the stored block of the same
+    span, and mark their traces dirty; within the caller's transaction (the REST API's edits)."""
+    if not len(batch):
+        return
+    blocks = blocks_of(batch, one_span_each=True)
+    params = batch_params(project_id, batch, blocks, encode_blocks(blocks))
+    await conn.execute(_DELETE_REPLACED, params)
+    await conn.execute(WRITE_SPANS_AND_MARK_DIRTY, params)

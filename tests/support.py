@@ -191,3 +191,41 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+def stored_span_ids(
+    database_url: str, trace_id: bytes | None = None, project_id: int | None = None
+) -> set[tuple[bytes, bytes]]:
+    """The (trace id, span id) of every stored span, each once (spans are stored in blocks)."""
+    from storage.codec import span_ids_of
+
+    query = "SELECT trace_id, span_ids FROM spans WHERE true"
+    params: list[Any] = []
+    if trace_id is not None:
+        query += " AND trace_id = %s"
+        params.append(trace_id)
+    if project_id is not None:
+        query += " AND project_id = %s"
+        params.append(project_id)
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(query, params).fetchall()
+    return {
+        (bytes(trace), span_id)
+        for trace, span_ids in rows
+        for span_id in span_ids_of(bytes(span_ids))
+    }
+
+
+def stored_span_count(
+    database_url: str, trace_id: bytes | None = None, project_id: int | None = None
+) -> int:
+    return len(stored_span_ids(database_url, trace_id, project_id))
+
+
+def stored_raw_spans(database_url: str, trace_id: bytes) -> list[bytes]:
+    """Every stored span of a trace as the bytes that were sent (blocks decoded)."""
+    from storage.codec import decode_block
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT spans FROM spans WHERE trace_id = %s", (trace_id,)).fetchall()
+    return [span for (blob,) in rows for span in decode_block(bytes(blob))]

@@ -20,9 +20,15 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from storage.codec import decompress_span
 from tests.otlp_helpers import make_request, make_span, post_protobuf, random_trace_id, stored_spans
-from tests.support import REPO_ROOT, free_port, running_server, start_server, wait_until_ready
+from tests.support import (
+    REPO_ROOT,
+    free_port,
+    running_server,
+    start_server,
+    stored_raw_spans,
+    wait_until_ready,
+)
 from tests.tcp_proxy import TcpProxy
 
 
@@ -127,9 +133,8 @@ def test_sigterm_lets_inflight_export_finish(fresh_database_url: str) -> None:
         reply = conn.recv(65536)
     assert reply.startswith(b"HTTP/1.1 200"), reply
     assert server.process.wait(30) == 0
-    with psycopg.connect(fresh_database_url) as db:
-        (stored,) = db.execute("SELECT span FROM spans WHERE trace_id = %s", (trace_id,))
-    assert Span.FromString(decompress_span(stored[0])).name == "in-flight"
+    (stored,) = stored_raw_spans(fresh_database_url, trace_id)
+    assert Span.FromString(stored).name == "in-flight"
 
 
 def test_embedded_database_by_default(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
@@ -34,7 +33,7 @@ from tests.otlp_helpers import (
     random_trace_id,
     stored_spans,
 )
-from tests.support import RunningServer, fixtures_dir, running_server
+from tests.support import RunningServer, fixtures_dir, running_server, stored_span_count
 
 
 def _exporter(server: RunningServer, protocol: str, gzip: bool) -> SpanExporter:
@@ -257,9 +256,7 @@ def test_same_request_twice_is_stored_once(
     for _ in range(2):
         assert post_protobuf(agentguide_server.http_url, request).status_code == 200
     assert len(stored_spans(agentguide_server.http_url, trace_id)) == 3
-    with psycopg.connect(session_database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM spans WHERE trace_id = %s", (trace_id,)).fetchone()
-    assert row == (3,)
+    assert stored_span_count(session_database_url, trace_id) == 3
 
 
 def test_redelivered_span_keeps_first_content(agentguide_server: RunningServer) -> None:

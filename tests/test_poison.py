@@ -233,9 +233,9 @@ def test_a_trace_that_cannot_be_derived_is_quarantined_alone(site: Site) -> None
             (broken,),
         ).fetchone()  # type: ignore[misc]
         conn.execute(
-            "INSERT INTO spans (trace_id, project_id, span_id, start_ns, resource_id, scope_id,"
-            " span) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (broken, project_id, random_span_id(), start_ns, resource_id, scope_id, b"\xff\xff"),
+            "INSERT INTO spans (trace_id, project_id, content_hash, start_ns, resource_id,"
+            " scope_id, span_count, span_ids, spans) VALUES (%s, %s, 7, %s, %s, %s, 1, %s, %s)",
+            (broken, project_id, start_ns, resource_id, scope_id, random_span_id(), b"\xff\xff"),
         )
         conn.execute(
             "INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns, spans)"
@@ -260,7 +260,7 @@ def test_a_trace_that_cannot_be_derived_is_quarantined_alone(site: Site) -> None
     )
 
     with psycopg.connect(site.database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM spans WHERE trace_id = %s AND span = %s", (broken, b"\xff\xff"))
+        conn.execute("DELETE FROM spans WHERE trace_id = %s AND spans = %s", (broken, b"\xff\xff"))
     _send(site, [make_span(broken, "later")])
     wait_derived(site.database_url)
     deadline = time.monotonic() + 30

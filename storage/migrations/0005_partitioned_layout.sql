@@ -3,7 +3,7 @@
 -- bytes, payload previews instead of copies), a trace registry for the deriver, a quarantine
 -- for traces that cannot be derived, and rollups for the dashboards.
 --
--- Raw spans move over as they are (old rows stay uncompressed; new ones are zstd frames, and
+-- Raw spans move over as they are, each a block of its own (new blocks are zstd frames, and
 -- readers tell them apart by the frame's magic number). Derived rows are not moved: every
 -- stored trace is queued for a background re-derivation, which rebuilds them.
 
@@ -41,26 +41,39 @@ DROP TABLE scopes;
 ALTER TABLE scopes_v2 RENAME TO scopes;
 ALTER INDEX scopes_v2_pkey RENAME TO scopes_pkey;
 
--- Raw spans, partitioned by the day of their start time (storage/partitions.py creates the
--- day partitions; a span of a day without one waits in the default partition).
+-- Raw spans, in blocks: the spans of one trace that arrived in one request under one resource
+-- and scope, compressed together (storage/codec.py), one row for them all. A block is dated
+-- by its earliest span and partitioned by that day (storage/partitions.py creates the day
+-- partitions; a block of a day without one waits in the default partition). Re-delivering the
+-- same spans makes the same block, which is stored once (its content hash is in the key);
+-- spans re-delivered in other company are read once (the earliest block holding a span wins).
+CREATE SEQUENCE span_block_ids;
 CREATE TABLE spans_v2 (
-    trace_id     bytea NOT NULL,
-    project_id   integer NOT NULL,
-    span_id      bytea NOT NULL,
-    start_ns     bigint NOT NULL,
-    resource_id  bigint NOT NULL,
-    scope_id     bigint NOT NULL,
-    span         bytea NOT NULL,    -- the span's protobuf as received; a zstd frame when compressed
-    PRIMARY KEY (trace_id, project_id, span_id, start_ns)
+    trace_id      bytea NOT NULL,
+    project_id    integer NOT NULL,
+    content_hash  bigint NOT NULL,          -- of the block's uncompressed spans
+    start_ns      bigint NOT NULL,          -- the earliest span's start
+    block_id      bigint NOT NULL DEFAULT nextval('span_block_ids'),  -- arrival order
+    resource_id   bigint NOT NULL,
+    scope_id      bigint NOT NULL,
+    span_count    integer NOT NULL,
+    span_ids      bytea NOT NULL,           -- the spans' ids, 8 bytes each, in block order
+    spans         bytea NOT NULL,           -- the spans' protobufs as received (codec.py)
+    PRIMARY KEY (trace_id, project_id, content_hash, start_ns)
 ) PARTITION BY RANGE (start_ns);
 CREATE TABLE spans_default PARTITION OF spans_v2 DEFAULT;
+-- Blocks are compressed already: PostgreSQL keeps them as they are (out of line when big).
+ALTER TABLE spans_v2 ALTER COLUMN spans SET STORAGE EXTERNAL;
 
-INSERT INTO spans_v2 (trace_id, project_id, span_id, start_ns, resource_id, scope_id, span)
-SELECT trace_id, project_id, span_id, start_ns,
+-- A stored span of the old layout becomes a block of its own (its protobuf, uncompressed).
+INSERT INTO spans_v2 (trace_id, project_id, content_hash, start_ns, resource_id, scope_id,
+                      span_count, span_ids, spans)
+SELECT trace_id, project_id, ('x' || substr(md5(span), 1, 16))::bit(64)::bigint, start_ns,
        ('x' || encode(substring(resource_hash FROM 1 FOR 8), 'hex'))::bit(64)::bigint,
        ('x' || encode(substring(scope_hash FROM 1 FOR 8), 'hex'))::bit(64)::bigint,
-       span
-FROM spans;
+       1, span_id, span
+FROM spans
+ON CONFLICT DO NOTHING;
 
 -- Traces whose spans changed since they were last derived. Ingest only inserts (one row per
 -- trace and request, with the start times of the spans it wrote), the deriver only deletes.

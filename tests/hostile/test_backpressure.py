@@ -8,7 +8,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 
-import psycopg
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as GrpcSpanExporter,
@@ -26,17 +25,14 @@ from tests.hostile.collector_like import (
     SendLog,
 )
 from tests.otlp_helpers import make_request, make_span, random_trace_id
-from tests.support import RunningServer, running_server
+from tests.support import RunningServer, running_server, stored_span_count
 
 SENDERS = 32
 KIB = 1024
 
 
 def _span_count(database_url: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM spans").fetchone()
-    assert row is not None
-    return int(row[0])
+    return stored_span_count(database_url)
 
 
 def _run_together(workers: list[Callable[[], None]]) -> None:

@@ -17,7 +17,6 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from receiver.grpc_server import SERVICE_NAME
-from storage.codec import decompress_span
 from tests.otlp_helpers import (
     PROTOBUF,
     attr,
@@ -28,7 +27,13 @@ from tests.otlp_helpers import (
     random_trace_id,
     stored_spans,
 )
-from tests.support import RunningServer, running_server, wait_derived
+from tests.support import (
+    RunningServer,
+    running_server,
+    stored_raw_spans,
+    stored_span_count,
+    wait_derived,
+)
 
 MIB = 1024 * 1024
 
@@ -116,14 +121,14 @@ def test_invalid_utf8_is_accepted(agentguide_server: RunningServer, transport: s
     assert sorted(entry["span"]["name"] for entry in stored.values()) == ["bad\ufffdname", "good"]
     rows = _rows(
         agentguide_server.database_url or "",
-        "SELECT s.span, r.resource FROM spans s "
+        "SELECT r.resource FROM spans s "
         "JOIN resources r USING (project_id, resource_id) WHERE s.trace_id = %s",
         trace_id,
     )
-    raws = [decompress_span(bytes(span)) for span, _ in rows]  # type: ignore[arg-type]
+    raws = stored_raw_spans(agentguide_server.database_url or "", trace_id)
     (raw,) = [raw for raw in raws if b"bad\xffname" in raw]
     assert b"bad\xc3value" in raw, "the raw span keeps the bytes as sent"
-    assert all(b"svc\xfeBAD" in bytes(resource) for _, resource in rows)  # type: ignore[arg-type]
+    assert all(b"svc\xfeBAD" in bytes(resource) for (resource,) in rows)  # type: ignore[arg-type]
     wait_derived(agentguide_server.database_url or "")
     runs = httpx.get(
         agentguide_server.http_url + "/v1/runs", params={"trace_id": trace_id.hex()}
@@ -136,7 +141,7 @@ def test_rest_identifiers_are_limited_in_bytes(agentguide_server: RunningServer)
     anything is stored, with the field named; the limit counts UTF-8 bytes."""
     url = agentguide_server.http_url
     database_url = agentguide_server.database_url or ""
-    before = _rows(database_url, "SELECT count(*) FROM spans")[0][0]
+    before = stored_span_count(database_url)
     for name, field in (("a" * 3000, "agent_name"), ("é" * 257, "agent_name")):
         response = httpx.post(url + "/v1/runs", json={field: name})
         assert response.status_code == 422, response.text
@@ -147,7 +152,7 @@ def test_rest_identifiers_are_limited_in_bytes(agentguide_server: RunningServer)
     assert response.status_code == 422 and response.json()["error"]["parameters"] == ["session_id"]
     response = httpx.post(url + "/v1/runs", json={"agent_name": "a\x00b"})
     assert response.status_code == 422 and "NUL" in response.json()["error"]["message"]
-    assert _rows(database_url, "SELECT count(*) FROM spans")[0][0] == before
+    assert stored_span_count(database_url) == before
     response = httpx.post(url + "/v1/runs", json={"agent_name": "é" * 256})
     assert response.status_code == 201, response.text
     run_id = response.json()["id"]
@@ -298,5 +303,5 @@ def test_healthz_answers_while_a_32_mib_json_body_is_ingested(fresh_database_url
         assert "partialSuccess" not in response.json()
         while_ingesting = events[events.index("body sent") : events.index("export answered")]
         assert while_ingesting.count("healthz") >= 5, events[-40:]
-        count = _rows(fresh_database_url, "SELECT count(*) FROM spans")[0][0]
+        count = stored_span_count(fresh_database_url)
         assert count == span_count
