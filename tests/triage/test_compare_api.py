@@ -12,7 +12,7 @@ import pytest
 from tests.api.builders import T0, AgentRun, Llm, Tool, send_runs
 from tests.support import PostgresServer, running_server, wait_derived
 
-# Equal for the first 700 characters: the stored step previews (128 characters) cannot tell
+# Equal for the first 700 characters: the stored step previews (96 characters) cannot tell
 # them apart.
 LONG_QUERY = '{"q": "' + "refund policy " * 50
 
