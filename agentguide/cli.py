@@ -214,6 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
         "derives them in the background, after live traffic, at full speed; ingest goes on.",
     )
     configure_rederive_parser(rederive, _add_database_flags)
+
+    from agentguide.alerts_cli import configure_parser as configure_alerts_parser
+
+    alerts = commands.add_parser(
+        "alerts",
+        help="add, list and delete alert rules; see their deliveries",
+        description="Alert rules per project: a metric over a window against a threshold; a "
+        "running server evaluates them and POSTs signed webhooks on firing and resolving.",
+    )
+    configure_alerts_parser(alerts, _add_database_flags)
     return parser
 
 
@@ -364,13 +374,19 @@ def _rederive(args: argparse.Namespace) -> int:
     return _with_migrated_database(args, rederive)
 
 
+def _alerts(args: argparse.Namespace) -> int:
+    from agentguide.alerts_cli import run
+
+    return _with_migrated_database(args, run)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from agentguide.simulation import run_from_args
 
     return run_from_args(args)
 
 
-_QUIET_COMMANDS = frozenset({"keys", "derive", "rederive", "prices"})
+_QUIET_COMMANDS = frozenset({"keys", "derive", "rederive", "prices", "alerts"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -387,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "prices": _prices,
         "derive": _derive,
         "rederive": _rederive,
+        "alerts": _alerts,
     }
     return handlers[args.command](args)
 

@@ -1,5 +1,6 @@
 """Derive workers: processes of their own that map stored spans into runs and steps; the
-first also keeps the day partitions and runs retention when it is on.
+first also keeps the day partitions, runs retention when it is on, and the triage jobs
+(alerts, the embedding worker: ``agentguide.triage_jobs``).
 
 Started by ``agentguide serve`` (``--derive-workers N``), so that deriving and deleting never
 hold up the event loop that answers exports. Each reads wake-ups from a pipe (one byte per
@@ -27,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 from agentguide.logs import configure_logging
 from agentguide.memory import tune_allocator
 from agentguide.retention_job import RetentionJob
+from agentguide.triage_jobs import start_triage_jobs, triage_extensions
 from agentguide.worker_metrics import WORKER_METRICS_DIR_ENV, WorkerMetrics
 from mapping.version import MAPPING_VERSION
 from storage.deriver import DeriveEngine, Deriver
@@ -191,12 +193,17 @@ async def _run(
     retention_days: float | None,
     retention_interval_s: float,
     shard: tuple[int, int],
+    log: tuple[str, str] = ("info", "auto"),
 ) -> None:
     metrics = WorkerMetrics()
     keeper = shard[0] == 0
-    pool_size = 2 + (1 if retention_days else 0) + (1 if keeper else 0)
+    # the keeper: partitions, alert evaluation and webhook delivery hold one connection each
+    pool_size = 2 + (1 if retention_days else 0) + (3 if keeper else 0)
     store = await Store.open(database_url, max_size=pool_size)
-    engine = DeriveEngine(store.pool, shard=shard, price_overrides=PriceOverrideCache())
+    extensions, similar = await triage_extensions(store.pool, keeper=keeper)
+    engine = DeriveEngine(
+        store.pool, shard=shard, extensions=extensions, price_overrides=PriceOverrideCache()
+    )
     deriver = Deriver(engine, on_batch=metrics.derived, on_pause=metrics.paused)
     retention = (
         RetentionJob(
@@ -229,6 +236,9 @@ async def _run(
     if keeper:
         background.append(loop.create_task(_maintain_partitions(store.pool)))
         background.append(loop.create_task(_report_queue(store, metrics)))
+        background += start_triage_jobs(
+            store.pool, database_url, similar=similar, log_level=log[0], log_format=log[1]
+        )
     try:
         await deriver.run()
     finally:
@@ -262,6 +272,7 @@ def main() -> int:
             args.retention_days,
             args.retention_interval,
             (args.shard, args.shards),
+            (args.log_level, args.log_format),
         )
     )
     return 0

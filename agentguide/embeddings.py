@@ -164,6 +164,17 @@ def unavailable_reason(modules: Sequence[str] = REQUIRED_MODULES) -> str | None:
     return None
 
 
+SWITCH_ENV = "AGENTGUIDE_SIMILAR_RUNS"
+
+
+def similar_runs_reason() -> str | None:
+    """Why this installation computes no run embeddings (switched off with
+    ``AGENTGUIDE_SIMILAR_RUNS=off``, or the model is not installed); None when it does."""
+    if os.environ.get(SWITCH_ENV, "").strip().lower() in ("off", "0", "false", "no"):
+        return f"Similar runs are off: {SWITCH_ENV}=off is set for this server."
+    return unavailable_reason()
+
+
 def available() -> bool:
     """Whether the embedding model is installed (see ``unavailable_reason`` for why not)."""
     return unavailable_reason() is None

@@ -6,15 +6,19 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from api import (
+    admin_alerts,
     admin_derive,
     agents,
     auth,
+    compare,
+    failures,
     metrics,
     prices,
     prometheus,
     rest_runs,
     run_steps,
     runs,
+    similar,
     simulate,
     tools,
     traces,
@@ -54,6 +58,7 @@ def create_app(
     admin = [Depends(require_admin)]
     for router, needs in (
         (traces.router, read),
+        (compare.router, read),  # before runs: /v1/runs/compare is not a run id
         (runs.router, read),
         (run_steps.router, read),
         (rest_runs.router, ingest_scope),
@@ -63,6 +68,9 @@ def create_app(
         (simulate.router, admin),
         (prices.router, admin),
         (admin_derive.router, admin),
+        (failures.router, read),
+        (similar.router, read),
+        (admin_alerts.router, admin),
     ):
         app.include_router(router, dependencies=needs, responses=AUTH_RESPONSES)
     app.include_router(auth.router)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 
 from api.errors import ApiError
+from api.failure_presenters import run_failure
 from api.pagination import InvalidCursor, decode_cursor, encode_cursor
 from api.params import (
     ERROR_RESPONSES,
@@ -19,6 +20,7 @@ from api.params import (
 from api.payloads import payloads_of
 from api.presenters import present_run, present_run_detail
 from api.schemas import RunDetail, RunList, RunStatusName
+from storage.failure_queries import FailureQueries
 from storage.query_records import RunFilters
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
@@ -66,6 +68,10 @@ async def list_runs(
             "cost last), then newest first. Cursors page either order"
         ),
     ] = "start",
+    signature: Annotated[
+        str | None,
+        Query(description="failed runs with this failure signature id", pattern="^[0-9a-f]{16}$"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 50,
     cursor: Annotated[
         str | None, Query(description="next_cursor of the previous page, as given")
@@ -96,6 +102,7 @@ async def list_runs(
         min_duration_ms=min_duration_ms,
         has_error=has_error,
         min_cost=min_cost,
+        signature=signature,
     )
     page = await queries.list_runs(
         filters, after=after, limit=limit, offset=offset, by_cost=sort == "cost"
@@ -131,4 +138,9 @@ async def get_run(
     detail.run = payloads.run(detail.run)
     detail.steps = [payloads.step(step) for step in detail.steps]
     detail.artifacts = payloads.all_artifacts()
-    return present_run_detail(detail)
+    answer = present_run_detail(detail)
+    if detail.run.status == "FAILED":
+        answer.failure = await run_failure(
+            FailureQueries(request.app.state.store.pool, queries.project_id), run_id
+        )
+    return answer

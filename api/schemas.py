@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.failure_schemas import RunFailure
+
 Timestamp = Annotated[
     str,
     Field(
@@ -178,6 +180,10 @@ class RunDetail(Run):
     price_versions: list[str] = Field(
         description="the price data that priced the run's own LLM calls, e.g. "
         "['genai-prices 0.2.3', 'override 4']"
+    )
+    failure: RunFailure | None = Field(
+        default=None,
+        description="for a failed run: its failure signature and how many other runs failed so",
     )
 
 

@@ -199,6 +199,8 @@ def _run_conditions(project_id: int, filters: RunFilters, *, tool: bool = True) 
             " AND s.run_span_id = r.span_id)",
             filters.tool,
         )
+    if filters.signature is not None:
+        where.add("r.signature = %s", filters.signature)
     if filters.min_duration_ms is not None:
         where.add("r.duration_ms >= %s", filters.min_duration_ms)
     if filters.min_cost is not None:

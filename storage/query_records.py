@@ -37,6 +37,7 @@ class RunFilters:
     min_duration_ms: float | None = None
     has_error: bool | None = None
     min_cost: float | None = None
+    signature: str | None = None  # failure signature id
 
 
 @dataclass(slots=True)

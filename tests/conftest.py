@@ -21,6 +21,20 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
+def embedded_postgres(postgres: PostgresServer) -> Iterator[PostgresServer]:
+    """The embedded PostgreSQL 16 (with pgvector), started for the tests that need it even when
+    AGENTGUIDE_TEST_DATABASE_URL names another server; the session's own when it is embedded."""
+    if postgres.is_embedded:
+        yield postgres
+        return
+    server = PostgresServer(embedded=True)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
 def session_database_url(postgres: PostgresServer) -> str:
     return postgres.create_database()
 

@@ -41,12 +41,14 @@ def with_database(url: str, dbname: str) -> str:
 
 
 class PostgresServer:
-    """The PostgreSQL the tests use: AGENTGUIDE_TEST_DATABASE_URL, else an embedded one."""
+    """The PostgreSQL the tests use: AGENTGUIDE_TEST_DATABASE_URL, else an embedded one. With
+    ``embedded=True`` always the embedded PostgreSQL 16 (pgserver), which has pgvector."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, embedded: bool = False) -> None:
         self._embedded: Any = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        configured = os.environ.get("AGENTGUIDE_TEST_DATABASE_URL")
+        configured = None if embedded else os.environ.get("AGENTGUIDE_TEST_DATABASE_URL")
+        self.is_embedded = not configured
         if configured:
             self.admin_url = configured
         else:

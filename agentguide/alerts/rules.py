@@ -6,15 +6,17 @@ optionally narrowed to one agent and/or one tool, and compares it with a thresho
 
 - ``failure_rate``: failed runs / finished runs, 0..1, no value when no run finished; with
   ``tool``: failed calls of that tool / its finished calls.
-- ``run_count``: runs started; with ``tool``: runs that called it.
+- ``run_count``: runs started; with ``tool``: calls of that tool.
 - ``p95_duration_ms``: 95th percentile of finished runs' durations, no value when none; with
   ``tool``: of that tool's calls.
-- ``tokens``, ``cost``: totals over the runs; with ``tool``: over the runs that called it.
+- ``tokens``, ``cost``: totals over the runs (no ``tool``: a run's tokens and cost are not
+  kept per tool).
 - ``signature_count``: failed runs whose failure signature id is ``signature`` (no ``tool``:
   the signature already names the failing step).
 
-``agent`` narrows every metric to that agent's runs. Counts and sums are 0 over an empty
-window; "no value" leaves a rule's state as it is (see ``evaluation``).
+``agent`` narrows every metric to that agent's runs. Windows cover run start times (a tool
+call counts with its run's start), widened to whole minutes. Counts and sums are 0 over an
+empty window; "no value" leaves a rule's state as it is (see ``evaluation``).
 
 Each rule has its own signing secret (Standard Webhooks form: ``whsec_`` + base64 of 32 random
 bytes), generated when not given.
@@ -28,7 +30,7 @@ import math
 import re
 import secrets
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -36,6 +38,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -94,6 +97,8 @@ class AlertRuleSpec(BaseModel):
             raise ValueError("signature is required for signature_count, and only for it")
         if self.metric == "signature_count" and self.tool is not None:
             raise ValueError("signature_count takes no tool: the signature names the failing step")
+        if self.metric in ("tokens", "cost") and self.tool is not None:
+            raise ValueError(f"{self.metric} takes no tool: it is not kept per tool")
         if self.metric == "failure_rate" and not 0 <= self.threshold <= 1:
             raise ValueError("a failure_rate threshold is a fraction between 0 and 1")
         if self.metric != "failure_rate" and self.threshold < 0:
@@ -155,6 +160,15 @@ class AlertRule(AlertRuleSpec):
             id=rule_id or str(uuid.uuid4()),
             secret=secret or new_secret(),
         )
+
+    @classmethod
+    def stored(cls, spec: dict[str, Any], rule_id: str, secret: str) -> AlertRule:
+        """A rule as stored. One that no longer validates (written under older rules) is
+        still shown as it is, so that it can be listed and deleted."""
+        try:
+            return cls(**spec, id=rule_id, secret=secret)
+        except ValidationError:
+            return cls.model_construct(**spec, id=rule_id, secret=secret)
 
     @property
     def spec(self) -> AlertRuleSpec:

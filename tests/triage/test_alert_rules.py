@@ -84,6 +84,13 @@ def test_signature_count_takes_a_signature_and_no_tool():
         spec(metric="signature_count", threshold=1, signature="0123456789abcdef", tool="t")
 
 
+@pytest.mark.parametrize("metric", ["tokens", "cost"])
+def test_totals_of_runs_take_no_tool(metric):
+    assert spec(metric=metric, threshold=1000).tool is None
+    with pytest.raises(ValidationError, match="not kept per tool"):
+        spec(metric=metric, threshold=1000, tool="search")
+
+
 @pytest.mark.parametrize(
     "secret", ["plain", "whsec_***", "whsec_" + base64.b64encode(b"short").decode()]
 )

@@ -91,6 +91,12 @@ export const api = {
   tools: (params, options) => getJSON("/v1/tools", params, options),
   summary: (params, options) => getJSON("/v1/metrics/summary", params, options),
   timeseries: (params, options) => getJSON("/v1/metrics/timeseries", params, options),
+  failures: (params, options) => getJSON("/v1/failures", params, options),
+  runFailure: (runId, options) => getJSON(`/v1/runs/${encodeURIComponent(runId)}/failure`, null, options),
+  similarStatus: (options) => getJSON("/v1/similar/status", null, options),
+  similar: (runId, params, options) =>
+    getJSON(`/v1/runs/${encodeURIComponent(runId)}/similar`, params, options),
+  compare: (a, b, options) => getJSON("/v1/runs/compare", { a, b }, options),
 };
 
 export function isAbort(error) {

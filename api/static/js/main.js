@@ -26,6 +26,8 @@ const [
   { mountRuns },
   { mountSignIn },
   { mountTools },
+  { mountFailures },
+  { mountCompare },
 ] = await Promise.all([
   import("./dom.js"),
   import("./views/agents.js"),
@@ -34,6 +36,8 @@ const [
   import("./views/runs.js"),
   import("./views/sign-in.js"),
   import("./views/tools.js"),
+  import("./views/failures.js"),
+  import("./views/compare.js"),
 ]);
 
 const VIEWS = {
@@ -42,6 +46,8 @@ const VIEWS = {
   dashboard: { mount: mountDashboard, nav: "dashboard", title: "Dashboard" },
   agents: { mount: mountAgents, nav: "agents", title: "Agents" },
   tools: { mount: mountTools, nav: "tools", title: "Tools" },
+  failures: { mount: mountFailures, nav: "failures", title: "Failures" },
+  compare: { mount: mountCompare, nav: "runs", title: "Compare runs" },
 };
 
 const main = document.getElementById("main");

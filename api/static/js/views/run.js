@@ -15,6 +15,7 @@ import {
 } from "../format.js";
 import { href, replaceParams } from "../router.js";
 import { runDetail, stepDetail } from "../step-detail.js";
+import { failureNote, similarRunsPanel } from "../triage.js";
 import { RunNode, Waterfall } from "../waterfall.js";
 
 const STEP_PAGE = 25;
@@ -328,6 +329,7 @@ export function mountRun(container, route) {
         h("span", { class: "mono" }, shortId(runId, 16)),
       ),
       runHeader(timeline),
+      failureNote(timeline, { signal: controller.signal }),
       h(
         "div",
         { class: "run-body" },
@@ -346,6 +348,7 @@ export function mountRun(container, route) {
         ),
         detail,
       ),
+      similarRunsPanel(timeline, { signal: controller.signal }),
     );
   }
 

@@ -43,6 +43,11 @@ const TEXT_FILTERS = [
     "Min cost (USD)",
     { inputmode: "decimal", pattern: "[0-9]*[.]?[0-9]*", title: "a cost in USD, e.g. 0.05", placeholder: "e.g. 0.05" },
   ],
+  [
+    "signature",
+    "Failure signature",
+    { pattern: "[0-9a-f]{16}", title: "16 hexadecimal characters", placeholder: "16 hex characters" },
+  ],
 ];
 const FILTER_KEYS = [
   "agent",
