@@ -19,6 +19,7 @@ from mapping.conventions import (
     openinference,
     pydantic_ai,
     traceloop,
+    vercel_ai,
 )
 from mapping.conventions.base import (
     KEY_FIELDS,
@@ -33,6 +34,7 @@ from mapping.model import SpanCategory
 
 REGISTRY: tuple[Convention, ...] = (
     agentguide.CONVENTION,
+    vercel_ai.CONVENTION,  # ai.operationId; its spans also carry some gen_ai.* keys
     gen_ai.CONVENTION,
     openai_agents.CONVENTION,
     openai_agents_js.CONVENTION,
