@@ -8,7 +8,7 @@ from typing import Any
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from mapping import span_facts
+from mapping import registry, span_facts
 from mapping.conventions import openai_agents_js, vercel_ai
 from mapping.model import SpanFacts
 from tests.mapping.otlp import make_resource, make_span
@@ -166,3 +166,10 @@ def test_vercel_unknown_operation_falls_through_to_the_other_conventions() -> No
     facts = _facts("ai.somethingNew", attrs, "ai")
     assert (facts.category, facts.convention) == ("llm", "gen_ai")
     assert vercel_ai.classify({"ai.operationId": 3}, "x", "ai") is None
+
+
+def test_js_rules_come_before_the_conventions_they_refine() -> None:
+    order = [c.name for c in registry.REGISTRY]
+    assert order.index("openai_agents_js") < order.index("openinference")
+    # AI SDK spans carry gen_ai.* keys too: their own operation id decides first
+    assert order.index("vercel_ai") < order.index("gen_ai")
