@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
@@ -35,19 +35,20 @@ from mapping.pricing import PriceOverrides
 from mapping.trace_costs import TraceCosts, price_trace
 from mapping.version import MAPPING_VERSION
 from mapping.wire import readable
-from storage import rollups
 from storage.codec import decompress_span
 from storage.derive_queue import ClaimedTrace, PostgresDeriveQueue
 from storage.derived_extensions import DerivedExtension, TraceChange
 from storage.derived_rows import RUN_PREVIEW_CHARS, TraceRows, diff_rows, trace_rows
 from storage.derived_writer import PostgresDerivedRowWriter, RegistryEntry, TraceUpdate
 from storage.errors import means_transient, means_unreachable
-from storage.locks import lock_traces
+from storage.locks import hold_partitions_steady, lock_traces
 from storage.trace_cache import CachedSpan, CachedTrace, TraceCache
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_TRACES = 200
+# Spans a batch holds at most (a trace bigger than this is a batch of its own): bounds memory.
+DEFAULT_BATCH_SPANS = 20_000
 _PARSED_CACHE_SIZE = 10_000
 
 _SELECT_SPANS = """
@@ -115,6 +116,19 @@ def _trim(facts: SpanFacts) -> SpanFacts:
     return replace(facts, **changes) if changes else facts
 
 
+class PriceOverridesSource(Protocol):
+    """The price overrides of a project as committed now (``storage.prices.PriceOverrideCache``),
+    asked once per project and batch, inside the batch's transaction."""
+
+    async def __call__(
+        self, conn: psycopg.AsyncConnection[Any], project_id: int
+    ) -> PriceOverrides | None: ...
+
+
+async def _no_overrides(conn: psycopg.AsyncConnection[Any], project_id: int) -> None:
+    return None
+
+
 def _signatures(derived: DerivedTrace) -> dict[str, str]:
     """The failure signature id of each failed run."""
     signatures = {}
@@ -139,8 +153,9 @@ class DeriveEngine:
         shard: tuple[int, int] | None = None,
         mapping_version: int = MAPPING_VERSION,
         batch_traces: int = DEFAULT_BATCH_TRACES,
+        batch_spans: int = DEFAULT_BATCH_SPANS,
         extensions: Sequence[DerivedExtension] = (),
-        price_overrides: Callable[[], PriceOverrides | None] = lambda: None,
+        price_overrides: PriceOverridesSource = _no_overrides,
     ) -> None:
         self.pool = pool
         self.queue = queue or PostgresDeriveQueue(pool)
@@ -149,6 +164,7 @@ class DeriveEngine:
         self.shard = shard
         self.mapping_version = mapping_version
         self.batch_traces = batch_traces
+        self.batch_spans = batch_spans
         self.extensions = list(extensions)
         self.price_overrides = price_overrides
         self._resources: dict[tuple[int, int], Resource] = {}
@@ -174,28 +190,60 @@ class DeriveEngine:
             claims = await self.queue.claim(conn, self.batch_traces, self.shard)
             if not claims:
                 return None
+            await hold_partitions_steady(conn)
             await lock_traces(conn, [(c.project_id, c.trace_id) for c in claims])
             by_project: dict[int, list[ClaimedTrace]] = defaultdict(list)
             for claim in claims:
                 by_project[claim.project_id].append(claim)
+            registries = {
+                project_id: await self.writer.registry(
+                    conn, project_id, [c.trace_id for c in project_claims]
+                )
+                for project_id, project_claims in by_project.items()
+            }
+            kept, excess = self._within_budget(claims, registries)
+            await self.queue.unclaim(conn, excess)
+            by_project = defaultdict(list)
+            for claim in kept:
+                by_project[claim.project_id].append(claim)
             pending_cache: list[tuple[tuple[int, bytes], CachedTrace]] = []
             for project_id, project_claims in sorted(by_project.items()):
                 pending_cache += await self._derive_project(
-                    conn, project_id, project_claims, result
+                    conn, project_id, project_claims, registries[project_id], result
                 )
+            result.lag_s = [max(0.0, time.time() - c.marked_at) for c in kept]
         for key, entry in pending_cache:
             self.cache.put(key, entry)
         return result
+
+    def _within_budget(
+        self,
+        claims: list[ClaimedTrace],
+        registries: dict[int, dict[bytes, RegistryEntry]],
+    ) -> tuple[list[ClaimedTrace], list[ClaimedTrace]]:
+        """The claims whose spans (stored and new) fit the batch's budget, oldest marks
+        first and at least one; and the rest, to give back."""
+        ordered = sorted(claims, key=lambda c: (c.background, c.marked_at))
+        kept: list[ClaimedTrace] = []
+        total = 0
+        for position, claim in enumerate(ordered):
+            known = registries[claim.project_id].get(claim.trace_id)
+            size = claim.spans + (known.span_count if known is not None else 0)
+            if kept and total + size > self.batch_spans:
+                return kept, ordered[position:]
+            kept.append(claim)
+            total += size
+        return kept, []
 
     async def _derive_project(
         self,
         conn: psycopg.AsyncConnection[Any],
         project_id: int,
         claims: list[ClaimedTrace],
+        registry: dict[bytes, RegistryEntry],
         result: BatchResult,
     ) -> list[tuple[tuple[int, bytes], CachedTrace]]:
-        trace_ids = [c.trace_id for c in claims]
-        registry = await self.writer.registry(conn, project_id, trace_ids)
+        claims = await self.queue.with_quarantine_ranges(conn, project_id, claims)
         work = {
             c.trace_id: _TraceWork(
                 claim=c,
@@ -208,6 +256,7 @@ class DeriveEngine:
             for c in claims
         }
         await self._read_spans(conn, project_id, work, result)
+        overrides = await self.price_overrides(conn, project_id)
 
         missing_rows = {
             t: w.registry for t, w in work.items() if w.cached is None and w.registry is not None
@@ -221,7 +270,7 @@ class DeriveEngine:
                 continue
             old = item.cached.rows if item.cached is not None else stored.get(trace_id, TraceRows())
             try:
-                update = self._update(project_id, item, old)
+                update = self._update(project_id, item, old, overrides)
             except Exception as exc:  # a derivation that raises is this trace's problem alone
                 logger.exception("cannot derive trace %s", trace_id.hex())
                 item.error = f"derivation failed: {type(exc).__name__}: {exc}"
@@ -254,14 +303,20 @@ class DeriveEngine:
                 )
         return cache_entries
 
-    def _update(self, project_id: int, item: _TraceWork, old: TraceRows) -> TraceUpdate:
+    def _update(
+        self,
+        project_id: int,
+        item: _TraceWork,
+        old: TraceRows,
+        overrides: PriceOverrides | None = None,
+    ) -> TraceUpdate:
         facts = [cached.facts for cached in item.spans.values()]
         trace_id = item.claim.trace_id
         derived: DerivedTrace | None = None
         costs: TraceCosts | None = None
         if facts:
             derived = derive_trace(facts)
-            costs = price_trace(derived, {f.span_id: f for f in facts}, self.price_overrides())
+            costs = price_trace(derived, {f.span_id: f for f in facts}, overrides)
             new = trace_rows(
                 trace_id, project_id, derived, self.mapping_version, _signatures(derived), costs
             )
@@ -291,9 +346,8 @@ class DeriveEngine:
             spans_from_ns=span_range[0],
             spans_to_ns=span_range[1],
             span_count=len(facts),
+            old_rows=old,
         )
-        if update.runs or update.steps:
-            update.deltas = rollups.contributions_delta(project_id, old, new)
         return update
 
     async def _write(

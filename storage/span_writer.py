@@ -18,7 +18,12 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from storage.codec import compress_spans
-from storage.errors import RejectedData, StorageUnavailable
+from storage.errors import (
+    RejectedData,
+    StorageUnavailable,
+    means_transient,
+    means_unreachable,
+)
 from storage.records import SpanBatch
 
 logger = logging.getLogger(__name__)
@@ -62,10 +67,11 @@ FROM unnest(%(trace_ids)b::bytea[], %(span_ids)b::bytea[], %(start_ns)b::int8[],
 """
 
 _MARK_DIRTY = """
-INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns)
-SELECT t, %(project_id)b, f, l
-FROM unnest(%(dirty_trace_ids)b::bytea[], %(dirty_from_ns)b::int8[], %(dirty_to_ns)b::int8[])
-     AS d(t, f, l)
+INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns, spans)
+SELECT t, %(project_id)b, f, l, n
+FROM unnest(%(dirty_trace_ids)b::bytea[], %(dirty_from_ns)b::int8[], %(dirty_to_ns)b::int8[],
+            %(dirty_spans)b::int4[])
+     AS d(t, f, l, n)
 """
 
 WRITE_SPANS_AND_MARK_DIRTY = (
@@ -92,12 +98,14 @@ def batch_params(project_id: int, batch: SpanBatch, stored_spans: list[bytes]) -
     """The statement parameters of a batch whose spans are already in their stored form."""
     resources = list(batch.resources.items())
     scopes = list(batch.scopes.items())
-    ranges: dict[bytes, list[int]] = {}
+    ranges: dict[bytes, list[int]] = {}  # trace id: [first start, last start, spans]
     for trace_id, start in zip(batch.trace_ids, batch.start_ns, strict=True):
         seen = ranges.get(trace_id)
         if seen is None:
-            ranges[trace_id] = [start, start]
-        elif start < seen[0]:
+            ranges[trace_id] = [start, start, 1]
+            continue
+        seen[2] += 1
+        if start < seen[0]:
             seen[0] = start
         elif start > seen[1]:
             seen[1] = start
@@ -119,6 +127,7 @@ def batch_params(project_id: int, batch: SpanBatch, stored_spans: list[bytes]) -
         "dirty_trace_ids": [trace_id for trace_id, _ in dirty],
         "dirty_from_ns": [span_range[0] for _, span_range in dirty],
         "dirty_to_ns": [span_range[1] for _, span_range in dirty],
+        "dirty_spans": [span_range[2] for _, span_range in dirty],
     }
 
 
@@ -126,6 +135,15 @@ async def stored_form(spans: list[bytes]) -> list[bytes]:
     if len(spans) < _THREAD_MIN_SPANS:
         return compress_spans(spans)
     return await asyncio.to_thread(compress_spans, spans)
+
+
+def _refuses_the_data(exc: psycopg.Error) -> bool:
+    """Whether the database refused the request's data itself (retrying cannot help)."""
+    if means_unreachable(exc) or means_transient(exc):
+        return False
+    return isinstance(
+        exc, (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded)
+    )
 
 
 def _field_of(exc: psycopg.Error) -> str | None:
@@ -154,21 +172,17 @@ class PostgresSpanWriter:
                 break
             except PoolTimeout as exc:
                 raise StorageUnavailable("no database connection available: " + str(exc)) from exc
-            except psycopg.OperationalError as exc:
-                # A pooled connection may have died with the server; the write is idempotent,
-                # so one more try on a fresh connection is safe.
+            except psycopg.Error as exc:
+                if _refuses_the_data(exc):
+                    raise RejectedData(
+                        f"the database refused the spans: {exc.diag.message_primary or exc}",
+                        _field_of(exc),
+                    ) from exc
+                # A pooled connection that died with the server, a partition attached under
+                # us: the write is idempotent, so one more try is safe; then the sender retries.
                 if attempt == 2:
                     raise StorageUnavailable(str(exc)) from exc
                 logger.warning("span write failed, retrying once: %s", exc)
-            except (
-                psycopg.DataError,
-                psycopg.IntegrityError,
-                psycopg.errors.ProgramLimitExceeded,
-            ) as exc:
-                raise RejectedData(
-                    f"the database refused the spans: {exc.diag.message_primary or exc}",
-                    _field_of(exc),
-                ) from exc
         for callback in self.after_commit:
             callback()
 
