@@ -18,10 +18,12 @@ from mapping.conventions import (
     langgraph,
     llamaindex,
     openai_agents,
+    openai_agents_js,
     openinference,
     pydantic_ai,
     smolagents,
     traceloop,
+    vercel_ai,
 )
 from mapping.conventions.base import (
     KEY_FIELDS,
@@ -36,6 +38,7 @@ from mapping.model import SpanCategory
 
 REGISTRY: tuple[Convention, ...] = (
     agentguide.CONVENTION,
+    vercel_ai.CONVENTION,  # ai.operationId; its spans also carry some gen_ai.* keys
     # OpenInference refinements by instrumentation scope, before gen_ai: OpenInference copies
     # GenAI attributes onto its spans when OPENINFERENCE_ENABLE_GENAI_SEMCONV is set.
     langgraph.CONVENTION,
@@ -44,6 +47,7 @@ REGISTRY: tuple[Convention, ...] = (
     llamaindex.CONVENTION,
     gen_ai.CONVENTION,
     openai_agents.CONVENTION,
+    openai_agents_js.CONVENTION,
     openinference.CONVENTION,
     traceloop.CONVENTION,
     pydantic_ai.CONVENTION,

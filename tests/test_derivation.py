@@ -16,12 +16,12 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from receiver.grpc_server import SERVICE_NAME
 from storage.derived_rows import STEP_PREVIEW_CHARS
 from tests.derived_state import derived_state
+from tests.fakes.otlp_bodies import trace_request
 from tests.otlp_helpers import make_request, make_span, post_protobuf, stored_spans
 from tests.support import RunningServer, fixtures_dir, running_server, wait_derived
 
@@ -143,7 +143,7 @@ def test_any_order_split_and_duplicates_give_the_one_shot_result(
 def _fixture_spans(scenario: Path) -> list[Span]:
     spans = []
     for body in sorted(scenario.glob("*.body.bin")):
-        request = ExportTraceServiceRequest.FromString(body.read_bytes())
+        request = trace_request(body)  # protobuf or JSON, as its meta.json says
         for resource_spans in request.resource_spans:
             for scope_spans in resource_spans.scope_spans:
                 spans.extend(scope_spans.spans)
@@ -180,10 +180,11 @@ def test_fixture_golden_through_otlp(fresh_database_url: str, scenario: Path) ->
             meta = json.loads(
                 body.with_name(body.name.replace(".body.bin", ".meta.json")).read_text()
             )
+            headers = {"Content-Type": meta["content_type"]}
+            if meta.get("content_encoding"):
+                headers["Content-Encoding"] = meta["content_encoding"]
             response = httpx.post(
-                server.http_url + "/v1/traces",
-                content=body.read_bytes(),
-                headers={"Content-Type": meta["content_type"]},
+                server.http_url + "/v1/traces", content=body.read_bytes(), headers=headers
             )
             assert response.status_code == 200
         wait_derived(fresh_database_url)

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from tests.fakes.otlp_bodies import trace_request
 from tests.otlp_helpers import (
     PROTOBUF,
     expected_spans,
@@ -222,8 +223,7 @@ def test_fixture_bodies_stored_exactly(fresh_database_url: str, encoding: str) -
                 stem = body_path.name.removesuffix(".body.bin")
                 meta = json.loads((scenario / f"{stem}.meta.json").read_text())
                 raw = body_path.read_bytes()
-                sent = ExportTraceServiceRequest()
-                sent.ParseFromString(raw)
+                sent = trace_request(body_path)  # protobuf or JSON, as its meta.json says
                 requests.append(sent)
                 if encoding == "protobuf":
                     headers = {"Content-Type": meta["content_type"]}

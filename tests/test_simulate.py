@@ -39,6 +39,7 @@ from agentguide.simulation import (
     resolve_endpoint,
     simulate,
 )
+from tests.fakes.otlp_bodies import trace_request
 
 ANCHOR_NS = 1_800_000_000_000_000_000
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -585,7 +586,7 @@ def numbers_as_strings(value: Any) -> Any:
 @pytest.mark.skipif(not fixture_bodies(), reason=f"no captured fixtures under {FIXTURES}")
 @pytest.mark.parametrize("body", fixture_bodies(), ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_otlp_json_matches_the_captured_fixtures(body: Path):
-    request = ExportTraceServiceRequest.FromString(body.read_bytes())
+    request = trace_request(body)  # protobuf or JSON, as its meta.json says
     expected = json.loads(body.with_name(body.name.replace(".bin", ".json")).read_text())
 
     converted = export_request_to_otlp_json(request)

@@ -6,13 +6,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from mapping import span_facts
 from mapping.model import SpanFacts
+from tests.fakes.otlp_bodies import trace_request
 
 TRACE_ID = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 TRACE_ID_HEX = TRACE_ID.hex()
@@ -29,7 +29,7 @@ def scenario_dirs() -> list[Path]:
 
 def spans_of_bodies(paths: list[Path]) -> Iterator[tuple[Span, Resource, InstrumentationScope]]:
     for path in paths:
-        request = ExportTraceServiceRequest.FromString(path.read_bytes())
+        request = trace_request(path)  # protobuf or JSON, as its meta.json says
         for resource_spans in request.resource_spans:
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:

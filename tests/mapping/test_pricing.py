@@ -565,6 +565,10 @@ def test_the_llm_spans_of_the_captured_fixtures_are_priced_as_the_library_prices
                 )  # fmt: skip
     assert outcomes == {
         "openai-agents": {("computed", None)},
+        "openai-agents-js": {("computed", None)},
+        "openai-js": {("computed", None)},
+        "vercel-ai": {("computed", None)},
+        "vercel-ai-otel": {("computed", None)},
         "traceloop": {("computed", None)},
         "pydantic-ai": {("unpriced", "unknown provider")},
         "langgraph": {("computed", None)},
