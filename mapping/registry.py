@@ -8,15 +8,19 @@ add it here: a refinement of a generic convention goes before that convention.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from mapping.conventions import (
     agentguide,
+    agno,
     gen_ai,
+    google_adk,
     heuristics,
     openai_agents,
     openinference,
     pydantic_ai,
+    strands,
     traceloop,
 )
 from mapping.conventions.base import (
@@ -28,12 +32,20 @@ from mapping.conventions.base import (
     Shape,
     TextReader,
 )
+from mapping.messages import answer_in, parsed, request_in
 from mapping.model import SpanCategory
 
 REGISTRY: tuple[Convention, ...] = (
     agentguide.CONVENTION,
-    gen_ai.CONVENTION,
+    # OpenInference refinements by instrumentation scope, before gen_ai: OpenInference copies
+    # GenAI attributes onto its spans when OPENINFERENCE_ENABLE_GENAI_SEMCONV is set.
     openai_agents.CONVENTION,
+    agno.CONVENTION,
+    # GenAI refinements by instrumentation scope
+    strands.CONVENTION,
+    google_adk.OPENINFERENCE_CONVENTION,
+    google_adk.CONVENTION,
+    gen_ai.CONVENTION,
     openinference.CONVENTION,
     traceloop.CONVENTION,
     pydantic_ai.CONVENTION,
@@ -53,6 +65,7 @@ class Reading:
         "agent_name_from_span_name",
         "answer_shapes",
         "convention",
+        "ignored_values",
         "input_readers",
         "input_readers_without_events",
         "keys",
@@ -92,6 +105,9 @@ class Reading:
         self.agent_name_from_span_name: Callable[[str], str | None] | None = (
             own.agent_name_from_span_name if own is not None else None
         )
+        self.ignored_values: Mapping[str, frozenset[str]] = (
+            own.ignored_values if own is not None else {}
+        )
 
 
 def _unique_readers(readers: Iterable[TextReader]) -> tuple[TextReader, ...]:
@@ -127,3 +143,30 @@ def classify(attrs: Attributes, span_name: str, scope_name: str) -> tuple[SpanCa
         if category is not None:
             return category, name
     return "plain", None
+
+
+_OWN_SHAPES: dict[str | None, tuple[tuple[Shape, ...], tuple[Shape, ...]]] = {
+    c.name: (c.request_shapes, c.answer_shapes) for c in REGISTRY
+}
+
+
+def _text_in(value: Any, shapes: tuple[Shape, ...], generic: Callable[[Any], str | None]) -> Any:
+    data = parsed(value)
+    for shape in shapes:
+        text = shape(data)
+        if text is not None:
+            return text
+    return generic(data)
+
+
+def call_request_text(convention: str | None, value: Any) -> str | None:
+    """The request a person reads in an LLM call's input: in the shapes of the convention
+    that classified the call, else in any message shape (``mapping.messages``)."""
+    shapes = _OWN_SHAPES.get(convention, ((), ()))[0]
+    return _text_in(value, shapes, request_in)  # type: ignore[no-any-return]
+
+
+def call_answer_text(convention: str | None, value: Any) -> str | None:
+    """The final answer a person reads in an LLM call's output (as ``call_request_text``)."""
+    shapes = _OWN_SHAPES.get(convention, ((), ()))[1]
+    return _text_in(value, shapes, answer_in)  # type: ignore[no-any-return]

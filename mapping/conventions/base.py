@@ -53,9 +53,10 @@ class Keys:
 
     For every field but ``agent_name``, a span classified by this convention tries these keys
     first, then every other registered convention's keys for the field, in registry order
-    (frameworks mix conventions on one span). ``agent_name`` is read only from the keys of the
-    convention that classified the span an agent: a name copied onto every child span must not
-    make any span an agent.
+    (frameworks mix conventions on one span). ``agent_name`` and ``handoff_from`` are read only
+    from the keys of the convention that classified the span an agent: a name copied onto every
+    child span must not make any span an agent, and a graph node's parent is an agent's name in
+    one instrumentation and an opaque node id in another.
     """
 
     agent_name: tuple[str, ...] = ()  # on the span of an agent invocation only
@@ -90,7 +91,9 @@ class Keys:
 
 
 KEY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Keys))
-OWN_ONLY_FIELDS: frozenset[str] = frozenset({"agent_name"})
+OWN_ONLY_FIELDS: frozenset[str] = frozenset({"agent_name", "handoff_from"})
+"""Fields read only from the classifying convention's keys: what the key means (an agent's
+name, a graph node's name or its opaque id) depends on who wrote it."""
 COUNT_FIELDS: frozenset[str] = frozenset(
     {
         "input_tokens",
@@ -114,6 +117,9 @@ class Convention:
     name starts with one of these (a per-framework refinement of a generic convention).
     ``agent_name_from_span_name``: where the keys name no agent, the agent's name read from
     the span name of an agent span this convention classified (``invoke_agent <name>``).
+    ``ignored_values``: per field (``provider``, ``agent_id``, ``agent_description``,
+    ``agent_name_hint``, ...), values this instrumentation writes when it knows nothing (a
+    configured default, its own marker): read as absent on the spans it classifies.
     ``reads``: exact keys the classifier or readers use beyond ``keys``.
     ``usage_prefixes``: numeric attributes under these prefixes are usage figures (summed
     per run as metrics).
@@ -130,6 +136,7 @@ class Convention:
     markers: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
     agent_name_from_span_name: Callable[[str], str | None] | None = None
+    ignored_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
     reads: frozenset[str] = frozenset()
     usage_prefixes: tuple[str, ...] = ()
     input_readers: tuple[TextReader, ...] = ()
