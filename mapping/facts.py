@@ -312,8 +312,12 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
     if category == "agent":
         if input_value is not None:
             input_value = _readable(input_value, reading.request_shapes, request_in)
+            if input_value == "":  # a shape that holds no request
+                input_value = input_source = None
         if output_value is not None:
             output_value = _readable(output_value, reading.answer_shapes, answer_in)
+            if output_value == "":  # a shape that holds no answer
+                output_value = output_source = None
     input_text = _shown(input_value, "input", cut)
     output_text = _shown(output_value, "output", cut)
     parent_span_id = span.parent_span_id

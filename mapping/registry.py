@@ -18,6 +18,7 @@ from mapping.conventions import (
     google_adk,
     heuristics,
     openai_agents,
+    openai_agents_v2,
     openinference,
     pydantic_ai,
     strands,
@@ -45,6 +46,7 @@ REGISTRY: tuple[Convention, ...] = (
     strands.CONVENTION,
     google_adk.OPENINFERENCE_CONVENTION,
     google_adk.CONVENTION,
+    openai_agents_v2.CONVENTION,
     gen_ai.CONVENTION,
     openinference.CONVENTION,
     traceloop.CONVENTION,
@@ -155,7 +157,7 @@ def _text_in(value: Any, shapes: tuple[Shape, ...], generic: Callable[[Any], str
     for shape in shapes:
         text = shape(data)
         if text is not None:
-            return text
+            return text or None  # "": of this shape, with nothing a person reads
     return generic(data)
 
 

@@ -28,7 +28,8 @@ as compact JSON), or None."""
 
 Shape = Callable[[Any], str | None]
 """A parsed JSON value (or structured attribute) -> the text a person reads in it, or None when
-the value is not of this shape."""
+the value is not of this shape; ``""`` when it is of this shape and holds nothing a person
+reads as a request or an answer (a tool call written out as text)."""
 
 
 @dataclass(frozen=True, slots=True)
