@@ -5,4 +5,4 @@ serve`` then says that stored runs come from an older mapping, and ``agentguide 
 derives them again.
 """
 
-MAPPING_VERSION = 3  # 3: bounded identifiers, readable run input/output (issues 10, 11)
+MAPPING_VERSION = 5  # 5: Agno, Strands, Google ADK, OTel openai-agents-v2 rules (issue 11)
