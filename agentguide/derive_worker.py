@@ -28,6 +28,7 @@ from agentguide.logs import configure_logging
 from agentguide.memory import tune_allocator
 from agentguide.retention_job import RetentionJob
 from agentguide.worker_metrics import WORKER_METRICS_DIR_ENV, WorkerMetrics
+from mapping.version import MAPPING_VERSION
 from storage.deriver import DeriveEngine, Deriver
 from storage.partitions import ensure_partitions_locked
 from storage.retention import Retention
@@ -170,6 +171,19 @@ async def _maintain_partitions(pool: AsyncConnectionPool) -> None:
         await asyncio.sleep(MAINTENANCE_INTERVAL_S)
 
 
+QUEUE_GAUGE_INTERVAL_S = 5.0
+
+
+async def _report_queue(store: Store, metrics: WorkerMetrics) -> None:
+    """The queue's gauges (backlog, quarantine), every few seconds: the first worker's job."""
+    while True:
+        try:
+            metrics.queue(await store.queue.status(MAPPING_VERSION))
+        except Exception as exc:
+            logger.debug("queue gauges not updated: %s", exc)
+        await asyncio.sleep(QUEUE_GAUGE_INTERVAL_S)
+
+
 async def _run(
     database_url: str,
     wake_fd: int,
@@ -213,6 +227,7 @@ async def _run(
         background.append(loop.create_task(retention.run()))
     if keeper:
         background.append(loop.create_task(_maintain_partitions(store.pool)))
+        background.append(loop.create_task(_report_queue(store, metrics)))
     try:
         await deriver.run()
     finally:

@@ -248,11 +248,14 @@ def child_pids(pid: int) -> list[int]:
 
 
 def describe_rss(pid: int) -> str:
-    """Peak RSS of the server process and of its derive worker, and their sum."""
+    """Peak RSS of the server process and of its children (derive workers, JSON decoder)."""
     server = peak_rss_mb(pid)
     workers = [peak_rss_mb(child) for child in child_pids(pid)]
     total = server + sum(workers)
-    return f"{total:.0f} MB (server {server:.0f} MB, derive worker {sum(workers):.0f} MB)"
+    return (
+        f"{total:.0f} MB (server {server:.0f} MB, {len(workers)} child processes "
+        f"{' + '.join(f'{w:.0f}' for w in workers)} MB)"
+    )
 
 
 def one_trace_requests(spans_total: int, per_request: int, seed: int) -> tuple[list[bytes], bytes]:
@@ -324,6 +327,147 @@ def time_until_derived(
     return acknowledged, time.perf_counter() - started
 
 
+def traces_requests(
+    traces: int, spans_per_request: int, seed: int
+) -> list[tuple[bytes, list[bytes]]]:
+    """Requests of whole agent traces (1 agent span + 10 children), with their trace ids."""
+    rng = random.Random(seed)
+    start_ns = time.time_ns() - 3_600 * 10**9
+    requests: list[tuple[bytes, list[bytes]]] = []
+    spans: list[Span] = []
+    ids: list[bytes] = []
+    for _ in range(traces):
+        trace = agent_trace_spans(rng, start_ns)
+        start_ns += 10_000_000
+        if spans and len(spans) + len(trace) > spans_per_request:
+            requests.append((make_request(spans, service_name="bench").SerializeToString(), ids))
+            spans, ids = [], []
+        spans.extend(trace)
+        ids.append(trace[0].trace_id)
+    if spans:
+        requests.append((make_request(spans, service_name="bench").SerializeToString(), ids))
+    return requests
+
+
+def derived_trace_ids(database_url: str, since_ns: int) -> set[bytes]:
+    """Traces whose runs are derived and finished (what GET /v1/runs shows as done)."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT trace_id FROM runs WHERE start_ns >= %s AND end_ns IS NOT NULL",
+            (since_ns,),
+        ).fetchall()
+    return {bytes(row[0]) for row in rows}
+
+
+def end_to_end_phase(server: RunningServer, traces: int, senders: int) -> None:
+    """Every trace sent as fast as the senders go, over gRPC: acknowledged spans/s, and spans/s
+    from the first export until the last run is derived."""
+    assert server.database_url is not None
+    requests = traces_requests(traces, 500, seed=11)
+    spans = traces * 11
+    since = time.time_ns() - 2 * 3_600 * 10**9
+    started = time.perf_counter()
+    acked = run_phase(
+        "OTLP/gRPC", lambda: _sender_grpc(server.grpc_endpoint), [b for b, _ in requests], 500,
+        senders,
+    )  # fmt: skip
+    acked_at = time.perf_counter()
+    wait_derived(server.database_url, timeout=900)
+    derived_at = time.perf_counter()
+    print(f"{traces:,} traces, {spans:,} spans, {len(requests)} requests, {senders} gRPC senders")
+    print(f"acknowledged       {spans / (acked_at - started):>10,.0f} spans/s ({acked.line()})")
+    print(
+        f"derived end to end {spans / (derived_at - started):>10,.0f} spans/s "
+        f"(first export to last run derived: {derived_at - started:.1f} s)"
+    )
+    print(f"derived lag after the last acknowledgement: {derived_at - acked_at:.2f} s")
+    found = derived_trace_ids(server.database_url, since)
+    print(f"runs finished: {len({t for _, ids in requests for t in ids} & found):,} of {traces:,}")
+
+
+def paced_phase(server: RunningServer, spans_per_s: int, seconds: int, senders: int) -> None:
+    """A steady offered load: p50/p99 of the time from an export's acknowledgement to all of its
+    runs being derived (polled every 20 ms)."""
+    assert server.database_url is not None
+    per_request = 500
+    requests = traces_requests(spans_per_s * seconds // 11, per_request, seed=21)
+    interval = len(requests) and seconds / len(requests)
+    acked: dict[int, float] = {}
+    visible: dict[int, float] = {}
+    lock = threading.Lock()
+    send_done = threading.Event()
+    since = time.time_ns() - 2 * 3_600 * 10**9
+    started = time.perf_counter()
+
+    def sender(worker: int) -> None:
+        send = _sender_grpc(server.grpc_endpoint)
+        for index in range(worker, len(requests), senders):
+            due = started + index * interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            while not send(requests[index][0]):
+                time.sleep(0.05)
+            with lock:
+                acked[index] = time.perf_counter()
+
+    def poller() -> None:
+        assert server.database_url is not None
+        while True:
+            found = derived_trace_ids(server.database_url, since)
+            now = time.perf_counter()
+            with lock:
+                for index in list(acked):
+                    if index not in visible and all(t in found for t in requests[index][1]):
+                        visible[index] = now
+                done = send_done.is_set() and len(visible) == len(requests)
+            if done or now - started > seconds + 120:
+                return
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=sender, args=(w,)) for w in range(senders)]
+    watcher = threading.Thread(target=poller)
+    watcher.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    send_done.set()
+    watcher.join()
+    delays = sorted((visible[i] - acked[i]) * 1000 for i in visible)
+    offered = len(requests) * per_request / (max(acked.values()) - started)
+    p50 = statistics.median(delays)
+    p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+    print(
+        f"offered {offered:,.0f} spans/s for {seconds} s: acknowledgement to runs visible "
+        f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {delays[-1]:.0f} ms "
+        f"({len(visible)} of {len(requests)} requests seen)"
+    )
+
+
+def rest_phase(server: RunningServer, steps: int) -> None:
+    """A REST run growing one step at a time: the cost of a step write at the start and at the
+    end (it must not grow with the run)."""
+    client = httpx.Client(base_url=server.http_url, timeout=60)
+    run = client.post("/v1/runs", json={"agent_name": "rest-bench"}).json()
+    latencies = []
+    for n in range(steps):
+        started = time.perf_counter()
+        step = client.post(f"/v1/runs/{run['id']}/steps", json={"tool_name": f"t{n % 5}"})
+        client.patch(f"/v1/runs/{run['id']}/steps/{step.json()['id']}", json={"output": "ok"})
+        latencies.append((time.perf_counter() - started) * 1000)
+    assert server.database_url is not None
+    wait_derived(server.database_url, timeout=300)
+    first = statistics.median(latencies[:100])
+    last = statistics.median(latencies[-100:])
+    print(
+        f"REST: {steps} steps added then finished one by one: median {first:.1f} ms per step "
+        f"for the first 100, {last:.1f} ms for the last 100"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -337,16 +481,48 @@ def main() -> int:
     parser.add_argument("--spans-per-request", type=int, default=500)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--overload-senders", type=int, default=24)
+    parser.add_argument(
+        "--phases",
+        default="e2e,paced,rest,sustained,overload,onetrace",
+        help="comma-separated: e2e (220,000 spans as fast as possible, until derived), paced "
+        "(10,000 spans/s for 60 s), rest (1,000 REST steps), sustained, overload, onetrace",
+    )
+    parser.add_argument("--traces", type=int, default=20_000, help="traces of the e2e phase")
+    parser.add_argument("--paced-rate", type=int, default=10_000, help="spans/s offered")
+    parser.add_argument("--paced-seconds", type=int, default=60)
     parser.add_argument("server_args", nargs="*", help="extra `agentguide serve` flags, after --")
     args = parser.parse_args()
     if args.database_url:
         os.environ["AGENTGUIDE_TEST_DATABASE_URL"] = args.database_url
     postgres = PostgresServer()
     try:
+        phases = set(args.phases.split(","))
+        print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+        for phase, title in (
+            ("e2e", "end to end: traces of 11 spans, as fast as possible"),
+            ("paced", "a steady offered load"),
+            ("rest", "a REST run of many steps"),
+        ):
+            if phase not in phases:
+                continue
+            print(f"\n-- {title} --")
+            fresh = postgres.create_database()
+            phase_server = start_server(fresh, *args.server_args)
+            try:
+                if phase == "e2e":
+                    end_to_end_phase(phase_server, args.traces, args.senders)
+                elif phase == "paced":
+                    paced_phase(phase_server, args.paced_rate, args.paced_seconds, args.senders)
+                else:
+                    rest_phase(phase_server, 1000)
+                print(f"peak RSS: {describe_rss(phase_server.process.pid)}")
+            finally:
+                phase_server.stop()
+        if not phases & {"sustained", "overload", "onetrace"}:
+            return 0
         database_url = postgres.create_database()
         server = start_server(database_url, *args.server_args)
         try:
-            print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
             print(f"building {args.requests * 2} requests of {args.spans_per_request} spans ...")
             bodies = build_requests(args.requests * 2, args.spans_per_request, seed=1)
             sizes = [len(b) for b in bodies]

@@ -1,12 +1,16 @@
-"""Query API benchmark: p50/p95 of every endpoint over ~1,000,000 stored spans.
+"""Query API benchmark: bytes stored per span, and p50/p95 of every API query the viewer makes,
+over ~1,000,000 stored spans (``--spans 10000000`` for ten million).
 
 Loads agent traces (about 11 spans per run, several agents, 30 days ending now) through the
-store's bulk writer, exactly as ingest does (``prepare_request`` + ``Store.write_spans``, then
-derivation), into a fresh database; runs VACUUM ANALYZE (what autovacuum does after a bulk
-load); starts ``agentguide serve`` on it and times each endpoint over HTTP.
+store's writer exactly as ingest does (``prepare_request`` + ``Store.write_spans``; the day
+partitions made first, as the server's partition keeper does) and derives them with the
+derivers' engine, two at a time, into a fresh database; prints the bytes stored per span
+(tables and indexes, against the OTLP bytes of the requests); times each endpoint over HTTP
+right after the load, then again after VACUUM ANALYZE.
 
     python bench/bench_query.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
     python bench/bench_query.py --database-url ... --spans 100000      # a quick run
+    python bench/bench_query.py --database-url ... --spans 10000000    # ten million
     python bench/bench_query.py --database-url ... --reuse             # skip the load
 
 The database (``--database-name``, default agentguide_bench) is dropped and re-created unless
@@ -42,6 +46,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status  # noqa: E402
 
 from receiver.ingest import prepare_request  # noqa: E402
 from storage.database import apply_migrations  # noqa: E402
+from storage.deriver import DeriveEngine, derive_all_pending  # noqa: E402
+from storage.partitions import day_of, ensure_partitions  # noqa: E402
 from storage.store import DEFAULT_PROJECT_ID, Store  # noqa: E402
 from tests.support import with_database  # noqa: E402
 
@@ -208,13 +214,21 @@ def generate_requests(
         yield request
 
 
-async def load(database_url: str, spans: int, days: int, seed: int) -> None:
+async def load(database_url: str, spans: int, days: int, seed: int) -> int:
+    """Write and derive the spans; the OTLP bytes of the requests."""
     store = await Store.open(database_url, max_size=4)
+    received_bytes = 0
     try:
+        now_ns = time.time_ns()
+        async with store.pool.connection() as conn:
+            await ensure_partitions(
+                conn, range(day_of(now_ns - (days + 1) * DAY_NS), day_of(now_ns) + 1)
+            )
         started = time.perf_counter()
         written = 0
         pending: set[asyncio.Task[None]] = set()
-        for request in generate_requests(spans, days, seed, time.time_ns()):
+        for request in generate_requests(spans, days, seed, now_ns):
+            received_bytes += request.ByteSize()
             batch = prepare_request(request).batch
             if len(pending) >= 2:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -229,13 +243,52 @@ async def load(database_url: str, spans: int, days: int, seed: int) -> None:
         elapsed = time.perf_counter() - started
         print(f"wrote {written:,} spans in {elapsed:.1f} s ({written / elapsed:,.0f} spans/s)")
         started = time.perf_counter()
-        traces = 0
-        workers = [asyncio.create_task(store.derive_all_pending()) for _ in range(2)]
-        traces = sum(await asyncio.gather(*workers))
+        engines = [DeriveEngine(store.pool, shard=(i, 2)) for i in range(2)]
+        traces = sum(await asyncio.gather(*(derive_all_pending(e) for e in engines)))
         elapsed = time.perf_counter() - started
-        print(f"derived {traces:,} traces in {elapsed:.1f} s ({traces / elapsed:,.0f} traces/s)")
+        print(
+            f"derived {traces:,} traces in {elapsed:.1f} s ({traces / elapsed:,.0f} traces/s, "
+            f"{written / elapsed:,.0f} spans/s)"
+        )
     finally:
         await store.close()
+    return received_bytes
+
+
+_SIZE_FAMILIES = (
+    ("raw spans", "spans"),
+    ("runs", "runs"),
+    ("steps", "steps"),
+    ("rollups", "rollup_"),
+    ("trace registry", "traces"),
+    ("resources and scopes", "resources|scopes"),
+)
+
+
+def storage_sizes(database_url: str) -> dict[str, int]:
+    """Bytes of each family of tables, partitions, TOAST and indexes included."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+        ).fetchall()
+    sizes: dict[str, int] = {}
+    for family, prefix in _SIZE_FAMILIES:
+        names = prefix.split("|")
+        sizes[family] = sum(
+            size
+            for relname, size in rows
+            if any(
+                relname == name
+                or relname.startswith(name + "_")
+                or (relname.startswith(name)
+                and name.endswith("_"))
+                for name in names
+            )
+        )
+    sizes["everything"] = sum(size for _, size in rows)
+    return sizes
 
 
 def recreate_database(admin_url: str, name: str) -> str:
@@ -259,6 +312,7 @@ class Sample:
     run_ids: list[str]
     sessions: list[str]
     users: list[str]
+    step_ids: list[str] = field(default_factory=list)  # run id then step id, 96 hex
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -278,7 +332,13 @@ def draw_sample(database_url: str) -> Sample:
             trace_ids=column(
                 "SELECT encode(trace_id, 'hex') FROM runs ORDER BY random() LIMIT 500"
             ),
-            run_ids=column("SELECT id FROM runs ORDER BY random() LIMIT 500"),
+            run_ids=column(
+                "SELECT encode(trace_id || span_id, 'hex') FROM runs ORDER BY random() LIMIT 500"
+            ),
+            step_ids=column(
+                "SELECT encode(trace_id || run_span_id, 'hex') || encode(trace_id || span_id, 'hex')"
+                " FROM steps ORDER BY random() LIMIT 500"
+            ),
             sessions=column(
                 "SELECT session_id FROM runs WHERE session_id IS NOT NULL"
                 " ORDER BY random() LIMIT 500"
@@ -350,6 +410,11 @@ def cases(sample: Sample, client: httpx.Client, now_ns: int) -> dict[str, Callab
             f"/v1/runs?agent={pick(sample.agents)}&status=FAILED&since={month_ago}"
         ),
         "runs/{id}": lambda: f"/v1/runs/{pick(sample.run_ids)}",
+        "runs/{id}/timeline": lambda: f"/v1/runs/{pick(sample.run_ids)}/timeline",
+        "runs/{id}/steps": lambda: f"/v1/runs/{pick(sample.run_ids)}/steps",
+        "runs/{id}/steps/{step_id}": lambda: (lambda ids: f"/v1/runs/{ids[:48]}/steps/{ids[48:]}")(
+            pick(sample.step_ids)
+        ),
         "agents": lambda: "/v1/agents",
         "tools 24h": lambda: f"/v1/tools?since={day_ago}",
         "tools 30d": lambda: f"/v1/tools?since={month_ago}",
@@ -358,6 +423,9 @@ def cases(sample: Sample, client: httpx.Client, now_ns: int) -> dict[str, Callab
         "summary 30d": lambda: f"/v1/metrics/summary?since={month_ago}",
         "summary 30d ?agent": lambda: (
             f"/v1/metrics/summary?since={month_ago}&agent={pick(sample.agents)}"
+        ),
+        "summary 24h exact": lambda: (
+            f"/v1/metrics/summary?since={day_ago}&until={iso(now_ns)}&exact=true"
         ),
         "timeseries 24h/5m": lambda: f"/v1/metrics/timeseries?since={day_ago}&bucket=5m",
         "timeseries 30d/1h": lambda: f"/v1/metrics/timeseries?since={month_ago}&bucket=1h",
@@ -398,29 +466,41 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="query an already loaded database")
     args = parser.parse_args()
 
+    phases = ["after VACUUM ANALYZE"]
     if args.reuse:
         database_url = database_in(args.database_url, args.database_name)
     else:
         database_url = recreate_database(args.database_url, args.database_name)
         apply_migrations(database_url)
         print(f"loading {args.spans:,} spans over {args.days} days into {args.database_name}")
-        asyncio.run(load(database_url, args.spans, args.days, args.seed))
-        started = time.perf_counter()
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE")
-        print(f"VACUUM ANALYZE in {time.perf_counter() - started:.1f} s")
+        received = asyncio.run(load(database_url, args.spans, args.days, args.seed))
+        sizes = storage_sizes(database_url)
+        print(
+            f"\nOTLP bytes received: {received:,} ({received / args.spans:,.0f} per span); "
+            f"stored: {sizes['everything']:,} ({sizes['everything'] / args.spans:,.0f} per span, "
+            f"{sizes['everything'] / received:.2f}x)"
+        )
+        for family, size in sizes.items():
+            print(f"  {family:<22} {size / args.spans:>7,.0f} bytes per span")
+        phases.insert(0, "right after the load")
 
     sample = draw_sample(database_url)
     print("stored: " + ", ".join(f"{n:,} {table}" for table, n in sample.counts.items()))
-    process, base_url = start_server(database_url)
-    try:
-        results = measure(base_url, sample, args.requests)
-    finally:
-        process.terminate()
-        process.wait(30)
-    print(f"\n{'endpoint':<30} {'p50 ms':>8} {'p95 ms':>8} {'items':>6}")
-    for name, p50, p95, items in results:
-        print(f"{name:<30} {p50:>8.1f} {p95:>8.1f} {items:>6}")
+    for phase in phases:
+        if phase == "after VACUUM ANALYZE":
+            started = time.perf_counter()
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE")
+            print(f"\nVACUUM ANALYZE in {time.perf_counter() - started:.1f} s")
+        process, base_url = start_server(database_url)
+        try:
+            results = measure(base_url, sample, args.requests)
+        finally:
+            process.terminate()
+            process.wait(30)
+        print(f"\n{phase}:\n{'endpoint':<30} {'p50 ms':>8} {'p95 ms':>8} {'items':>6}")
+        for name, p50, p95, items in results:
+            print(f"{name:<30} {p50:>8.1f} {p95:>8.1f} {items:>6}")
     print(f"\n{args.requests} sequential requests per case over HTTP, after 5 warm-up requests")
     print(f"machine: {os.cpu_count()} CPUs")
     return 0

@@ -32,6 +32,8 @@ class ClaimedTrace:
     from_ns: int  # the start times of the spans written since it was last derived
     to_ns: int
     background: bool
+    spans: int = 0  # spans written since (counting re-deliveries)
+    marked_at: float = 0.0  # Unix seconds of its oldest mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,10 @@ class DeriveQueue(Protocol):
         failures: Sequence[tuple[ClaimedTrace, str]],
     ) -> None: ...
 
+    async def unclaim(
+        self, conn: psycopg.AsyncConnection[Any], claims: Sequence[ClaimedTrace]
+    ) -> None: ...
+
     async def release(
         self, conn: psycopg.AsyncConnection[Any], project_id: int, trace_ids: Sequence[bytes]
     ) -> None: ...
@@ -83,7 +89,8 @@ USING (
     FOR UPDATE SKIP LOCKED
 ) claimed
 WHERE d.ctid = claimed.ctid
-RETURNING d.project_id, d.trace_id, d.from_ns, d.to_ns, d.background
+RETURNING d.project_id, d.trace_id, d.from_ns, d.to_ns, d.background, d.spans,
+          extract(epoch FROM d.marked_at)::float8
 """
 
 
@@ -100,7 +107,16 @@ WHERE d.ctid IN (
       ON m.trace_id = c.trace_id AND m.project_id = c.project_id
     FOR UPDATE OF m SKIP LOCKED
 )
-RETURNING d.project_id, d.trace_id, d.from_ns, d.to_ns, d.background
+RETURNING d.project_id, d.trace_id, d.from_ns, d.to_ns, d.background, d.spans,
+          extract(epoch FROM d.marked_at)::float8
+"""
+
+# Claimed traces over the batch's budget go back, as they were.
+_UNCLAIM = """
+INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns, spans, background, marked_at)
+SELECT t, p, f, l, n, b, to_timestamp(m)
+FROM unnest(%s::bytea[], %s::int4[], %s::int8[], %s::int8[], %s::int4[], %s::bool[],
+            %s::float8[]) AS x(t, p, f, l, n, b, m)
 """
 
 _QUARANTINE = """
@@ -158,8 +174,8 @@ SELECT
 
 # Re-derivation: every stored trace of the selection, as background marks.
 _ENQUEUE_REDERIVE = """
-INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns, background)
-SELECT trace_id, project_id, spans_from_ns, spans_to_ns, true
+INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns, spans, background)
+SELECT trace_id, project_id, spans_from_ns, spans_to_ns, span_count, true
 FROM traces
 WHERE (%(project_id)s::int4 IS NULL OR project_id = %(project_id)s)
   AND (%(since_ns)s::int8 IS NULL OR spans_to_ns >= %(since_ns)s)
@@ -169,11 +185,13 @@ WHERE (%(project_id)s::int4 IS NULL OR project_id = %(project_id)s)
 
 def _claims(rows: Sequence[tuple[Any, ...]]) -> dict[tuple[int, bytes], ClaimedTrace]:
     merged: dict[tuple[int, bytes], ClaimedTrace] = {}
-    for project_id, trace_id, from_ns, to_ns, background in rows:
+    for project_id, trace_id, from_ns, to_ns, background, spans, marked_at in rows:
         key = (project_id, bytes(trace_id))
         seen = merged.get(key)
         if seen is None:
-            merged[key] = ClaimedTrace(project_id, key[1], from_ns, to_ns, background)
+            merged[key] = ClaimedTrace(
+                project_id, key[1], from_ns, to_ns, background, spans, marked_at
+            )
         else:
             merged[key] = ClaimedTrace(
                 project_id,
@@ -181,6 +199,8 @@ def _claims(rows: Sequence[tuple[Any, ...]]) -> dict[tuple[int, bytes], ClaimedT
                 min(seen.from_ns, from_ns),
                 max(seen.to_ns, to_ns),
                 seen.background and background,
+                seen.spans + spans,
+                min(seen.marked_at, marked_at),
             )
     return merged
 
@@ -214,6 +234,25 @@ class PostgresDeriveQueue:
         if siblings:
             claimed = _claims([*rows, *siblings])
         return [claimed[key] for key in sorted(claimed)]
+
+    async def unclaim(
+        self, conn: psycopg.AsyncConnection[Any], claims: Sequence[ClaimedTrace]
+    ) -> None:
+        """Give claimed traces back to the queue, within the caller's transaction."""
+        if not claims:
+            return
+        await conn.execute(
+            _UNCLAIM,
+            (
+                [c.trace_id for c in claims],
+                [c.project_id for c in claims],
+                [c.from_ns for c in claims],
+                [c.to_ns for c in claims],
+                [c.spans for c in claims],
+                [c.background for c in claims],
+                [c.marked_at for c in claims],
+            ),
+        )
 
     async def quarantine(
         self,

@@ -38,6 +38,7 @@ class RegistryEntry:
     spans_to_ns: int
     rows_from_ns: int | None
     rows_to_ns: int | None
+    span_count: int = 0
 
 
 @dataclass(slots=True)
@@ -52,7 +53,7 @@ class TraceUpdate:
     spans_from_ns: int | None  # None: the trace has no spans left
     spans_to_ns: int | None
     span_count: int
-    deltas: rollups.Contributions = field(default_factory=rollups.Contributions)
+    old_rows: TraceRows = field(default_factory=TraceRows)
 
 
 class DerivedRowWriter(Protocol):
@@ -77,7 +78,8 @@ class DerivedRowWriter(Protocol):
 
 
 _SELECT_REGISTRY = """
-SELECT trace_id, derive_version, spans_from_ns, spans_to_ns, rows_from_ns, rows_to_ns
+SELECT trace_id, derive_version, spans_from_ns, spans_to_ns, rows_from_ns, rows_to_ns,
+       span_count
 FROM traces WHERE project_id = %s AND trace_id = ANY(%s)
 """
 
@@ -152,8 +154,8 @@ class PostgresDerivedRowWriter:
     ) -> dict[bytes, RegistryEntry]:
         cursor = await conn.execute(_SELECT_REGISTRY, (project_id, list(trace_ids)), binary=True)
         return {
-            bytes(trace_id): RegistryEntry(version, s_from, s_to, r_from, r_to)
-            for trace_id, version, s_from, s_to, r_from, r_to in await cursor.fetchall()
+            bytes(trace_id): RegistryEntry(version, s_from, s_to, r_from, r_to, count)
+            for trace_id, version, s_from, s_to, r_from, r_to, count in await cursor.fetchall()
         }
 
     async def stored_rows(
@@ -195,7 +197,10 @@ class PostgresDerivedRowWriter:
         await self._upsert_agents(conn, project_id, updates)
         deltas = rollups.Contributions()
         for update in updates:
-            rollups.merge_into(deltas, update.deltas)
+            if update.runs or update.steps:
+                if update.old_rows.runs or update.old_rows.steps:
+                    deltas.add_rows(project_id, update.old_rows, -1)
+                deltas.add_rows(project_id, update.new_rows, 1)
         if deltas:
             await rollups.apply(conn, deltas.nonzero())
         return await self._register(conn, project_id, updates, mapping_version)

@@ -35,7 +35,6 @@ from mapping.pricing import PriceOverrides
 from mapping.trace_costs import TraceCosts, price_trace
 from mapping.version import MAPPING_VERSION
 from mapping.wire import readable
-from storage import rollups
 from storage.codec import decompress_span
 from storage.derive_queue import ClaimedTrace, PostgresDeriveQueue
 from storage.derived_extensions import DerivedExtension, TraceChange
@@ -48,6 +47,8 @@ from storage.trace_cache import CachedSpan, CachedTrace, TraceCache
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_TRACES = 200
+# Spans a batch holds at most (a trace bigger than this is a batch of its own): bounds memory.
+DEFAULT_BATCH_SPANS = 20_000
 _PARSED_CACHE_SIZE = 10_000
 
 _SELECT_SPANS = """
@@ -139,6 +140,7 @@ class DeriveEngine:
         shard: tuple[int, int] | None = None,
         mapping_version: int = MAPPING_VERSION,
         batch_traces: int = DEFAULT_BATCH_TRACES,
+        batch_spans: int = DEFAULT_BATCH_SPANS,
         extensions: Sequence[DerivedExtension] = (),
         price_overrides: Callable[[], PriceOverrides | None] = lambda: None,
     ) -> None:
@@ -149,6 +151,7 @@ class DeriveEngine:
         self.shard = shard
         self.mapping_version = mapping_version
         self.batch_traces = batch_traces
+        self.batch_spans = batch_spans
         self.extensions = list(extensions)
         self.price_overrides = price_overrides
         self._resources: dict[tuple[int, int], Resource] = {}
@@ -178,24 +181,54 @@ class DeriveEngine:
             by_project: dict[int, list[ClaimedTrace]] = defaultdict(list)
             for claim in claims:
                 by_project[claim.project_id].append(claim)
+            registries = {
+                project_id: await self.writer.registry(
+                    conn, project_id, [c.trace_id for c in project_claims]
+                )
+                for project_id, project_claims in by_project.items()
+            }
+            kept, excess = self._within_budget(claims, registries)
+            await self.queue.unclaim(conn, excess)
+            by_project = defaultdict(list)
+            for claim in kept:
+                by_project[claim.project_id].append(claim)
             pending_cache: list[tuple[tuple[int, bytes], CachedTrace]] = []
             for project_id, project_claims in sorted(by_project.items()):
                 pending_cache += await self._derive_project(
-                    conn, project_id, project_claims, result
+                    conn, project_id, project_claims, registries[project_id], result
                 )
+            result.lag_s = [max(0.0, time.time() - c.marked_at) for c in kept]
         for key, entry in pending_cache:
             self.cache.put(key, entry)
         return result
+
+    def _within_budget(
+        self,
+        claims: list[ClaimedTrace],
+        registries: dict[int, dict[bytes, RegistryEntry]],
+    ) -> tuple[list[ClaimedTrace], list[ClaimedTrace]]:
+        """The claims whose spans (stored and new) fit the batch's budget, oldest marks
+        first and at least one; and the rest, to give back."""
+        ordered = sorted(claims, key=lambda c: (c.background, c.marked_at))
+        kept: list[ClaimedTrace] = []
+        total = 0
+        for position, claim in enumerate(ordered):
+            known = registries[claim.project_id].get(claim.trace_id)
+            size = claim.spans + (known.span_count if known is not None else 0)
+            if kept and total + size > self.batch_spans:
+                return kept, ordered[position:]
+            kept.append(claim)
+            total += size
+        return kept, []
 
     async def _derive_project(
         self,
         conn: psycopg.AsyncConnection[Any],
         project_id: int,
         claims: list[ClaimedTrace],
+        registry: dict[bytes, RegistryEntry],
         result: BatchResult,
     ) -> list[tuple[tuple[int, bytes], CachedTrace]]:
-        trace_ids = [c.trace_id for c in claims]
-        registry = await self.writer.registry(conn, project_id, trace_ids)
         work = {
             c.trace_id: _TraceWork(
                 claim=c,
@@ -291,9 +324,8 @@ class DeriveEngine:
             spans_from_ns=span_range[0],
             spans_to_ns=span_range[1],
             span_count=len(facts),
+            old_rows=old,
         )
-        if update.runs or update.steps:
-            update.deltas = rollups.contributions_delta(project_id, old, new)
         return update
 
     async def _write(

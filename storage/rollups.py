@@ -12,7 +12,7 @@ the rows it covers, whatever the order, late data or re-derivation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ LEVELS: tuple[tuple[int, int], ...] = (
     (2, 86_400 * 10**9),  # day
 )
 LEVEL_NS = dict(LEVELS)
+MINUTE_NS = LEVEL_NS[0]
 
 RUN_SUMS = (
     "runs", "pending", "running", "succeeded", "failed", "cancelled", "with_error",
@@ -40,35 +41,62 @@ MODEL_SUMS = (
     "cache_write_tokens", "reasoning_tokens", "cost", "unpriced_calls",
 )  # fmt: skip
 
-_STATUS_COLUMN = {
-    "PENDING": "pending",
-    "RUNNING": "running",
-    "SUCCESS": "succeeded",
-    "FAILED": "failed",
-    "CANCELLED": "cancelled",
+_RUN_AT = {name: i for i, name in enumerate(RUN_SUMS)}
+_STATUS_AT = {
+    "PENDING": _RUN_AT["pending"],
+    "RUNNING": _RUN_AT["running"],
+    "SUCCESS": _RUN_AT["succeeded"],
+    "FAILED": _RUN_AT["failed"],
+    "CANCELLED": _RUN_AT["cancelled"],
 }
+_RUN_TOKEN_COLUMNS = (
+    "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens", "cache_write_tokens",
+    "reasoning_tokens", "unpriced_calls",
+)  # fmt: skip
+_MODEL_TOKEN_COLUMNS = (
+    "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens", "cache_write_tokens",
+    "reasoning_tokens",
+)  # fmt: skip
+
+Key = tuple[Any, ...]
 
 
 @dataclass(slots=True)
 class Cell:
-    """The sums and histograms one bucket key receives."""
+    """The sums (in the order of the table's columns) and histograms of one bucket key."""
 
-    sums: dict[str, float] = field(default_factory=dict)
+    sums: list[float]
     hists: dict[str, dict[int, int]] = field(default_factory=dict)
     sample: tuple[Any, ...] | None = None  # error rollups: (error_type, error_message)
 
-    def add(self, name: str, value: float, sign: int) -> None:
-        if value:
-            self.sums[name] = self.sums.get(name, 0) + sign * value
+    def add(self, values: list[float], sign: int) -> None:
+        sums = self.sums
+        for i, value in enumerate(values):
+            if value:
+                sums[i] += sign * value
 
-    def add_hist(self, name: str, value: float, sign: int) -> None:
-        sketch.add_into(self.hists.setdefault(name, {}), {sketch.bucket_of(value): 1}, sign)
+    def add_hist(self, name: str, bucket: int, sign: int) -> None:
+        hist = self.hists.get(name)
+        if hist is None:
+            hist = self.hists[name] = {}
+        count = hist.get(bucket, 0) + sign
+        if count:
+            hist[bucket] = count
+        else:
+            del hist[bucket]
 
     def is_zero(self) -> bool:
-        return not any(self.sums.values()) and not any(self.hists.values())
+        return not any(self.sums) and not any(self.hists.values())
+
+    def sum_of(self, names: tuple[str, ...], name: str) -> float:
+        return self.sums[names.index(name)]
 
 
-Key = tuple[Any, ...]
+def _cell(cells: dict[Key, Cell], key: Key, width: int) -> Cell:
+    cell = cells.get(key)
+    if cell is None:
+        cell = cells[key] = Cell([0.0] * width)
+    return cell
 
 
 @dataclass(slots=True)
@@ -83,40 +111,41 @@ class Contributions:
     def add_rows(self, project_id: int, rows: TraceRows, sign: int) -> None:
         """Add (sign 1) or subtract (sign -1) what these rows contribute."""
         r = RUN_INDEX
+        width = len(RUN_SUMS)
         for row in rows.runs.values():
             status = row[r["status"]]
             agent = row[r["agent_name"]]
-            failed_steps = row[r["failed_step_count"]]
             duration = row[r["duration_ms"]]
-            for level, size in LEVELS:
-                start = row[r["start_ns"]]
-                key = (project_id, level, start - start % size, agent)
-                cell = self.runs.setdefault(key, Cell())
-                cell.add("runs", 1, sign)
-                cell.add(_STATUS_COLUMN.get(status, "running"), 1, sign)
-                cell.add("with_error", 1 if status == "FAILED" or failed_steps else 0, sign)
-                if duration is not None:
-                    cell.add("durations", 1, sign)
-                    cell.add("duration_sum_ms", duration, sign)
-                    cell.add_hist("duration", duration, sign)
-                cell.add("steps", row[r["step_count"]], sign)
-                cell.add_hist("step", row[r["step_count"]], sign)
-                for column in (
-                    "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
-                    "cache_write_tokens", "reasoning_tokens", "unpriced_calls",
-                ):  # fmt: skip
-                    cell.add(column, row[r[column]], sign)
-                cost = row[r["cost"]]
-                if cost is not None:
-                    cell.add("cost", cost, sign)
-                    cell.add("priced_runs", 1, sign)
-                signature = row[r["signature"]]
-                if status == "FAILED":
-                    error_key = (project_id, level, start - start % size, agent, signature or "")
-                    error_cell = self.errors.setdefault(error_key, Cell())
-                    error_cell.add("failures", 1, sign)
-                    if sign > 0:
-                        error_cell.sample = (row[r["error_type"]], row[r["error_message"]])
+            cost = row[r["cost"]]
+            values = [0.0] * width
+            values[_RUN_AT["runs"]] = 1
+            values[_STATUS_AT.get(status, _RUN_AT["running"])] = 1
+            if status == "FAILED" or row[r["failed_step_count"]]:
+                values[_RUN_AT["with_error"]] = 1
+            if duration is not None:
+                values[_RUN_AT["durations"]] = 1
+                values[_RUN_AT["duration_sum_ms"]] = duration
+            values[_RUN_AT["steps"]] = row[r["step_count"]]
+            for column in _RUN_TOKEN_COLUMNS:
+                values[_RUN_AT[column]] = row[r[column]]
+            if cost is not None:
+                values[_RUN_AT["cost"]] = cost
+                values[_RUN_AT["priced_runs"]] = 1
+            duration_bucket = None if duration is None else sketch.bucket_of(duration)
+            step_bucket = sketch.bucket_of(row[r["step_count"]])
+            start = row[r["start_ns"]]
+            bucket = start - start % MINUTE_NS
+            cell = _cell(self.runs, (project_id, 0, bucket, agent), width)
+            cell.add(values, sign)
+            if duration_bucket is not None:
+                cell.add_hist("duration", duration_bucket, sign)
+            cell.add_hist("step", step_bucket, sign)
+            if status == "FAILED":
+                signature = row[r["signature"]] or ""
+                error = _cell(self.errors, (project_id, 0, bucket, agent, signature), 1)
+                error.sums[0] += sign
+                if sign > 0:
+                    error.sample = (row[r["error_type"]], row[r["error_message"]])
         self._add_steps(project_id, rows, sign)
 
     def _add_steps(self, project_id: int, rows: TraceRows, sign: int) -> None:
@@ -128,61 +157,74 @@ class Contributions:
             failed = 1 if row[s["status"]] == "FAILED" else 0
             if kind == "tool":
                 duration = row[s["duration_ms"]]
-                for level, size in LEVELS:
-                    key = (project_id, level, start - start % size, agent, row[s["tool_name"]])
-                    cell = self.tools.setdefault(key, Cell())
-                    cell.add("calls", 1, sign)
-                    cell.add("failures", failed, sign)
-                    if duration is not None:
-                        cell.add("durations", 1, sign)
-                        cell.add("duration_sum_ms", duration, sign)
-                        cell.add_hist("duration", duration, sign)
+                values = [1, failed, 0, 0.0]
+                bucket_index = None
+                if duration is not None:
+                    values[2], values[3] = 1, duration
+                    bucket_index = sketch.bucket_of(duration)
+                key = (project_id, 0, start - start % MINUTE_NS, agent, row[s["tool_name"]])
+                cell = _cell(self.tools, key, len(TOOL_SUMS))
+                cell.add(values, sign)
+                if bucket_index is not None:
+                    cell.add_hist("duration", bucket_index, sign)
             elif kind == "llm" and row[s["span_id"]] in counted_llm:
-                model = row[s["model"]] or ""
-                for level, size in LEVELS:
-                    key = (project_id, level, start - start % size, agent, model)
-                    cell = self.models.setdefault(key, Cell())
-                    cell.add("calls", 1, sign)
-                    cell.add("failures", failed, sign)
-                    for column in (
-                        "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
-                        "cache_write_tokens", "reasoning_tokens",
-                    ):  # fmt: skip
-                        cell.add(column, row[s[column]] or 0, sign)
-                    cost = row[s["cost"]]
-                    if cost is not None:
-                        cell.add("cost", cost, sign)
-                    elif row[s["cost_source"]] == "unpriced":
-                        cell.add("unpriced_calls", 1, sign)
+                cost = row[s["cost"]]
+                values = [1, failed]
+                values += [row[s[column]] or 0 for column in _MODEL_TOKEN_COLUMNS]
+                values.append(cost if cost is not None else 0.0)
+                values.append(1 if cost is None and row[s["cost_source"]] == "unpriced" else 0)
+                key = (project_id, 0, start - start % MINUTE_NS, agent, row[s["model"]] or "")
+                _cell(self.models, key, len(MODEL_SUMS)).add(values, sign)
 
     def nonzero(self) -> Contributions:
-        """Only the keys whose delta is not zero."""
+        """The minute deltas with their hour and day sums, only the keys whose delta is not
+        zero. Rows add to minutes only; coarser levels are summed here, once per batch."""
         return Contributions(
-            runs={k: c for k, c in self.runs.items() if not c.is_zero()},
-            tools={k: c for k, c in self.tools.items() if not c.is_zero()},
-            models={k: c for k, c in self.models.items() if not c.is_zero()},
-            errors={k: c for k, c in self.errors.items() if not c.is_zero()},
+            runs=_with_coarser_levels(self.runs),
+            tools=_with_coarser_levels(self.tools),
+            models=_with_coarser_levels(self.models),
+            errors=_with_coarser_levels(self.errors),
         )
 
     def __bool__(self) -> bool:
         return bool(self.runs or self.tools or self.models or self.errors)
 
 
+def _with_coarser_levels(minutes: dict[Key, Cell]) -> dict[Key, Cell]:
+    cells: dict[Key, Cell] = {}
+    for key, cell in minutes.items():
+        if cell.is_zero():
+            continue
+        cells[key] = cell
+        project_id, _, bucket, *rest = key
+        for level, size in LEVELS[1:]:
+            coarse_key = (project_id, level, bucket - bucket % size, *rest)
+            coarse = _cell(cells, coarse_key, len(cell.sums))
+            coarse.add(cell.sums, 1)
+            for name, hist in cell.hists.items():
+                for hist_bucket, count in hist.items():
+                    coarse.add_hist(name, hist_bucket, count)
+            coarse.sample = coarse.sample or cell.sample
+    return {key: cell for key, cell in cells.items() if not cell.is_zero()}
+
+
 def _counted_llm_steps(rows: TraceRows) -> set[bytes]:
     """LLM steps not nested in another LLM step of their run: one call instrumented twice
     (a framework's span around the provider SDK's) counts once, like the run's own figures."""
     s = STEP_INDEX
-    llm = {span_id for span_id, row in rows.steps.items() if row[s["kind"]] == "llm"}
+    kind_at, parent_at = s["kind"], s["parent_span_id"]
+    steps = rows.steps
+    llm = {span_id for span_id, row in steps.items() if row[kind_at] == "llm"}
     counted = set()
     for span_id in llm:
-        parent = rows.steps[span_id][s["parent_span_id"]]
+        parent = steps[span_id][parent_at]
         seen = 0
         nested = False
-        while parent is not None and parent in rows.steps and seen < len(rows.steps):
+        while parent is not None and parent in steps and seen < len(steps):
             if parent in llm:
                 nested = True
                 break
-            parent = rows.steps[parent][s["parent_span_id"]]
+            parent = steps[parent][parent_at]
             seen += 1
         if not nested:
             counted.add(span_id)
@@ -242,7 +284,7 @@ _DELETE_EMPTY = {
 
 def _row(key: Key, cell: Cell, sums: tuple[str, ...], hists: tuple[str, ...]) -> list[Any]:
     values: list[Any] = list(key)
-    values += [_number(name, cell.sums.get(name, 0)) for name in sums]
+    values += [_number(name, value) for name, value in zip(sums, cell.sums, strict=True)]
     for name in hists:
         keys, counts = sketch.as_arrays(cell.hists.get(name, {}))
         values += [keys, counts]
@@ -296,7 +338,7 @@ async def apply(conn: psycopg.AsyncConnection[Any], deltas: Contributions) -> No
         for key in keys:
             cell = deltas.errors[key]
             sample = cell.sample or (None, None)
-            rows.append([*key, int(cell.sums.get("failures", 0)), sample[0], sample[1]])
+            rows.append([*key, int(cell.sums[0]), sample[0], sample[1]])
         plan.append(
             (
                 "rollup_errors",
@@ -313,7 +355,8 @@ async def apply(conn: psycopg.AsyncConnection[Any], deltas: Contributions) -> No
 
 
 def _decreases(cell: Cell, count: str) -> bool:
-    return cell.sums.get(count, 0) < 0
+    """Whether the bucket's count (the table's first sum) goes down: it may reach zero."""
+    return cell.sums[0] < 0
 
 
 def contributions_delta(
@@ -326,22 +369,3 @@ def contributions_delta(
     if new is not None:
         delta.add_rows(project_id, new, 1)
     return delta.nonzero()
-
-
-def merge_into(total: Contributions, part: Mapping[str, Any] | Contributions) -> None:
-    """Fold the deltas of one trace into those of a batch."""
-    assert isinstance(part, Contributions)
-    for name in ("runs", "tools", "models", "errors"):
-        target: dict[Key, Cell] = getattr(total, name)
-        for key, cell in getattr(part, name).items():
-            into = target.get(key)
-            if into is None:
-                target[key] = Cell(
-                    dict(cell.sums), {h: dict(v) for h, v in cell.hists.items()}, cell.sample
-                )
-                continue
-            for column, value in cell.sums.items():
-                into.add(column, value, 1)
-            for hist, counts in cell.hists.items():
-                sketch.add_into(into.hists.setdefault(hist, {}), counts)
-            into.sample = into.sample or cell.sample

@@ -62,10 +62,11 @@ FROM unnest(%(trace_ids)b::bytea[], %(span_ids)b::bytea[], %(start_ns)b::int8[],
 """
 
 _MARK_DIRTY = """
-INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns)
-SELECT t, %(project_id)b, f, l
-FROM unnest(%(dirty_trace_ids)b::bytea[], %(dirty_from_ns)b::int8[], %(dirty_to_ns)b::int8[])
-     AS d(t, f, l)
+INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns, spans)
+SELECT t, %(project_id)b, f, l, n
+FROM unnest(%(dirty_trace_ids)b::bytea[], %(dirty_from_ns)b::int8[], %(dirty_to_ns)b::int8[],
+            %(dirty_spans)b::int4[])
+     AS d(t, f, l, n)
 """
 
 WRITE_SPANS_AND_MARK_DIRTY = (
@@ -92,12 +93,14 @@ def batch_params(project_id: int, batch: SpanBatch, stored_spans: list[bytes]) -
     """The statement parameters of a batch whose spans are already in their stored form."""
     resources = list(batch.resources.items())
     scopes = list(batch.scopes.items())
-    ranges: dict[bytes, list[int]] = {}
+    ranges: dict[bytes, list[int]] = {}  # trace id: [first start, last start, spans]
     for trace_id, start in zip(batch.trace_ids, batch.start_ns, strict=True):
         seen = ranges.get(trace_id)
         if seen is None:
-            ranges[trace_id] = [start, start]
-        elif start < seen[0]:
+            ranges[trace_id] = [start, start, 1]
+            continue
+        seen[2] += 1
+        if start < seen[0]:
             seen[0] = start
         elif start > seen[1]:
             seen[1] = start
@@ -119,6 +122,7 @@ def batch_params(project_id: int, batch: SpanBatch, stored_spans: list[bytes]) -
         "dirty_trace_ids": [trace_id for trace_id, _ in dirty],
         "dirty_from_ns": [span_range[0] for _, span_range in dirty],
         "dirty_to_ns": [span_range[1] for _, span_range in dirty],
+        "dirty_spans": [span_range[2] for _, span_range in dirty],
     }
 
 

@@ -226,14 +226,17 @@ def test_fixture_golden_through_otlp(fresh_database_url: str, scenario: Path) ->
 
 
 def test_two_processes_one_trace_concurrently(fresh_database_url: str) -> None:
-    """Two receivers on one database, each taking half of one trace at the same time: the
-    same result as one process taking it whole."""
+    """Two receivers on one database, each with two derive workers, each taking half of one
+    trace at the same time: the same result as one process taking it whole."""
     rng = random.Random(7)
     all_captured = [span for scenario in _scenarios() for span in _fixture_spans(scenario)]
     trace_split, trace_whole = os.urandom(16), os.urandom(16)
     merged = _with_trace_id(all_captured, trace_split)
     rng.shuffle(merged)
-    with running_server(fresh_database_url) as first, running_server(fresh_database_url) as second:
+    with (
+        running_server(fresh_database_url, "--derive-workers", "2") as first,
+        running_server(fresh_database_url, "--derive-workers", "2") as second,
+    ):
 
         def send(server: RunningServer, half: list[Span]) -> None:
             for index in range(0, len(half), 3):

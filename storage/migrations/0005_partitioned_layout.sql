@@ -69,14 +69,15 @@ CREATE TABLE dirty_traces_v2 (
     project_id  integer NOT NULL,
     from_ns     bigint NOT NULL,            -- earliest start time of the spans written
     to_ns       bigint NOT NULL,            -- latest start time of the spans written
+    spans       integer NOT NULL DEFAULT 0, -- how many (the deriver's batches are sized by it)
     background  boolean NOT NULL DEFAULT false,  -- a re-derivation: after live traffic
     marked_at   timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX dirty_traces_claim ON dirty_traces_v2 (background, marked_at);
 CREATE INDEX dirty_traces_trace ON dirty_traces_v2 (trace_id, project_id);
 
-INSERT INTO dirty_traces_v2 (trace_id, project_id, from_ns, to_ns, background)
-SELECT trace_id, project_id, min(start_ns), max(start_ns), true
+INSERT INTO dirty_traces_v2 (trace_id, project_id, from_ns, to_ns, spans, background)
+SELECT trace_id, project_id, min(start_ns), max(start_ns), count(*), true
 FROM spans GROUP BY trace_id, project_id;
 
 DROP TABLE dirty_traces;
