@@ -187,6 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     configure_keys_parser(keys, _add_database_flags)
 
+    prices = commands.add_parser(
+        "prices",
+        help="set, list and delete price overrides",
+        description="Price overrides (USD per million tokens) for custom and fine-tuned "
+        "models, consulted before genai-prices' table when LLM calls are priced. Pending "
+        "schema migrations are applied first.",
+    )
+    from agentguide.prices_cli import configure_parser as configure_prices_parser
+
+    configure_prices_parser(prices, _add_database_flags)
+
     from agentguide.derive_cli import configure_derive_parser, configure_rederive_parser
 
     derive = commands.add_parser(
@@ -335,6 +346,12 @@ def _with_migrated_database(
         database.close()
 
 
+def _prices(args: argparse.Namespace) -> int:
+    from agentguide.prices_cli import run
+
+    return _with_migrated_database(args, run)
+
+
 def _derive(args: argparse.Namespace) -> int:
     from agentguide.derive_cli import derive_status
 
@@ -353,7 +370,7 @@ def _simulate(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
-_QUIET_COMMANDS = frozenset({"keys", "derive", "rederive"})
+_QUIET_COMMANDS = frozenset({"keys", "derive", "rederive", "prices"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -367,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": _migrate,
         "simulate": _simulate,
         "keys": _keys,
+        "prices": _prices,
         "derive": _derive,
         "rederive": _rederive,
     }

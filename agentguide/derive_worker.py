@@ -31,6 +31,7 @@ from agentguide.worker_metrics import WORKER_METRICS_DIR_ENV, WorkerMetrics
 from mapping.version import MAPPING_VERSION
 from storage.deriver import DeriveEngine, Deriver
 from storage.partitions import ensure_partitions_locked
+from storage.prices import PriceOverrideCache
 from storage.retention import Retention
 from storage.store import Store
 
@@ -195,7 +196,7 @@ async def _run(
     keeper = shard[0] == 0
     pool_size = 2 + (1 if retention_days else 0) + (1 if keeper else 0)
     store = await Store.open(database_url, max_size=pool_size)
-    engine = DeriveEngine(store.pool, shard=shard)
+    engine = DeriveEngine(store.pool, shard=shard, price_overrides=PriceOverrideCache())
     deriver = Deriver(engine, on_batch=metrics.derived, on_pause=metrics.paused)
     retention = (
         RetentionJob(

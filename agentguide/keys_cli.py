@@ -34,7 +34,7 @@ def configure_parser(
         required=True,
         choices=SCOPES,
         help="ingest: send spans and REST runs; read: the query API and viewer; "
-        "admin: both, plus /v1/simulate and /metrics",
+        "admin: both, plus /v1/simulate, /metrics and /v1/admin/prices",
     )
     add_database_flags(create)
     listing = actions.add_parser("list", help="list keys (never their secrets)")

@@ -46,7 +46,9 @@ async def serve(settings: ServeSettings) -> None:
         await asyncio.to_thread(apply_migrations, database.url)
         store = await Store.open(database.url, max_size=settings.db_pool_size)
         async with store.pool.connection() as conn:
-            await ensure_partitions_locked(conn)
+            # The days around today, at once; rows waiting in a default partition (an upgraded
+            # store's) move in the background, in the derive worker.
+            await ensure_partitions_locked(conn, from_defaults=False)
         await _say_if_stale(store)
         ingest = build_ingest_service(store, settings)
         metrics_registry = build_registry(store.pool, ingest, worker_metrics_dir)

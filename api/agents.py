@@ -26,6 +26,8 @@ async def list_agents(queries: QueriesDep) -> AgentList:
                 last_run_at=format_time(row.last_run_ns),
                 first_seen_at=format_time(row.first_seen_ns),
                 last_seen_at=format_time(row.last_seen_ns),
+                cost=row.cost,
+                unpriced_llm_calls=row.unpriced_calls,
             )
             for row in rows
         ]

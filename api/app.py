@@ -10,6 +10,7 @@ from api import (
     agents,
     auth,
     metrics,
+    prices,
     prometheus,
     rest_runs,
     run_steps,
@@ -60,6 +61,7 @@ def create_app(
         (tools.router, read),
         (metrics.router, read),
         (simulate.router, admin),
+        (prices.router, admin),
         (admin_derive.router, admin),
     ):
         app.include_router(router, dependencies=needs, responses=AUTH_RESPONSES)

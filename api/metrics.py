@@ -20,8 +20,10 @@ from api.params import (
 from api.presenters import present_distribution, rate
 from api.schemas import (
     Bucket,
+    CostSummary,
     ErrorCount,
     FailingTool,
+    ModelCost,
     RunCounts,
     StatusCounts,
     Summary,
@@ -29,6 +31,7 @@ from api.schemas import (
     TokenTotals,
 )
 from api.times import format_optional_time, format_time
+from storage.query_records import CostRows
 
 router = APIRouter(tags=["metrics"], responses=ERROR_RESPONSES)
 
@@ -45,7 +48,7 @@ MAX_BUCKETS = 10_000
 
 @router.get(
     "/v1/metrics/summary",
-    summary="Run counts, success rate, durations, tokens, failing tools and errors",
+    summary="Run counts, success rate, durations, tokens, cost, failing tools and errors",
     response_model=Summary,
 )
 async def summary(
@@ -79,12 +82,37 @@ async def summary(
             ErrorCount(type=error.type, message=error.message, count=error.count)
             for error in rows.top_errors
         ],
+        cost=_cost_summary(rows.cost),
+    )
+
+
+def _cost_summary(rows: CostRows) -> CostSummary:
+    return CostSummary(
+        total=rows.cost,
+        priced_runs=rows.priced_runs,
+        llm_calls=rows.llm_calls,
+        unpriced_llm_calls=rows.unpriced_calls,
+        unpriced_share=rate(rows.unpriced_calls, rows.llm_calls),
+        by_model=[
+            ModelCost(
+                model=row.model,
+                calls=row.calls,
+                unpriced_calls=row.unpriced_calls,
+                cost=row.cost,
+                input_tokens=row.input_tokens,
+                output_tokens=row.output_tokens,
+                cache_read_tokens=row.cache_read_tokens,
+                cache_write_tokens=row.cache_write_tokens,
+                reasoning_tokens=row.reasoning_tokens,
+            )
+            for row in rows.by_model
+        ],
     )
 
 
 @router.get(
     "/v1/metrics/timeseries",
-    summary="Runs, failures, success rate and durations per time bucket",
+    summary="Runs, failures, success rate, durations and cost per time bucket",
     response_model=Timeseries,
 )
 async def timeseries(
@@ -128,6 +156,8 @@ async def timeseries(
                 success_rate=rate(row.successes, row.finished),
                 avg_duration_ms=row.avg_duration_ms,
                 p95_duration_ms=row.p95_duration_ms,
+                cost=row.cost,
+                unpriced_llm_calls=row.unpriced_calls,
             )
             for row in rows
         ],

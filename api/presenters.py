@@ -60,6 +60,8 @@ def present_run(row: RunRow) -> Run:
         session_id=row.session_id,
         user_id=row.user_id,
         service_name=row.service_name,
+        cost=row.cost,
+        unpriced_llm_calls=row.unpriced_calls,
     )
 
 
@@ -97,6 +99,13 @@ def present_step(row: StepRow, artifacts: list[Artifact]) -> Step:
         input_tokens=row.input_tokens,
         output_tokens=row.output_tokens,
         total_tokens=row.total_tokens,
+        cache_read_tokens=row.cache_read_tokens,
+        cache_write_tokens=row.cache_write_tokens,
+        reasoning_tokens=row.reasoning_tokens,
+        cost=row.cost,
+        cost_source=row.cost_source,  # type: ignore[arg-type]
+        unpriced_reason=row.unpriced_reason,  # type: ignore[arg-type]
+        price_version=row.price_version,
         span_id=row.span_id,
         parent_step_id=row.parent_step_id,
         child_run_id=row.child_run_id,
@@ -119,6 +128,8 @@ def present_run_detail(rows: RunDetailRows) -> RunDetail:
         metrics=[present_metric(metric) for metric in rows.metrics],
         artifacts=by_step.get(None, []),
         child_runs=[present_run(child) for child in rows.child_runs],
+        cost_with_sub_runs=rows.cost_with_sub_runs,
+        price_versions=rows.price_versions,
     )
 
 

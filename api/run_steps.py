@@ -101,6 +101,8 @@ async def get_run_timeline(
     document["artifacts"] = [
         present_artifact(a).model_dump(mode="json") for a in payloads.artifacts.get(None, [])
     ]
+    document["cost_with_sub_runs"] = detail.cost_with_sub_runs
+    document["price_versions"] = detail.price_versions
     document["steps"] = rows.steps
     return Response(orjson.dumps(document), media_type="application/json")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -28,7 +28,9 @@ MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000
 
 
-@router.get("/v1/runs", summary="Runs, newest first, filtered", response_model=RunList)
+@router.get(
+    "/v1/runs", summary="Runs, newest (or most expensive) first, filtered", response_model=RunList
+)
 async def list_runs(
     queries: QueriesDep,
     window: WindowDep,
@@ -49,6 +51,21 @@ async def list_runs(
         bool | None,
         Query(description="true: the run failed or one of its steps did; false: neither"),
     ] = None,
+    min_cost: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            allow_inf_nan=False,
+            description="runs whose own cost is at least this many USD (unpriced runs never match)",
+        ),
+    ] = None,
+    sort: Annotated[
+        Literal["start", "cost"],
+        Query(
+            description="start: newest first; cost: most expensive first (runs without a "
+            "cost last), then newest first. Cursors page either order"
+        ),
+    ] = "start",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 50,
     cursor: Annotated[
         str | None, Query(description="next_cursor of the previous page, as given")
@@ -64,6 +81,10 @@ async def list_runs(
             after = decode_cursor(cursor)
         except InvalidCursor as exc:
             raise invalid_parameter("cursor", str(exc)) from None
+        if (after.cost_key is not None) != (sort == "cost"):
+            raise invalid_parameter(
+                "cursor", "was issued for another sort order (use next_cursor as given)"
+            )
     filters = RunFilters(
         window=window,
         agent=agent,
@@ -74,8 +95,11 @@ async def list_runs(
         tool=text_value(tool, "tool"),
         min_duration_ms=min_duration_ms,
         has_error=has_error,
+        min_cost=min_cost,
     )
-    page = await queries.list_runs(filters, after=after, limit=limit, offset=offset)
+    page = await queries.list_runs(
+        filters, after=after, limit=limit, offset=offset, by_cost=sort == "cost"
+    )
     return RunList(
         items=[present_run(row) for row in page.runs],
         next_cursor=encode_cursor(page.next_key) if page.next_key else None,

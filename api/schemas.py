@@ -15,6 +15,8 @@ Timestamp = Annotated[
 ]
 RunStatusName = Literal["PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED"]
 StepStatusName = Literal["RUNNING", "SUCCESS", "FAILED"]
+CostSourceName = Literal["reported", "computed", "unpriced"]
+UnpricedReasonName = Literal["unknown model", "unknown provider", "no token counts"]
 
 
 class ErrorDetail(BaseModel):
@@ -70,6 +72,14 @@ class Run(BaseModel):
     session_id: str | None
     user_id: str | None
     service_name: str | None
+    cost: float | None = Field(
+        description="USD: the sum of the run's own priced LLM calls (not its sub-runs'); null "
+        "when none was priced (no LLM call, or every call unpriced), never 0 for unknown"
+    )
+    unpriced_llm_calls: int = Field(
+        description="the run's own LLM calls that could not be priced (unknown model or "
+        "provider, no token counts): when > 0, cost is a lower bound"
+    )
 
 
 class RunList(BaseModel):
@@ -115,6 +125,30 @@ class Step(BaseModel):
     input_tokens: int | None
     output_tokens: int | None
     total_tokens: int | None
+    cache_read_tokens: int | None = Field(
+        description="LLM calls: input tokens read from a prompt cache (part of input_tokens)"
+    )
+    cache_write_tokens: int | None = Field(
+        description="LLM calls: input tokens written to a prompt cache (part of input_tokens)"
+    )
+    reasoning_tokens: int | None = Field(
+        description="LLM calls: reasoning tokens (part of output_tokens)"
+    )
+    cost: float | None = Field(
+        description="USD, for LLM calls; null when unpriced (and for other steps)"
+    )
+    cost_source: CostSourceName | None = Field(
+        description="LLM calls: reported (the span carried its cost, which wins), computed "
+        "(from its tokens at the price in force at its start), or unpriced; null for other "
+        "steps"
+    )
+    unpriced_reason: UnpricedReasonName | None = Field(
+        description="why an unpriced LLM call has no cost"
+    )
+    price_version: str | None = Field(
+        description="the price data that computed the cost: 'genai-prices <version>' or "
+        "'override <id>' (see /v1/admin/prices)"
+    )
     span_id: str
     parent_step_id: str | None = Field(description="the step this one is nested in")
     child_run_id: str | None = Field(description="for an agent step: the run it invoked")
@@ -137,6 +171,14 @@ class RunDetail(Run):
     metrics: list[Metric]
     artifacts: list[Artifact] = Field(description="artifacts of the run's own spans")
     child_runs: list[Run]
+    cost_with_sub_runs: float | None = Field(
+        description="USD: cost plus the priced LLM calls of the runs it invoked, at any depth; "
+        "null when none was priced"
+    )
+    price_versions: list[str] = Field(
+        description="the price data that priced the run's own LLM calls, e.g. "
+        "['genai-prices 0.2.3', 'override 4']"
+    )
 
 
 class Agent(BaseModel):
@@ -149,6 +191,10 @@ class Agent(BaseModel):
     last_run_at: Timestamp
     first_seen_at: Timestamp
     last_seen_at: Timestamp
+    cost: float | None = Field(
+        description="USD: the priced LLM calls of all its runs; null when none was priced"
+    )
+    unpriced_llm_calls: int = Field(description="LLM calls of its runs that could not be priced")
 
 
 class AgentList(BaseModel):
@@ -213,6 +259,36 @@ class ErrorCount(BaseModel):
     count: int
 
 
+class ModelCost(BaseModel):
+    model: str | None = Field(description="null: LLM calls that named no model")
+    calls: int = Field(description="LLM calls (one call instrumented twice counts once)")
+    unpriced_calls: int
+    cost: float | None = Field(description="USD of the priced calls; null when none was priced")
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+
+
+class CostSummary(BaseModel):
+    total: float | None = Field(
+        description="USD of every priced LLM call of the runs; null when none was priced. "
+        "A lower bound when unpriced_llm_calls > 0"
+    )
+    priced_runs: int = Field(description="runs with at least one priced LLM call")
+    llm_calls: int
+    unpriced_llm_calls: int = Field(
+        description="LLM calls without a cost (unknown model or provider, no token counts)"
+    )
+    unpriced_share: float | None = Field(
+        description="unpriced_llm_calls / llm_calls; null when there is no LLM call"
+    )
+    by_model: list[ModelCost] = Field(
+        description="the 10 models that cost most, then those without a cost"
+    )
+
+
 class Summary(BaseModel):
     since: Timestamp | None = Field(
         description="start of the window summed: from the rollups, widened to whole minutes"
@@ -232,6 +308,7 @@ class Summary(BaseModel):
     tokens: TokenTotals
     top_failing_tools: list[FailingTool]
     top_errors: list[ErrorCount] = Field(description="the errors of failed runs, most frequent")
+    cost: CostSummary
 
 
 class Bucket(BaseModel):
@@ -241,6 +318,10 @@ class Bucket(BaseModel):
     success_rate: float | None = Field(description="null when no run of the bucket finished")
     avg_duration_ms: float | None
     p95_duration_ms: float | None
+    cost: float | None = Field(
+        description="USD of the priced LLM calls of the bucket's runs; null when none was priced"
+    )
+    unpriced_llm_calls: int
 
 
 class Timeseries(BaseModel):

@@ -36,6 +36,9 @@ class TimelineSteps(BaseModel):
     )
     child_run_id: list[str | None] = Field(description="for agent steps: the run they invoked")
     error_type: list[str | None]
+    cost: list[float | None] = Field(
+        description="USD of each LLM call (null when unpriced, and for other steps)"
+    )
 
 
 class RunTimeline(Run):
@@ -44,4 +47,10 @@ class RunTimeline(Run):
 
     metrics: list[Metric]
     artifacts: list[Artifact] = Field(description="artifacts of the run's own span")
+    cost_with_sub_runs: float | None = Field(
+        description="as in GET /v1/runs/{run_id}: cost plus its sub-runs' priced LLM calls"
+    )
+    price_versions: list[str] = Field(
+        description="as in GET /v1/runs/{run_id}: the price data of its own LLM calls"
+    )
     steps: TimelineSteps

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -120,9 +121,50 @@ def _span(
     return span
 
 
+_COMMON_WORDS = (  # noqa: SIM905
+    "the of and to a in is it you that was for on are with as his they be at one "
+    "have this from or had by but what some we can out other were all there when up "
+    "use your how said an each she which do their time if will way about many then "
+    "them would like so these her long make see him two has look more day could go "
+    "come did number no most people my over know water than call first who may down "
+    "side been now find order refund invoice weather city forecast search result "
+    "page customer account ticket flight hotel payment "
+).split()
+_RARE_WORDS: list[str] = []
+
+
+def prose(rng: random.Random, size: int) -> str:
+    """Text like a prompt or an answer: frequent words, names and ids, about ``size`` chars."""
+    if not _RARE_WORDS:
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        words = random.Random(0)
+        _RARE_WORDS.extend(
+            "".join(words.choice(letters) for _ in range(words.randint(4, 11)))
+            for _ in range(20_000)
+        )
+    out: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(_COMMON_WORDS) if rng.random() < 0.7 else rng.choice(_RARE_WORDS)
+        out.append(word)
+        length += len(word) + 1
+    return " ".join(out)[:size]
+
+
+def _messages(rng: random.Random, *parts: tuple[str, int, int]) -> str:
+    return json.dumps(
+        [
+            {"role": role, "parts": [{"type": "text", "content": prose(rng, rng.randint(lo, hi))}]}
+            for role, lo, hi in parts
+        ]
+    )
+
+
 def agent_run(rng: random.Random, agent: AgentProfile, start_ns: int) -> list[Span]:
     """One run: an invoke_agent span over LLM calls (each with an HTTP client span) and tool
-    calls; about 11 spans, 3% whole-run failures and 5% tool failures."""
+    calls; about 11 spans, 3% whole-run failures and 5% tool failures. Prompts, answers and
+    tool arguments and results are text of realistic sizes (about 1.5 KB of protobuf a span
+    on average, as agents with content capture on send)."""
     trace_id = rng.randbytes(16)
     spans: list[Span] = []
     root = Span()  # placeholder, filled in once the children's times are known
@@ -138,6 +180,10 @@ def agent_run(rng: random.Random, agent: AgentProfile, start_ns: int) -> list[Sp
                 "gen_ai.request.model": agent.model,
                 "gen_ai.usage.input_tokens": rng.randint(200, 4000),
                 "gen_ai.usage.output_tokens": rng.randint(20, 800),
+                "gen_ai.input.messages": _messages(
+                    rng, ("system", 300, 1000), ("user", 150, 1900)
+                ),
+                "gen_ai.output.messages": _messages(rng, ("assistant", 50, 1200)),
             },
         )  # fmt: skip
         spans.append(llm)
@@ -157,8 +203,12 @@ def agent_run(rng: random.Random, agent: AgentProfile, start_ns: int) -> list[Sp
                         "gen_ai.operation.name": "execute_tool",
                         "gen_ai.tool.name": tool,
                         "gen_ai.tool.call.id": rng.randbytes(6).hex(),
-                        "gen_ai.tool.call.arguments": f'{{"id": {rng.randint(1, 99999)}}}',
-                        "gen_ai.tool.call.result": "ok" if error is None else "",
+                        "gen_ai.tool.call.arguments": json.dumps(
+                            {"id": rng.randint(1, 99999), "query": prose(rng, rng.randint(20, 300))}
+                        ),
+                        "gen_ai.tool.call.result": (
+                            prose(rng, rng.randint(100, 1500)) if error is None else ""
+                        ),
                     },
                     error,
                 )
@@ -174,7 +224,8 @@ def agent_run(rng: random.Random, agent: AgentProfile, start_ns: int) -> list[Sp
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.name": agent.name,
         "gen_ai.agent.id": "agt_" + agent.name,
-        "input.value": f"request {rng.randint(1, 10**6)}",
+        "input.value": prose(rng, rng.randint(40, 600)),
+        "output.value": prose(rng, rng.randint(40, 900)),
         "session.id": f"sess-{rng.randint(1, 20_000)}",
         "user.id": f"user-{rng.randint(1, 2_000)}",
     }
@@ -282,8 +333,7 @@ def storage_sizes(database_url: str) -> dict[str, int]:
             if any(
                 relname == name
                 or relname.startswith(name + "_")
-                or (relname.startswith(name)
-                and name.endswith("_"))
+                or (relname.startswith(name) and name.endswith("_"))
                 for name in names
             )
         )
@@ -336,8 +386,8 @@ def draw_sample(database_url: str) -> Sample:
                 "SELECT encode(trace_id || span_id, 'hex') FROM runs ORDER BY random() LIMIT 500"
             ),
             step_ids=column(
-                "SELECT encode(trace_id || run_span_id, 'hex') || encode(trace_id || span_id, 'hex')"
-                " FROM steps ORDER BY random() LIMIT 500"
+                "SELECT encode(trace_id || run_span_id, 'hex')"
+                " || encode(trace_id || span_id, 'hex') FROM steps ORDER BY random() LIMIT 500"
             ),
             sessions=column(
                 "SELECT session_id FROM runs WHERE session_id IS NOT NULL"

@@ -180,16 +180,26 @@ def _first_named(nodes: list[StepNode], field: str) -> Named | None:
     return None
 
 
+def _earliest_hint(anchor: Anchor) -> Named | None:
+    """The agent name hint of the run's earliest span that has one (its steps and wrappers)."""
+    hinted = [m.facts for m in anchor.members if m.facts.agent_name_hint is not None]
+    return _named(min(hinted, key=_order), "agent_name_hint") if hinted else None
+
+
 def _agent_name(anchor: Anchor, steps: list[StepNode]) -> Named:
-    """Where the spans name the agent: an agent span's own name; for a run standing in for
-    an agent, the agent name its spans inherited. The service name only when nothing else
-    names it."""
+    """Where the spans name the agent: an agent span's own name, else the earliest name its
+    spans mention; for a run standing in for an agent, the agent name its spans inherited.
+    The service name only when nothing else names it."""
     facts = anchor.facts
     calls = [node for node in steps if node.child_run_key is None]  # sub-agents name themselves
     if facts is None:  # a placeholder
         candidates = [_first_named(calls, "agent_name_hint"), _first_named(steps, "service_name")]
     elif anchor.kind == "agent":
-        candidates = [_named(facts, "agent_name"), _named(facts, "service_name")]
+        candidates = [
+            _named(facts, "agent_name"),
+            _earliest_hint(anchor),
+            _named(facts, "service_name"),
+        ]
     else:  # the trace root standing in for an agent
         candidates = [
             _named(facts, "agent_name_hint"),

@@ -189,6 +189,26 @@ def _read(
     return None, None
 
 
+def _value(
+    attrs: Mapping[str, Any],
+    span: Span,
+    category: SpanCategory,
+    first: tuple[TextReader, ...],
+    keys: tuple[str, ...],
+    fallbacks: tuple[TextReader, ...],
+) -> tuple[Any, str | None]:
+    """An input (output) value and its source: the readers that go before the keys, else
+    the first key present, else the fallback readers."""
+    if first:
+        value, source = _read(first, attrs, span, category)
+        if value is not None:
+            return value, source
+    value, source = _first_item(attrs, keys)
+    if value is None:
+        value, source = _read(fallbacks, attrs, span, category)
+    return value, source
+
+
 def _readable(value: Any, shapes: tuple[Shape, ...], generic: Callable[[Any], str | None]) -> Any:
     """What a person reads in an agent's input or output value: the text found in the
     framework's shape, else the value itself."""
@@ -251,6 +271,8 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
     tool_name = tool_call_id = None
     if category == "agent":
         agent_name = _first_text(attrs, keys.agent_name)
+        if agent_name is None and reading.agent_name_from_attributes is not None:
+            agent_name = reading.agent_name_from_attributes(attrs)
         if agent_name is None and reading.agent_name_from_span_name is not None:
             agent_name = reading.agent_name_from_span_name(name)
         agent_name = _bounded(agent_name, "agent_name", cut)
@@ -291,6 +313,8 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
             cut,
             ignored.get("agent_name_hint", _NOTHING_IGNORED),
         )
+        if hint is None and reading.agent_name_hint_from_attributes is not None:
+            hint = _bounded(reading.agent_name_hint_from_attributes(attrs), "agent_name_hint", cut)
         model = _identifier_at(attrs, keys.model, "model", cut)
         provider = _identifier_at(
             attrs, keys.provider, "provider", cut, ignored.get("provider", _NOTHING_IGNORED)
@@ -301,14 +325,25 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
         if declared in agentguide.DECLARABLE_STATUSES:
             declared_status = declared
 
-    input_value, input_source = _first_item(attrs, keys.input)
-    if input_value is None:
-        readers = reading.input_readers if has_events else reading.input_readers_without_events
-        input_value, input_source = _read(readers, attrs, span, category)
-    output_value, output_source = _first_item(attrs, keys.output)
-    if output_value is None:
-        readers = reading.output_readers if has_events else reading.output_readers_without_events
-        output_value, output_source = _read(readers, attrs, span, category)
+    if category == "agent" and reading.agent_text_from_llm_calls:
+        input_value = output_value = input_source = output_source = None  # mapping.derive
+    else:
+        input_value, input_source = _value(
+            attrs,
+            span,
+            category,
+            reading.input_readers_before_keys,
+            keys.input,
+            reading.input_readers if has_events else reading.input_readers_without_events,
+        )
+        output_value, output_source = _value(
+            attrs,
+            span,
+            category,
+            reading.output_readers_before_keys,
+            keys.output,
+            reading.output_readers if has_events else reading.output_readers_without_events,
+        )
     if category == "agent":
         if input_value is not None:
             input_value = _readable(input_value, reading.request_shapes, request_in)

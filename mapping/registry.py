@@ -14,13 +14,17 @@ from typing import Any
 from mapping.conventions import (
     agentguide,
     agno,
+    crewai,
     gen_ai,
     google_adk,
     heuristics,
+    langgraph,
+    llamaindex,
     openai_agents,
     openai_agents_v2,
     openinference,
     pydantic_ai,
+    smolagents,
     strands,
     traceloop,
 )
@@ -40,6 +44,10 @@ REGISTRY: tuple[Convention, ...] = (
     agentguide.CONVENTION,
     # OpenInference refinements by instrumentation scope, before gen_ai: OpenInference copies
     # GenAI attributes onto its spans when OPENINFERENCE_ENABLE_GENAI_SEMCONV is set.
+    langgraph.CONVENTION,
+    smolagents.CONVENTION,
+    crewai.CONVENTION,
+    llamaindex.CONVENTION,
     openai_agents.CONVENTION,
     agno.CONVENTION,
     # GenAI refinements by instrumentation scope
@@ -64,14 +72,19 @@ class Reading:
     readers) first, then every other convention's, in registry order."""
 
     __slots__ = (
+        "agent_name_from_attributes",
         "agent_name_from_span_name",
+        "agent_name_hint_from_attributes",
+        "agent_text_from_llm_calls",
         "answer_shapes",
         "convention",
         "ignored_values",
         "input_readers",
+        "input_readers_before_keys",
         "input_readers_without_events",
         "keys",
         "output_readers",
+        "output_readers_before_keys",
         "output_readers_without_events",
         "request_shapes",
     )
@@ -87,10 +100,10 @@ class Reading:
         self.convention = own.name if own is not None else None
         self.keys = Keys(**resolved)
         self.input_readers: tuple[TextReader, ...] = _unique_readers(
-            r for c in ordered for r in c.input_readers
+            r for c in ordered for r in c.input_readers if not r.before_keys
         )
         self.output_readers: tuple[TextReader, ...] = _unique_readers(
-            r for c in ordered for r in c.output_readers
+            r for c in ordered for r in c.output_readers if not r.before_keys
         )
         self.input_readers_without_events = tuple(
             r for r in self.input_readers if not r.needs_events
@@ -109,6 +122,20 @@ class Reading:
         )
         self.ignored_values: Mapping[str, frozenset[str]] = (
             own.ignored_values if own is not None else {}
+        )
+        self.agent_name_from_attributes: Callable[[Attributes], str | None] | None = (
+            own.agent_name_from_attributes if own is not None else None
+        )
+        self.agent_name_hint_from_attributes: Callable[[Attributes], str | None] | None = (
+            own.agent_name_hint_from_attributes if own is not None else None
+        )
+        self.agent_text_from_llm_calls = own.agent_text_from_llm_calls if own else False
+        # readers that go before the keys are their own convention's only
+        self.input_readers_before_keys: tuple[TextReader, ...] = tuple(
+            r for r in (own.input_readers if own else ()) if r.before_keys
+        )
+        self.output_readers_before_keys: tuple[TextReader, ...] = tuple(
+            r for r in (own.output_readers if own else ()) if r.before_keys
         )
 
 

@@ -70,6 +70,9 @@ class TraceCosts:
     # (cache read, cache write, reasoning) tokens of each run's own counted LLM steps
     run_token_details: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     with_children: dict[str, CostRollup] = field(default_factory=dict)  # and sub-runs'
+    # the price data that priced each run's own counted LLM steps ("genai-prices 0.2.3",
+    # "override 7"), sorted; a reported cost names none
+    run_price_versions: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _counted(steps: list[Step]) -> set[str]:
@@ -118,15 +121,21 @@ def price_trace(
     for run in derived.runs:
         rollup = CostRollup()
         cache_read = cache_write = reasoning = 0
+        versions: set[str] = set()
         for step in llm_steps:
             if step.run_id == run.id and step.id in counted and step.id in costs.steps:
-                rollup = rollup.add(costs.steps[step.id])
+                result = costs.steps[step.id]
+                rollup = rollup.add(result)
+                if result.price_version is not None:
+                    versions.add(result.price_version)
                 usage = costs.tokens[step.id]
                 cache_read += usage.cache_read_input_tokens or 0
                 cache_write += usage.cache_write_input_tokens or 0
                 reasoning += usage.reasoning_output_tokens or 0
         costs.runs[run.id] = rollup
         costs.run_token_details[run.id] = (cache_read, cache_write, reasoning)
+        if versions:
+            costs.run_price_versions[run.id] = tuple(sorted(versions))
     children: dict[str | None, list[str]] = {}
     for run in derived.runs:
         children.setdefault(run.parent_run_id, []).append(run.id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import psycopg
@@ -130,6 +130,13 @@ ON CONFLICT (trace_id, project_id) DO UPDATE SET
     retry_at = now() + make_interval(secs => least(%s, %s * power(2, q.attempts))),
     from_ns = least(q.from_ns, EXCLUDED.from_ns),
     to_ns = greatest(q.to_ns, EXCLUDED.to_ns)
+"""
+
+# The span times a quarantined trace was marked with: its marks were used up by the derivation
+# that failed, so a later one must still read those spans.
+_QUARANTINE_RANGES = """
+SELECT trace_id, from_ns, to_ns FROM derive_quarantine
+WHERE project_id = %s AND trace_id = ANY(%s)
 """
 
 _RELEASE = """
@@ -274,6 +281,26 @@ class PostgresDeriveQueue:
                 QUARANTINE_FIRST_RETRY_S,
             ),
         )
+
+    async def with_quarantine_ranges(
+        self, conn: psycopg.AsyncConnection[Any], project_id: int, claims: list[ClaimedTrace]
+    ) -> list[ClaimedTrace]:
+        """The claims, each widened to the span times it was quarantined with, if it was."""
+        cursor = await conn.execute(
+            _QUARANTINE_RANGES, (project_id, [c.trace_id for c in claims]), binary=True
+        )
+        ranges = {bytes(t): (low, high) for t, low, high in await cursor.fetchall()}
+        if not ranges:
+            return claims
+        widened = []
+        for claim in claims:
+            found = ranges.get(claim.trace_id)
+            if found is not None:
+                claim = replace(
+                    claim, from_ns=min(claim.from_ns, found[0]), to_ns=max(claim.to_ns, found[1])
+                )
+            widened.append(claim)
+        return widened
 
     async def release(
         self, conn: psycopg.AsyncConnection[Any], project_id: int, trace_ids: Sequence[bytes]

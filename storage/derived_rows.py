@@ -15,8 +15,8 @@ from typing import Any
 from mapping.model import DerivedTrace, Metric, Run, Step
 from mapping.trace_costs import TraceCosts
 
-RUN_PREVIEW_CHARS = 2048
-STEP_PREVIEW_CHARS = 512
+RUN_PREVIEW_CHARS = 1024
+STEP_PREVIEW_CHARS = 128
 
 # The columns of each derived table with their types, in row order.
 RUN_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -45,6 +45,8 @@ STEP_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cache_read_tokens", "int8"), ("cache_write_tokens", "int8"), ("reasoning_tokens", "int8"),
     ("cost", "float8"), ("cost_source", "text"), ("parent_span_id", "bytea"),
     ("child_run_span_id", "bytea"), ("truncated_fields", "text[]"),
+    # cost (migration 0006)
+    ("unpriced_reason", "text"), ("price_version", "text"),
 )  # fmt: skip
 
 RUN_INDEX = {name: i for i, (name, _) in enumerate(RUN_COLUMNS)}
@@ -134,6 +136,9 @@ def run_row(
         total = costs.with_children.get(run.id)
         if total is not None and total.cost is not None and total != own:
             extra_metrics.append(["cost_with_sub_runs", float(total.cost), {}])
+    price_versions = costs.run_price_versions.get(run.id) if costs else None
+    if price_versions:
+        extra["price_versions"] = list(price_versions)
     return (
         trace_id, project_id, bytes.fromhex(run.span_id), run.start_ns, run.end_ns,
         _duration_ms(run.start_ns, run.end_ns), _span_bytes(parent), clean_text(run.name),
@@ -176,6 +181,7 @@ def step_row(
         _money(priced.cost) if priced else None, priced.cost_source if priced else None,
         _span_bytes(parent), _span_bytes(child),
         _truncated_fields(step),
+        priced.unpriced_reason if priced else None, priced.price_version if priced else None,
     )  # fmt: skip
 
 

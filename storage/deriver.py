@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
@@ -41,7 +41,7 @@ from storage.derived_extensions import DerivedExtension, TraceChange
 from storage.derived_rows import RUN_PREVIEW_CHARS, TraceRows, diff_rows, trace_rows
 from storage.derived_writer import PostgresDerivedRowWriter, RegistryEntry, TraceUpdate
 from storage.errors import means_transient, means_unreachable
-from storage.locks import lock_traces
+from storage.locks import hold_partitions_steady, lock_traces
 from storage.trace_cache import CachedSpan, CachedTrace, TraceCache
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,19 @@ def _trim(facts: SpanFacts) -> SpanFacts:
     return replace(facts, **changes) if changes else facts
 
 
+class PriceOverridesSource(Protocol):
+    """The price overrides of a project as committed now (``storage.prices.PriceOverrideCache``),
+    asked once per project and batch, inside the batch's transaction."""
+
+    async def __call__(
+        self, conn: psycopg.AsyncConnection[Any], project_id: int
+    ) -> PriceOverrides | None: ...
+
+
+async def _no_overrides(conn: psycopg.AsyncConnection[Any], project_id: int) -> None:
+    return None
+
+
 def _signatures(derived: DerivedTrace) -> dict[str, str]:
     """The failure signature id of each failed run."""
     signatures = {}
@@ -142,7 +155,7 @@ class DeriveEngine:
         batch_traces: int = DEFAULT_BATCH_TRACES,
         batch_spans: int = DEFAULT_BATCH_SPANS,
         extensions: Sequence[DerivedExtension] = (),
-        price_overrides: Callable[[], PriceOverrides | None] = lambda: None,
+        price_overrides: PriceOverridesSource = _no_overrides,
     ) -> None:
         self.pool = pool
         self.queue = queue or PostgresDeriveQueue(pool)
@@ -177,6 +190,7 @@ class DeriveEngine:
             claims = await self.queue.claim(conn, self.batch_traces, self.shard)
             if not claims:
                 return None
+            await hold_partitions_steady(conn)
             await lock_traces(conn, [(c.project_id, c.trace_id) for c in claims])
             by_project: dict[int, list[ClaimedTrace]] = defaultdict(list)
             for claim in claims:
@@ -229,6 +243,7 @@ class DeriveEngine:
         registry: dict[bytes, RegistryEntry],
         result: BatchResult,
     ) -> list[tuple[tuple[int, bytes], CachedTrace]]:
+        claims = await self.queue.with_quarantine_ranges(conn, project_id, claims)
         work = {
             c.trace_id: _TraceWork(
                 claim=c,
@@ -241,6 +256,7 @@ class DeriveEngine:
             for c in claims
         }
         await self._read_spans(conn, project_id, work, result)
+        overrides = await self.price_overrides(conn, project_id)
 
         missing_rows = {
             t: w.registry for t, w in work.items() if w.cached is None and w.registry is not None
@@ -254,7 +270,7 @@ class DeriveEngine:
                 continue
             old = item.cached.rows if item.cached is not None else stored.get(trace_id, TraceRows())
             try:
-                update = self._update(project_id, item, old)
+                update = self._update(project_id, item, old, overrides)
             except Exception as exc:  # a derivation that raises is this trace's problem alone
                 logger.exception("cannot derive trace %s", trace_id.hex())
                 item.error = f"derivation failed: {type(exc).__name__}: {exc}"
@@ -287,14 +303,20 @@ class DeriveEngine:
                 )
         return cache_entries
 
-    def _update(self, project_id: int, item: _TraceWork, old: TraceRows) -> TraceUpdate:
+    def _update(
+        self,
+        project_id: int,
+        item: _TraceWork,
+        old: TraceRows,
+        overrides: PriceOverrides | None = None,
+    ) -> TraceUpdate:
         facts = [cached.facts for cached in item.spans.values()]
         trace_id = item.claim.trace_id
         derived: DerivedTrace | None = None
         costs: TraceCosts | None = None
         if facts:
             derived = derive_trace(facts)
-            costs = price_trace(derived, {f.span_id: f for f in facts}, self.price_overrides())
+            costs = price_trace(derived, {f.span_id: f for f in facts}, overrides)
             new = trace_rows(
                 trace_id, project_id, derived, self.mapping_version, _signatures(derived), costs
             )

@@ -27,3 +27,19 @@ async def lock_traces(
     keys = sorted({trace_lock_key(project_id, trace_id) for project_id, trace_id in traces})
     if keys:
         await conn.execute(_LOCK_TRACES, (keys,))
+
+
+# Partitions change (a day attached with rows moved in from a default partition, days dropped)
+# under this lock taken exclusively; derivation batches take it shared, so a batch never runs
+# while rows change partitions (it could read a moved row in neither place).
+_PARTITION_CHANGES = 0x6167_6C61_796F  # "aglayo"
+
+
+async def hold_partitions_steady(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Within the caller's transaction: no partition changes until it ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_PARTITION_CHANGES,))
+
+
+async def lock_partition_changes(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Within the caller's transaction: wait for derivation batches, then hold them off."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_CHANGES,))

@@ -21,6 +21,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from storage.locks import lock_partition_changes
+
 logger = logging.getLogger(__name__)
 
 NS_PER_DAY = 86_400 * 10**9
@@ -106,6 +108,7 @@ async def create_partition(conn: psycopg.AsyncConnection[Any], table: str, day: 
     default = sql.Identifier(f"{table}_default")
     ident = sql.Identifier(name)
     async with conn.transaction():
+        await lock_partition_changes(conn)
         exists = await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,))
         row = await exists.fetchone()
         if row is not None and row[0]:
@@ -166,11 +169,15 @@ _DEFAULT_DAYS = "SELECT DISTINCT ({column} / %s) FROM {default} LIMIT 1000"
 
 
 async def ensure_partitions(
-    conn: psycopg.AsyncConnection[Any], days: Iterable[int] | None = None
+    conn: psycopg.AsyncConnection[Any],
+    days: Iterable[int] | None = None,
+    *,
+    from_defaults: bool = True,
 ) -> list[str]:
-    """Create the missing partitions of the days around today, of the given ``days`` and of
-    the days that have rows waiting in a default partition (within the bounds); the names
-    created. The connection must be in autocommit mode (each partition is a transaction)."""
+    """Create the missing partitions of the days around today, of the given ``days`` and
+    (``from_defaults``) of the days that have rows waiting in a default partition, within the
+    bounds; the names created. The connection must be in autocommit mode (each partition is a
+    transaction)."""
     now_day = today()
     wanted = set(wanted_days(now_day))
     if days is not None:
@@ -179,7 +186,7 @@ async def ensure_partitions(
     created: list[str] = []
     # A day found waiting in any default partition gets its partition in every table: spans
     # of a day make runs and steps of that day.
-    for table, column in PARTITIONED_TABLES.items():
+    for table, column in PARTITIONED_TABLES.items() if from_defaults else ():
         cursor = await conn.execute(
             sql.SQL(_DEFAULT_DAYS).format(
                 column=sql.Identifier(column), default=sql.Identifier(f"{table}_default")
@@ -219,7 +226,10 @@ _MAINTENANCE_LOCK = 0x6167_7061_7274  # "agpart": one partition keeper at a time
 
 
 async def ensure_partitions_locked(
-    conn: psycopg.AsyncConnection[Any], days: Iterable[int] | None = None
+    conn: psycopg.AsyncConnection[Any],
+    days: Iterable[int] | None = None,
+    *,
+    from_defaults: bool = True,
 ) -> list[str]:
     """``ensure_partitions`` unless another process is doing it now (then nothing)."""
     cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (_MAINTENANCE_LOCK,))
@@ -227,6 +237,6 @@ async def ensure_partitions_locked(
     if row is None or not row[0]:
         return []
     try:
-        return await ensure_partitions(conn, days)
+        return await ensure_partitions(conn, days, from_defaults=from_defaults)
     finally:
         await conn.execute("SELECT pg_advisory_unlock(%s)", (_MAINTENANCE_LOCK,))

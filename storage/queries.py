@@ -24,9 +24,11 @@ from storage.errors import StorageUnavailable
 from storage.query_records import (
     AgentRow,
     BucketRow,
+    CostRows,
     ErrorCountRow,
     FailingToolRow,
     MetricRow,
+    ModelCostRow,
     Percentiles,
     RunDetailRows,
     RunFilters,
@@ -44,6 +46,7 @@ RUN_STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED")
 FINISHED_STATUSES = ("SUCCESS", "FAILED", "CANCELLED")
 TOP_FAILING_TOOLS = 5
 TOP_ERRORS = 10
+TOP_MODELS = 10
 DETAIL_MAX_STEPS = 1000  # steps in a run's detail; the rest page through /steps
 EXACT_MAX_WINDOW_NS = 7 * 86_400 * 10**9
 
@@ -60,7 +63,7 @@ RUN_SELECT = sql.SQL(
     " r.input_truncated, r.output, r.output_truncated, r.error_type, r.error_message,"
     " r.start_ns, r.end_ns, r.duration_ms, r.models, r.input_tokens, r.output_tokens,"
     " r.total_tokens, r.step_count, r.tool_call_count, r.llm_call_count, r.failed_step_count,"
-    " r.orphan_span_count, r.session_id, r.user_id, r.service_name"
+    " r.orphan_span_count, r.session_id, r.user_id, r.service_name, r.cost, r.unpriced_calls"
 )
 
 STEP_SELECT = """
@@ -73,7 +76,9 @@ SELECT encode(s.trace_id || s.span_id, 'hex') AS id,
        CASE WHEN s.parent_span_id IS NULL THEN NULL
             ELSE encode(s.trace_id || s.parent_span_id, 'hex') END AS parent_step_id,
        CASE WHEN s.child_run_span_id IS NULL THEN NULL
-            ELSE encode(s.trace_id || s.child_run_span_id, 'hex') END AS child_run_id
+            ELSE encode(s.trace_id || s.child_run_span_id, 'hex') END AS child_run_id,
+       s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens, s.cost, s.cost_source,
+       s.unpriced_reason, s.price_version
 FROM steps s
 """
 
@@ -119,9 +124,11 @@ ORDER BY last_seen_ns DESC, name LIMIT 1
 
 _SELECT_AGENTS = """
 SELECT a.name, a.agent_id, a.version, a.description, a.first_seen_ns, a.last_seen_ns,
-       c.runs, c.failed, last_run.start_ns
+       c.runs, c.failed, last_run.start_ns, c.cost, c.unpriced_calls
 FROM (
-    SELECT agent_name, sum(runs)::int8 AS runs, sum(failed)::int8 AS failed
+    SELECT agent_name, sum(runs)::int8 AS runs, sum(failed)::int8 AS failed,
+           CASE WHEN sum(priced_runs) > 0 THEN sum(cost) END AS cost,
+           sum(unpriced_calls)::int8 AS unpriced_calls
     FROM rollup_runs WHERE project_id = %s AND level = 2
     GROUP BY agent_name HAVING sum(runs) > 0
 ) c
@@ -166,6 +173,9 @@ class _Conditions:
 
 
 _HAS_ERROR = "(r.status = 'FAILED' OR r.failed_step_count > 0)"
+_TIME_ORDER = sql.SQL("r.start_ns DESC, r.trace_id DESC, r.span_id DESC")
+# Costs are never negative: -1 puts runs without one last (index runs_project_cost).
+_COST_ORDER = sql.SQL("coalesce(r.cost, -1) DESC, r.start_ns DESC, r.trace_id DESC, r.span_id DESC")
 
 
 def _run_conditions(project_id: int, filters: RunFilters, *, tool: bool = True) -> _Conditions:
@@ -191,6 +201,8 @@ def _run_conditions(project_id: int, filters: RunFilters, *, tool: bool = True) 
         )
     if filters.min_duration_ms is not None:
         where.add("r.duration_ms >= %s", filters.min_duration_ms)
+    if filters.min_cost is not None:
+        where.add("r.cost >= %s", filters.min_cost)
     if filters.has_error is True:
         where.add(_HAS_ERROR)
     elif filters.has_error is False:
@@ -250,20 +262,37 @@ class Queries:
     # --- runs ---
 
     async def list_runs(
-        self, filters: RunFilters, *, after: RunKey | None, limit: int, offset: int = 0
+        self,
+        filters: RunFilters,
+        *,
+        after: RunKey | None,
+        limit: int,
+        offset: int = 0,
+        by_cost: bool = False,
     ) -> RunPage:
-        """Runs matching ``filters``, newest first (start time, then id, descending)."""
+        """Runs matching ``filters``, newest first (start time, then id, descending); with
+        ``by_cost``, most expensive first, runs without a cost last, then newest first."""
         query: sql.Composed
-        if filters.tool is not None:
+        if filters.tool is not None and not by_cost:
             query, params = self._runs_with_tool(filters, after, limit, offset)
         else:
             where = _run_conditions(self.project_id, filters)
+            order = _COST_ORDER if by_cost else _TIME_ORDER
             if after is not None:
-                where.add("(r.start_ns, r.trace_id, r.span_id) < (%s, %s, %s)", *_run_key(after))
+                if by_cost:
+                    where.add(
+                        "(coalesce(r.cost, -1), r.start_ns, r.trace_id, r.span_id)"
+                        " < (%s, %s, %s, %s)",
+                        after.cost_key,
+                        *_run_key(after),
+                    )
+                else:
+                    where.add(
+                        "(r.start_ns, r.trace_id, r.span_id) < (%s, %s, %s)", *_run_key(after)
+                    )
             query = sql.SQL(
-                "SELECT {columns} FROM runs r WHERE {where}"
-                " ORDER BY r.start_ns DESC, r.trace_id DESC, r.span_id DESC LIMIT %s OFFSET %s"
-            ).format(columns=RUN_SELECT, where=where.sql())
+                "SELECT {columns} FROM runs r WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
+            ).format(columns=RUN_SELECT, where=where.sql(), order=order)
             params = [*where.params, limit + 1, offset]
         async with self._connection(_PAGE_SETTINGS) as conn:
             cursor = conn.cursor(row_factory=class_row(RunRow))
@@ -272,7 +301,9 @@ class Queries:
         if len(rows) <= limit:
             return RunPage(runs=rows, next_key=None)
         rows = rows[:limit]
-        return RunPage(runs=rows, next_key=RunKey(rows[-1].start_ns, rows[-1].id))
+        last = rows[-1]
+        cost_key = (-1.0 if last.cost is None else last.cost) if by_cost else None
+        return RunPage(runs=rows, next_key=RunKey(last.start_ns, last.id, cost_key))
 
     def _runs_with_tool(
         self, filters: RunFilters, after: RunKey | None, limit: int, offset: int
@@ -349,12 +380,14 @@ class Queries:
                 )
                 await children.execute(_SELECT_CHILDREN, self._by_id(trace_id, span_id))
             extra_row = await extra.fetchone()
+            extra_value = extra_row[0] if extra_row else None
             return RunDetailRows(
                 run=run,
                 steps=await steps.fetchall(),
                 artifacts=[],
-                metrics=run_metrics(run, extra_row[0] if extra_row else None),
+                metrics=run_metrics(run, extra_value),
                 child_runs=await children.fetchall(),
+                price_versions=list((extra_value or {}).get("price_versions", [])),
             )
 
     async def get_step(self, step_id: str) -> StepRow | None:
@@ -374,7 +407,7 @@ class Queries:
         async with self._connection() as conn:
             cursor = await conn.execute(_SELECT_AGENTS, (self.project_id,) * 3)
             rows = await cursor.fetchall()
-        return [AgentRow(*row) for row in rows]
+        return [AgentRow(*row) for row in rows]  # columns in field order
 
     async def agent_name_for_id(self, agent_id: str) -> str | None:
         """The name of the agent last seen with ``agent_id``, if any."""
@@ -481,8 +514,15 @@ class Queries:
             " coalesce(sum(cancelled), 0)::int8, coalesce(sum(durations), 0)::int8,"
             " coalesce(sum(duration_sum_ms), 0), coalesce(sum(runs), 0)::int8,"
             " coalesce(sum(steps), 0)::int8, coalesce(sum(input_tokens), 0)::int8,"
-            " coalesce(sum(output_tokens), 0)::int8, coalesce(sum(total_tokens), 0)::int8"
+            " coalesce(sum(output_tokens), 0)::int8, coalesce(sum(total_tokens), 0)::int8,"
+            " coalesce(sum(cost), 0), coalesce(sum(priced_runs), 0)::int8"
             " FROM rollup_runs WHERE {where}"
+        ).format(where=where)
+        models = sql.SQL(
+            "SELECT model, sum(calls)::int8, sum(unpriced_calls)::int8, sum(cost),"
+            " sum(input_tokens)::int8, sum(output_tokens)::int8, sum(cache_read_tokens)::int8,"
+            " sum(cache_write_tokens)::int8, sum(reasoning_tokens)::int8"
+            " FROM rollup_models WHERE {where} GROUP BY model HAVING sum(calls) > 0"
         ).format(where=where)
         hists = sql.SQL(
             "SELECT 'duration', k, sum(c)::int8 FROM rollup_runs,"
@@ -503,19 +543,21 @@ class Queries:
             " min(error_message) NULLS LAST LIMIT %s"
         ).format(where=where)
         async with self._connection(_AGGREGATE_SETTINGS) as conn:
-            cursors = [conn.cursor() for _ in range(4)]
+            cursors = [conn.cursor() for _ in range(5)]
             async with conn.pipeline():
                 await cursors[0].execute(totals, params)
                 await cursors[1].execute(hists, [*params, *params])
                 await cursors[2].execute(failing, [*params, TOP_FAILING_TOOLS])
                 await cursors[3].execute(errors, [*params, TOP_ERRORS])
+                await cursors[4].execute(models, params)
             row = await cursors[0].fetchone()
             hist_rows = await cursors[1].fetchall()
             failing_rows = await cursors[2].fetchall()
             error_rows = await cursors[3].fetchall()
+            model_rows = await cursors[4].fetchall()
         assert row is not None
         pending, running, succeeded, failed, cancelled, durations, duration_sum = row[:7]
-        runs, steps, tokens_in, tokens_out, tokens = row[7:]
+        runs, steps, tokens_in, tokens_out, tokens, cost, priced_runs = row[7:]
         duration_hist = merge_hist_rows([(k, c) for kind, k, c in hist_rows if kind == "duration"])
         step_hist = merge_hist_rows([(k, c) for kind, k, c in hist_rows if kind == "step"])
         return SummaryRows(
@@ -542,6 +584,7 @@ class Queries:
             exact=False,
             since_ns=covered.since_ns,
             until_ns=covered.until_ns,
+            cost=_cost_rows(cost if priced_runs else None, priced_runs, model_rows),
         )
 
     async def _exact_summary(self, agent: str | None, window: TimeWindow) -> SummaryRows:
@@ -557,9 +600,10 @@ class Queries:
             " avg(r.step_count)::float8,"
             " percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY r.step_count),"
             " coalesce(sum(r.input_tokens), 0)::int8, coalesce(sum(r.output_tokens), 0)::int8,"
-            " coalesce(sum(r.total_tokens), 0)::int8"
+            " coalesce(sum(r.total_tokens), 0)::int8, sum(r.cost), count(r.cost)"
             " FROM runs r WHERE {where}"
         ).format(status_counts=status_counts, where=runs.sql())
+        models_query, models_params = self._exact_model_costs(agent, window)
         errors_query = sql.SQL(
             "SELECT min(r.error_type), min(r.error_message), count(*) FROM runs r"
             " WHERE {where} AND r.status = 'FAILED'"
@@ -571,17 +615,21 @@ class Queries:
         async with self._connection(_AGGREGATE_SETTINGS) as conn:
             totals = conn.cursor()
             errors = conn.cursor()
+            models = conn.cursor()
             async with conn.pipeline():
                 await totals.execute(totals_query, runs.params)
                 await errors.execute(errors_query, [*runs.params, TOP_ERRORS])
+                await models.execute(models_query, models_params)
             row = await totals.fetchone()
             error_rows = await errors.fetchall()
+            model_rows = await models.fetchall()
         assert row is not None
         n = len(RUN_STATUSES)
         by_status = dict(zip(RUN_STATUSES, row[:n], strict=True))
         duration_avg, duration_values, steps_avg, steps_values, tokens_in, tokens_out, tokens = row[
-            n:
+            n : n + 7
         ]
+        cost, priced_runs = row[n + 7 :]
         failing = sorted((t for t in tools if t.failures), key=lambda t: (-t.failures, t.tool))[
             :TOP_FAILING_TOOLS
         ]
@@ -602,7 +650,40 @@ class Queries:
             exact=True,
             since_ns=window.since_ns,
             until_ns=window.until_ns,
+            cost=_cost_rows(cost, priced_runs, model_rows),
         )
+
+    def _exact_model_costs(
+        self, agent: str | None, window: TimeWindow
+    ) -> tuple[sql.Composed, list[Any]]:
+        """LLM calls by model from the step rows; a call directly inside another LLM call
+        (one call instrumented twice) counts once, as in the run's own figures."""
+        where = _Conditions()
+        where.add("s.project_id = %s", self.project_id)
+        where.add("s.kind = 'llm'")
+        where.window("s.run_start_ns", window)
+        where.add(
+            "NOT EXISTS (SELECT 1 FROM steps p WHERE p.trace_id = s.trace_id"
+            " AND p.project_id = s.project_id AND p.span_id = s.parent_span_id"
+            " AND p.run_start_ns = s.run_start_ns AND p.kind = 'llm')"
+        )
+        source = sql.SQL("steps s")
+        if agent is not None:
+            source = sql.SQL(
+                "steps s JOIN runs r ON r.project_id = s.project_id AND r.trace_id = s.trace_id"
+                " AND r.span_id = s.run_span_id AND r.start_ns = s.run_start_ns"
+            )
+            where.add("r.agent_name = %s", agent)
+        query = sql.SQL(
+            "SELECT coalesce(s.model, ''), count(*),"
+            " count(*) FILTER (WHERE s.cost IS NULL AND s.cost_source = 'unpriced'), sum(s.cost),"
+            " coalesce(sum(s.input_tokens), 0)::int8, coalesce(sum(s.output_tokens), 0)::int8,"
+            " coalesce(sum(s.cache_read_tokens), 0)::int8,"
+            " coalesce(sum(s.cache_write_tokens), 0)::int8,"
+            " coalesce(sum(s.reasoning_tokens), 0)::int8"
+            " FROM {source} WHERE {where} GROUP BY 1"
+        ).format(source=source, where=where.sql())
+        return query, where.params
 
     async def timeseries(
         self, *, agent: str | None, first_ns: int, bucket_ns: int, buckets: int
@@ -622,7 +703,8 @@ class Queries:
         sums = sql.SQL(
             "SELECT (bucket_ns - %s) / %s AS b, sum(runs)::int8, sum(failed)::int8,"
             " sum(succeeded)::int8, sum(succeeded + failed + cancelled)::int8,"
-            " sum(durations)::int8, sum(duration_sum_ms)"
+            " sum(durations)::int8, sum(duration_sum_ms), sum(cost), sum(priced_runs)::int8,"
+            " sum(unpriced_calls)::int8"
             " FROM rollup_runs WHERE {where} GROUP BY 1"
         ).format(where=where)
         hists = sql.SQL(
@@ -648,7 +730,8 @@ class Queries:
             if found is None:
                 answer.append(BucketRow(first_ns + k * bucket_ns, 0, 0, 0, 0, None, None))
                 continue
-            runs, failures, successes, finished, durations, duration_sum = found
+            runs, failures, successes, finished, durations, duration_sum = found[:6]
+            cost, priced_runs, unpriced_calls = found[6:]
             p95 = sketch.quantiles(hist_by_bucket.get(k, {}), (0.95,))[0]
             answer.append(
                 BucketRow(
@@ -659,9 +742,41 @@ class Queries:
                     finished=finished,
                     avg_duration_ms=duration_sum / durations if durations else None,
                     p95_duration_ms=p95,
+                    cost=cost if priced_runs else None,
+                    unpriced_calls=unpriced_calls,
                 )
             )
         return answer
+
+
+def _cost_rows(
+    cost: float | None, priced_runs: int, model_rows: Sequence[tuple[Any, ...]]
+) -> CostRows:
+    """The cost section of a summary: the priced total, and LLM calls by model (the most
+    expensive ``TOP_MODELS``; the call counts cover every model)."""
+    models = [
+        ModelCostRow(
+            model=model or None,
+            calls=calls,
+            unpriced_calls=unpriced,
+            cost=None if calls == unpriced else float(model_cost or 0),
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            reasoning_tokens=reasoning,
+        )
+        for model, calls, unpriced, model_cost, tokens_in, tokens_out, cache_read, cache_write,
+        reasoning in model_rows
+    ]  # fmt: skip
+    models.sort(key=lambda row: (-(row.cost if row.cost is not None else -1), row.model or ""))
+    return CostRows(
+        cost=None if cost is None else float(cost),
+        priced_runs=priced_runs,
+        llm_calls=sum(row.calls for row in models),
+        unpriced_calls=sum(row.unpriced_calls for row in models),
+        by_model=models[:TOP_MODELS],
+    )
 
 
 def run_metrics(run: RunRow, extra: dict[str, Any] | None) -> list[MetricRow]:

@@ -15,10 +15,12 @@ class TimeWindow:
 
 @dataclass(frozen=True, slots=True)
 class RunKey:
-    """The position of a run in the newest-first order: the keyset of a page."""
+    """The position of a run in its list's order: the keyset of a page. ``cost_key`` is set
+    in the most-expensive-first order: the run's cost, -1 for a run without one."""
 
     start_ns: int
     id: str
+    cost_key: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class RunFilters:
     tool: str | None = None
     min_duration_ms: float | None = None
     has_error: bool | None = None
+    min_cost: float | None = None
 
 
 @dataclass(slots=True)
@@ -68,6 +71,8 @@ class RunRow:
     session_id: str | None
     user_id: str | None
     service_name: str | None
+    cost: float | None = None  # USD of the run's own priced LLM calls; None: none priced
+    unpriced_calls: int = 0
 
 
 @dataclass(slots=True)
@@ -95,6 +100,13 @@ class StepRow:
     total_tokens: int | None
     parent_step_id: str | None
     child_run_id: str | None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost: float | None = None
+    cost_source: str | None = None  # reported, computed, unpriced; None: not an LLM call
+    unpriced_reason: str | None = None
+    price_version: str | None = None
 
 
 @dataclass(slots=True)
@@ -126,6 +138,15 @@ class RunDetailRows:
     artifacts: list[ArtifactRow]
     metrics: list[MetricRow]
     child_runs: list[RunRow]
+    price_versions: list[str] = field(default_factory=list)
+
+    @property
+    def cost_with_sub_runs(self) -> float | None:
+        """The run's cost with its sub-runs' (the deriver stores it when it differs)."""
+        for metric in self.metrics:
+            if metric.name == "cost_with_sub_runs":
+                return metric.value
+        return self.run.cost
 
 
 @dataclass(slots=True)
@@ -139,6 +160,8 @@ class AgentRow:
     run_count: int
     failure_count: int
     last_run_ns: int
+    cost: float | None = None  # None: no run of the agent was priced
+    unpriced_calls: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +195,28 @@ class ErrorCountRow:
 
 
 @dataclass(slots=True)
+class ModelCostRow:
+    model: str | None
+    calls: int
+    unpriced_calls: int
+    cost: float | None  # None: no call of the model was priced
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+
+
+@dataclass(slots=True)
+class CostRows:
+    cost: float | None  # USD of every priced LLM call; None: none was priced
+    priced_runs: int
+    llm_calls: int
+    unpriced_calls: int
+    by_model: list[ModelCostRow]
+
+
+@dataclass(slots=True)
 class SummaryRows:
     runs_by_status: dict[str, int]
     duration_ms: Percentiles
@@ -184,6 +229,7 @@ class SummaryRows:
     exact: bool = True  # False: from rollups, percentiles within 1%
     since_ns: int | None = None  # the window summed (rollups widen it to whole minutes)
     until_ns: int | None = None
+    cost: CostRows = field(default_factory=lambda: CostRows(None, 0, 0, 0, []))
 
 
 @dataclass(slots=True)
@@ -195,6 +241,8 @@ class BucketRow:
     finished: int
     avg_duration_ms: float | None
     p95_duration_ms: float | None
+    cost: float | None = None  # None: no run of the bucket was priced
+    unpriced_calls: int = 0
 
 
 @dataclass(slots=True)

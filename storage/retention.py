@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from storage import partitions
 from storage.errors import StorageUnavailable
+from storage.locks import lock_partition_changes
 
 # DETACH waits for the queries reading a partition; it must not queue every new query behind it
 # for long (a lock request blocks the ones after it), so it gives up and the next pass retries.
@@ -103,6 +104,7 @@ class Retention:
         start, end = partitions.day_bounds(day)
         async with conn.transaction():
             await conn.execute("SELECT set_config('lock_timeout', %s, true)", (LOCK_TIMEOUT,))
+            await lock_partition_changes(conn)
             dropped = 0
             existing = await partitions.list_partitions(conn)
             for table in partitions.PARTITIONED_TABLES:

@@ -18,7 +18,12 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from storage.codec import compress_spans
-from storage.errors import RejectedData, StorageUnavailable
+from storage.errors import (
+    RejectedData,
+    StorageUnavailable,
+    means_transient,
+    means_unreachable,
+)
 from storage.records import SpanBatch
 
 logger = logging.getLogger(__name__)
@@ -132,6 +137,15 @@ async def stored_form(spans: list[bytes]) -> list[bytes]:
     return await asyncio.to_thread(compress_spans, spans)
 
 
+def _refuses_the_data(exc: psycopg.Error) -> bool:
+    """Whether the database refused the request's data itself (retrying cannot help)."""
+    if means_unreachable(exc) or means_transient(exc):
+        return False
+    return isinstance(
+        exc, (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded)
+    )
+
+
 def _field_of(exc: psycopg.Error) -> str | None:
     diag = exc.diag
     return diag.column_name or diag.table_name or None
@@ -158,21 +172,17 @@ class PostgresSpanWriter:
                 break
             except PoolTimeout as exc:
                 raise StorageUnavailable("no database connection available: " + str(exc)) from exc
-            except psycopg.OperationalError as exc:
-                # A pooled connection may have died with the server; the write is idempotent,
-                # so one more try on a fresh connection is safe.
+            except psycopg.Error as exc:
+                if _refuses_the_data(exc):
+                    raise RejectedData(
+                        f"the database refused the spans: {exc.diag.message_primary or exc}",
+                        _field_of(exc),
+                    ) from exc
+                # A pooled connection that died with the server, a partition attached under
+                # us: the write is idempotent, so one more try is safe; then the sender retries.
                 if attempt == 2:
                     raise StorageUnavailable(str(exc)) from exc
                 logger.warning("span write failed, retrying once: %s", exc)
-            except (
-                psycopg.DataError,
-                psycopg.IntegrityError,
-                psycopg.errors.ProgramLimitExceeded,
-            ) as exc:
-                raise RejectedData(
-                    f"the database refused the spans: {exc.diag.message_primary or exc}",
-                    _field_of(exc),
-                ) from exc
         for callback in self.after_commit:
             callback()
 

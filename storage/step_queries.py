@@ -56,6 +56,7 @@ SELECT json_build_object(
              ELSE encode(s.trace_id || s.child_run_span_id, 'hex') END
         ORDER BY s.step_index), '[]'),
     'error_type', coalesce(json_agg(s.error_type ORDER BY s.step_index), '[]'),
+    'cost', coalesce(json_agg(s.cost ORDER BY s.step_index), '[]'),
     'span_id', coalesce(json_agg(encode(s.span_id, 'hex') ORDER BY s.step_index), '[]')
 )::text
 FROM steps s

@@ -846,6 +846,18 @@ def test_the_server_reports_exactly_what_the_simulator_says_it_sent(request, pro
     assert kpis["runs"]["by_status"]["SUCCESS"] == summary.runs - summary.failed_runs
     assert kpis["tokens"]["input"] == summary.input_tokens
     assert kpis["tokens"]["output"] == summary.output_tokens
+    # The cost the simulator expects is what the server charges, in total and by model.
+    cost = kpis["cost"]
+    assert summary.cost_usd is not None
+    assert cost["total"] == pytest.approx(float(summary.cost_usd), rel=1e-9)
+    assert cost["llm_calls"] == summary.llm_calls
+    assert cost["unpriced_llm_calls"] == summary.unpriced_llm_calls
+    assert cost["unpriced_share"] == summary.unpriced_llm_calls / summary.llm_calls
+    served = {row["model"]: row["cost"] for row in cost["by_model"] if row["cost"] is not None}
+    expected_models = list(summary.cost_by_model.items())[: len(served)]
+    assert [(model, pytest.approx(float(usd), rel=1e-9)) for model, usd in expected_models] == [
+        *served.items()
+    ]
     reported_tools = kpis["top_failing_tools"]
     expected_tools = list(summary.failures_by_tool.items())[: len(reported_tools)]
     assert [(t["tool"], t["failures"]) for t in reported_tools] == expected_tools

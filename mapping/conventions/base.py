@@ -38,7 +38,9 @@ class TextReader:
 
     ``source`` names where the text came from (``SpanFacts.input_source``). It is tried only on
     spans of one of ``categories`` (None: any), carrying one of ``keys`` (empty: whatever they
-    carry), with events when ``needs_events``.
+    carry), with events when ``needs_events``. With ``before_keys`` it is tried before any key,
+    on spans its own convention classified: the key holds something a person does not read
+    (a framework's serialised state) and this reader finds the text elsewhere.
     """
 
     read: ReadText
@@ -46,6 +48,7 @@ class TextReader:
     categories: frozenset[SpanCategory] | None = None
     keys: tuple[str, ...] = ()
     needs_events: bool = False
+    before_keys: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +119,19 @@ class Convention:
     (it cannot recognise a span without them); empty: tried on every span.
     ``scopes``: when set, the convention applies only to spans whose instrumentation scope
     name starts with one of these (a per-framework refinement of a generic convention).
+    ``agent_name_from_attributes``: where the keys name no agent, the agent's name read from
+    the attributes of an agent span this convention classified (a field inside a JSON value).
     ``agent_name_from_span_name``: where the keys name no agent, the agent's name read from
     the span name of an agent span this convention classified (``invoke_agent <name>``).
     ``ignored_values``: per field (``provider``, ``agent_id``, ``agent_description``,
     ``agent_name_hint``, ...), values this instrumentation writes when it knows nothing (a
     configured default, its own marker): read as absent on the spans it classifies.
+    ``agent_name_hint_from_attributes``: where the keys give no hint, an agent name a span
+    this convention classified mentions (inside a logged value); a run whose agent span names
+    no agent takes the earliest of its spans' hints.
+    ``agent_text_from_llm_calls``: an agent span of this convention carries no request or
+    answer a person reads (a serialised workflow state): its run shows its first LLM call's
+    request and its last LLM call's answer.
     ``reads``: exact keys the classifier or readers use beyond ``keys``.
     ``usage_prefixes``: numeric attributes under these prefixes are usage figures (summed
     per run as metrics).
@@ -136,8 +147,11 @@ class Convention:
     classify: Classifier | None = None
     markers: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
+    agent_name_from_attributes: Callable[[Attributes], str | None] | None = None
     agent_name_from_span_name: Callable[[str], str | None] | None = None
     ignored_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    agent_name_hint_from_attributes: Callable[[Attributes], str | None] | None = None
+    agent_text_from_llm_calls: bool = False
     reads: frozenset[str] = frozenset()
     usage_prefixes: tuple[str, ...] = ()
     input_readers: tuple[TextReader, ...] = ()

@@ -6,6 +6,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
@@ -44,6 +45,7 @@ class Llm:
     duration_ms: int
     input_tokens: int
     output_tokens: int
+    attributes: dict[str, Any] = field(default_factory=dict)  # more span attributes
 
 
 @dataclass
@@ -127,6 +129,7 @@ class AgentRun:
                         "gen_ai.request.model": llm.model,
                         "gen_ai.usage.input_tokens": llm.input_tokens,
                         "gen_ai.usage.output_tokens": llm.output_tokens,
+                        **llm.attributes,
                     },
                     start_ns=self.start_ns + llm.offset_ms * MS,
                     duration_ns=llm.duration_ms * MS,

@@ -71,6 +71,8 @@ def test_agents_lists_run_and_failure_counts(api: httpx.Client, fleet: Fleet) ->
         "last_run_at": iso(T1 + 25 * HOUR_NS),
         "first_seen_at": iso(T1),
         "last_seen_at": iso(T1 + 25 * HOUR_NS + 7000 * MS),
+        "cost": None,  # model "m" is in no price table
+        "unpriced_llm_calls": 2,
     }
     assert agents[fleet.other]["run_count"] == 1
     assert agents[fleet.other]["failure_count"] == 0
@@ -177,7 +179,19 @@ def test_summary_of_an_agent(api: httpx.Client, fleet: Fleet, exact: bool) -> No
             {"tool": fleet.tool_b, "calls": 2, "failures": 1, "failure_rate": 0.5},
         ],
         "top_errors": [{"type": "RuntimeError", "message": "gave up", "count": 1}],
-    }
+        "cost": {
+            "total": None,
+            "priced_runs": 0,
+            "llm_calls": 2,
+            "unpriced_llm_calls": 2,
+            "unpriced_share": 1.0,
+            "by_model": [
+                {"model": "m", "calls": 2, "unpriced_calls": 2, "cost": None, "input_tokens": 100,
+                 "output_tokens": 20, "cache_read_tokens": 0, "cache_write_tokens": 0,
+                 "reasoning_tokens": 0},
+            ],
+        },
+    }  # fmt: skip
 
 
 def test_summary_window(api: httpx.Client, fleet: Fleet) -> None:
@@ -219,12 +233,15 @@ def test_timeseries_hourly_with_empty_buckets(api: httpx.Client, fleet: Fleet) -
         "buckets": [
             {"start": iso(T1), "runs": 1, "failures": 0, "success_rate": 1.0,
              "avg_duration_ms": 2000.0,
-             "p95_duration_ms": pytest.approx(2000.0, rel=RELATIVE_ERROR)},
+             "p95_duration_ms": pytest.approx(2000.0, rel=RELATIVE_ERROR),
+             "cost": None, "unpriced_llm_calls": 1},
             {"start": iso(T1 + HOUR_NS), "runs": 1, "failures": 1, "success_rate": 0.0,
              "avg_duration_ms": 3000.0,
-             "p95_duration_ms": pytest.approx(3000.0, rel=RELATIVE_ERROR)},
+             "p95_duration_ms": pytest.approx(3000.0, rel=RELATIVE_ERROR),
+             "cost": None, "unpriced_llm_calls": 0},
             {"start": iso(T1 + 2 * HOUR_NS), "runs": 0, "failures": 0, "success_rate": None,
-             "avg_duration_ms": None, "p95_duration_ms": None},
+             "avg_duration_ms": None, "p95_duration_ms": None, "cost": None,
+             "unpriced_llm_calls": 0},
         ],
     }  # fmt: skip
 

@@ -31,13 +31,16 @@ def test_every_declared_key_is_read() -> None:
 def test_a_refinement_comes_before_the_convention_it_refines() -> None:
     order = [c.name for c in registry.REGISTRY]
     assert order.index("openai_agents") < order.index("openinference")
+    for refinement in ("langgraph", "smolagents", "crewai", "llamaindex"):
+        # OpenInference's GenAI copies (gen_ai.operation.name) must not decide their spans
+        assert order.index(refinement) < min(order.index("gen_ai"), order.index("openinference"))
 
 
 def test_a_scoped_refinement_applies_to_its_scope_only() -> None:
     span = make_span("turn", {"openinference.span.kind": "CHAIN"})
     resource = make_resource()
     agents_sdk = InstrumentationScope(name="openinference.instrumentation.openai_agents")
-    other = InstrumentationScope(name="openinference.instrumentation.langchain")
+    other = InstrumentationScope(name="openinference.instrumentation.dspy")
     assert span_facts(span, resource, agents_sdk).convention == "openai_agents"
     assert span_facts(span, resource, other).convention == "openinference"
 

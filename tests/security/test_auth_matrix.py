@@ -222,6 +222,22 @@ def test_scopes_of_the_other_endpoints(secured: SecuredServer) -> None:
         assert response.status_code == status, (name, response.text)
     for name, status in (("alpha-ingest", 403), ("alpha-read", 403), ("beta-admin", 200)):
         assert httpx.get(base + "/metrics", headers=keys[name].bearer()).status_code == status
+    # Price overrides are for admin keys, and each project has its own.
+    price = {"model": "auth-ft-*", "input_per_mtok": 1, "output_per_mtok": 2}
+    for name in ("alpha-ingest", "alpha-read"):
+        headers = keys[name].bearer()
+        assert httpx.post(base + "/v1/admin/prices", json=price, headers=headers).status_code == 403
+        assert httpx.get(base + "/v1/admin/prices", headers=headers).status_code == 403
+    created = httpx.post(
+        base + "/v1/admin/prices", json=price, headers=keys["alpha-admin"].bearer()
+    )
+    assert created.status_code == 201, created.text
+    override_id = created.json()["override"]["id"]
+    listed = httpx.get(base + "/v1/admin/prices", headers=keys["beta-admin"].bearer())
+    assert override_id not in [item["id"] for item in listed.json()["items"]]
+    url = f"{base}/v1/admin/prices/{override_id}"
+    assert httpx.delete(url, headers=keys["beta-admin"].bearer()).status_code == 404
+    assert httpx.delete(url, headers=keys["alpha-admin"].bearer()).status_code == 200
     # Health needs no key.
     assert httpx.get(base + "/healthz").status_code == 200
     assert httpx.get(base + "/readyz").status_code == 200

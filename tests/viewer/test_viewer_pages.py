@@ -219,9 +219,9 @@ def test_the_dashboard_shows_the_summary_success_rate(page: Any, viewer_site: Vi
     expect(page.locator('[data-kpi="runs"] .kpi-value')).to_have_text(
         f"{summary['runs']['total']:,}"
     )
-    expect(page.locator(".chart-svg")).to_have_count(2)
+    expect(page.locator(".chart-svg")).to_have_count(3)
     assert page.locator(".chart-svg .series-failed").count() > 0
-    expect(page.locator(".hbar")).to_have_count(len(summary["top_failing_tools"]))
+    expect(page.locator(".failing-tools .hbar")).to_have_count(len(summary["top_failing_tools"]))
     save_screenshot(page, "dashboard")
 
 

@@ -178,9 +178,12 @@ export function lineChart({
   });
 }
 
-/** Horizontal bars: items [{label, value, max?, note}] drawn against the largest value. */
-export function horizontalBars({ label, items, formatValue = formatCompact }) {
-  const max = Math.max(1, ...items.map((item) => item.max ?? item.value));
+/**
+ * Horizontal bars: items [{label, value, max?, note}] drawn against the largest value, or
+ * against `atLeast` when that is larger (1 for counts; 0 for amounts below one).
+ */
+export function horizontalBars({ label, items, formatValue = formatCompact, atLeast = 1 }) {
+  const max = Math.max(atLeast, ...items.map((item) => item.max ?? item.value ?? 0)) || 1;
   return h(
     "ul",
     { class: "hbars", "aria-label": label },
@@ -200,7 +203,10 @@ export function horizontalBars({ label, items, formatValue = formatCompact }) {
           item.max !== undefined
             ? h("div", { class: "hbar-fill hbar-total", style: { width: `${(item.max / max) * 100}%` } })
             : null,
-          h("div", { class: "hbar-fill hbar-value-fill", style: { width: `${(item.value / max) * 100}%` } }),
+          h("div", {
+            class: "hbar-fill hbar-value-fill",
+            style: { width: `${((item.value ?? 0) / max) * 100}%` },
+          }),
         ),
         item.note ? h("div", { class: "hbar-note muted" }, item.note) : null,
       ),

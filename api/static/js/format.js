@@ -114,3 +114,31 @@ export function formatNumber(value) {
   if (value === null || value === undefined) return "–";
   return decimal.format(value);
 }
+
+const dollars = new Intl.NumberFormat(undefined, {
+  style: "currency",
+  currency: "USD",
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+});
+const cents = new Intl.NumberFormat(undefined, {
+  style: "currency",
+  currency: "USD",
+  minimumFractionDigits: 0,
+  maximumSignificantDigits: 3,
+});
+
+/** A cost in USD: "$12.34" from a dollar on, else three significant digits ("$0.000123"). */
+export function formatCost(usd) {
+  if (usd === null || usd === undefined) return "–";
+  return Math.abs(usd) >= 1 ? dollars.format(usd) : cents.format(usd);
+}
+
+/**
+ * What a cost cell says: the cost, "unpriced" when LLM calls could not be priced and none
+ * was, "–" when there is nothing to price. `unpriced` is the count of unpriced LLM calls.
+ */
+export function costText(cost, unpriced) {
+  if (cost === null || cost === undefined) return unpriced ? "unpriced" : "–";
+  return formatCost(cost);
+}

@@ -2,7 +2,14 @@
 
 import { fact, kindChip, statusBadge } from "./components.js";
 import { h } from "./dom.js";
-import { formatCount, formatDateTime, formatDuration, formatNumber, parseTime } from "./format.js";
+import {
+  formatCost,
+  formatCount,
+  formatDateTime,
+  formatDuration,
+  formatNumber,
+  parseTime,
+} from "./format.js";
 import { href } from "./router.js";
 import { valueView } from "./value-view.js";
 
@@ -27,7 +34,43 @@ function tokens(item) {
     parts.push(`${formatCount(item.input_tokens)} in`);
   if (item.output_tokens !== null && item.output_tokens !== undefined)
     parts.push(`${formatCount(item.output_tokens)} out`);
+  if (item.cache_read_tokens) parts.push(`${formatCount(item.cache_read_tokens)} read from cache`);
+  if (item.cache_write_tokens) parts.push(`${formatCount(item.cache_write_tokens)} written to cache`);
+  if (item.reasoning_tokens) parts.push(`${formatCount(item.reasoning_tokens)} reasoning`);
   return parts.join(" · ");
+}
+
+const COST_SOURCES = {
+  reported: "reported by the span",
+  computed: "computed from the tokens",
+};
+
+/** An LLM call's cost and where it came from; null for other steps. */
+function stepCost(step) {
+  if (!step.cost_source) return null;
+  if (step.cost === null) {
+    return fact(
+      "Cost",
+      h(
+        "span",
+        { class: "step-cost unpriced", dataset: { cost: "", costSource: step.cost_source } },
+        "unpriced",
+      ),
+      step.unpriced_reason ? h("span", { class: "muted" }, ` (${step.unpriced_reason})`) : null,
+    );
+  }
+  const source = [COST_SOURCES[step.cost_source] || step.cost_source, step.price_version]
+    .filter(Boolean)
+    .join(", ");
+  return fact(
+    "Cost",
+    h(
+      "span",
+      { class: "step-cost", dataset: { cost: String(step.cost), costSource: step.cost_source } },
+      formatCost(step.cost),
+    ),
+    h("span", { class: "muted" }, ` (${source})`),
+  );
 }
 
 function artifactList(artifacts, rawLink) {
@@ -75,6 +118,7 @@ export function stepDetail(step, { runStartMs, rawLink, rootRunId, nestedRun = n
     ),
     fact("Duration", step.duration_ms === null ? "still running" : formatDuration(step.duration_ms)),
     tokens(step) ? fact("Tokens", tokens(step)) : null,
+    stepCost(step),
     nestedRun
       ? fact(
           "In run",

@@ -4,7 +4,7 @@
 
 import { kindClass } from "./components.js";
 import { h } from "./dom.js";
-import { formatAxisDuration, formatDuration, parseTime } from "./format.js";
+import { formatAxisDuration, formatCost, formatDuration, parseTime } from "./format.js";
 
 export const ROW_HEIGHT = 30;
 const OVERSCAN = 12;
@@ -26,6 +26,7 @@ function stepsFromColumns(columns) {
       parent_index: columns.parent_index[i],
       child_run_id: columns.child_run_id[i],
       error_type: columns.error_type[i],
+      cost: columns.cost ? columns.cost[i] : null,
     };
   }
   return steps;
@@ -373,7 +374,7 @@ export class Waterfall {
           ? step.error_type
           : this.root.timeline.error && this.root.timeline.error.type
         : null;
-    duration.textContent = `${formatDuration(length)}${running ? "…" : ""}${errorType ? ` · ${errorType}` : ""}`;
+    duration.textContent = `${formatDuration(length)}${running ? "…" : ""}${this.costLabel(row)}${errorType ? ` · ${errorType}` : ""}`;
     duration.classList.toggle("is-error", Boolean(errorType));
     // Beside the bar where there is room: after it, else before it, else inside its end.
     const after = left + width;
@@ -386,6 +387,17 @@ export class Waterfall {
         : place === "inside"
           ? `calc(${(1 - after) * 100}% + 6px)`
           : "";
+  }
+
+  /** " · $0.0012" for a priced LLM call (or a run's own calls), " · unpriced" for one that is not. */
+  costLabel(row) {
+    if (!row.step) {
+      const run = this.root.timeline;
+      if (run.cost !== null && run.cost !== undefined) return ` · ${formatCost(run.cost)}`;
+      return run.unpriced_llm_calls ? " · unpriced" : "";
+    }
+    if (row.step.kind !== "llm" || row.step.status === "RUNNING") return "";
+    return row.step.cost === null ? " · unpriced" : ` · ${formatCost(row.step.cost)}`;
   }
 
   // ---- selection and expansion ----

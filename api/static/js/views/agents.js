@@ -3,7 +3,7 @@
 import { api, isAbort } from "../api.js";
 import { emptyState, errorNotice, loadingState, pageHeader, rateBar } from "../components.js";
 import { h } from "../dom.js";
-import { formatCount, formatDateTime, formatRelative, parseTime } from "../format.js";
+import { costText, formatCount, formatDateTime, formatRelative, parseTime } from "../format.js";
 import { href } from "../router.js";
 
 export function mountAgents(container) {
@@ -52,6 +52,15 @@ export function mountAgents(container) {
               : "0",
           ),
           h("td", { dataset: { label: "Failure rate" } }, rateBar(rate)),
+          h(
+            "td",
+            {
+              class: `num${agent.cost === null && agent.unpriced_llm_calls ? " unpriced" : ""}`,
+              dataset: { label: "Cost", cost: agent.cost === null ? "" : String(agent.cost) },
+              title: agent.unpriced_llm_calls ? `${agent.unpriced_llm_calls} LLM call(s) unpriced` : "",
+            },
+            costText(agent.cost, agent.unpriced_llm_calls),
+          ),
           h("td", { dataset: { label: "Last run" }, title: formatDateTime(last) }, formatRelative(last)),
           h("td", { dataset: { label: "First seen" } }, formatDateTime(parseTime(agent.first_seen_at))),
           h(
@@ -77,10 +86,10 @@ export function mountAgents(container) {
               h(
                 "tr",
                 null,
-                ["Agent", "Runs", "Failed", "Failure rate", "Last run", "First seen", ""].map((title) =>
+                ["Agent", "Runs", "Failed", "Failure rate", "Cost", "Last run", "First seen", ""].map((title) =>
                   h(
                     "th",
-                    { scope: "col", class: ["Runs", "Failed"].includes(title) ? "num" : null },
+                    { scope: "col", class: ["Runs", "Failed", "Cost"].includes(title) ? "num" : null },
                     title || h("span", { class: "visually-hidden" }, "Links"),
                   ),
                 ),

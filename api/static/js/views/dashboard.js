@@ -5,12 +5,15 @@ import { agentField, emptyState, errorNotice, loadingState, pageHeader, selectFi
 import { h } from "../dom.js";
 import { lineChart, horizontalBars, stackedBarChart } from "../charts.js";
 import {
+  costText,
   formatCompact,
+  formatCost,
   formatCount,
   formatDuration,
   formatNumber,
   formatPercent,
   parseTime,
+  plural,
 } from "../format.js";
 import { BUCKET_MS, RANGES, bucketFor, findRange } from "../ranges.js";
 import { href, navigate } from "../router.js";
@@ -25,6 +28,37 @@ function card(id, title, value, sub, attributes = {}) {
     h("div", { class: "kpi-value" }, value),
     h("div", { class: "kpi-sub muted" }, sub || "\u00a0"),
   );
+}
+
+/** Total cost, and the share of LLM calls it leaves out because they could not be priced. */
+function costCard(cost) {
+  const share = cost.unpriced_share;
+  const sub = cost.llm_calls
+    ? cost.unpriced_llm_calls
+      ? `${formatPercent(share)} of ${formatCount(cost.llm_calls)} LLM calls unpriced`
+      : `all ${formatCount(cost.llm_calls)} LLM calls priced`
+    : "no LLM calls";
+  return card("cost", "Cost", costText(cost.total, cost.unpriced_llm_calls), sub, {
+    dataset: {
+      kpi: "cost",
+      value: cost.total === null ? "" : String(cost.total),
+      unpricedShare: share === null ? "" : String(share),
+    },
+    title: cost.unpriced_llm_calls
+      ? "A lower bound: the cost of the LLM calls that could be priced (unknown models and calls without token counts are left out)"
+      : "",
+  });
+}
+
+function modelNote(model) {
+  const calls = `${plural(model.calls, "call")} · ${formatCompact(model.input_tokens)} in · ${formatCompact(model.output_tokens)} out`;
+  const cached = model.cache_read_tokens ? ` · ${formatCompact(model.cache_read_tokens)} cached` : "";
+  const unpriced = model.unpriced_calls
+    ? model.unpriced_calls === model.calls
+      ? " · unpriced"
+      : ` · ${formatCount(model.unpriced_calls)} unpriced`
+    : "";
+  return calls + cached + unpriced;
 }
 
 function tone(rate) {
@@ -155,6 +189,7 @@ export function mountDashboard(container, route) {
         formatCompact(summary.tokens.total),
         `${formatCompact(summary.tokens.input)} in · ${formatCompact(summary.tokens.output)} out`,
       ),
+      costCard(summary.cost),
       card(
         "steps",
         "Steps per run",
@@ -186,6 +221,25 @@ export function mountDashboard(container, route) {
       })),
       bucketMs,
     });
+    const costChart = lineChart({
+      label: `Cost per ${series.bucket}`,
+      points: series.buckets.map((bucket) => ({ time: parseTime(bucket.start), value: bucket.cost })),
+      bucketMs,
+      className: "line-cost",
+      formatValue: formatCost,
+    });
+    const models = summary.cost.by_model.length
+      ? horizontalBars({
+          label: "Models by cost",
+          items: summary.cost.by_model.map((model) => ({
+            label: model.model || "(no model name)",
+            value: model.cost,
+            note: modelNote(model),
+          })),
+          formatValue: (value) => (value === null ? "unpriced" : formatCost(value)),
+          atLeast: 0,
+        })
+      : emptyState("No LLM calls in this range.");
     const tools = summary.top_failing_tools.length
       ? horizontalBars({
           label: "Tools with the most failed calls",
@@ -228,9 +282,11 @@ export function mountDashboard(container, route) {
         { class: "charts" },
         chartPanel(`Runs and failures per ${series.bucket}`, runsChart, legend),
         chartPanel(`p95 duration per ${series.bucket}`, p95Chart),
+        chartPanel(`Cost per ${series.bucket}`, costChart),
+        chartPanel("Top models by cost", h("div", { class: "models-by-cost" }, models)),
         chartPanel(
           "Top failing tools",
-          tools,
+          h("div", { class: "failing-tools" }, tools),
           h("a", { href: href("/tools", { agent: selectedAgent || undefined }) }, "All tools"),
         ),
         chartPanel("Most frequent errors", errors),

@@ -3,7 +3,16 @@
 import { api, isAbort } from "../api.js";
 import { copyButton, errorNotice, fact, loadingState, statusBadge, wideFact } from "../components.js";
 import { h } from "../dom.js";
-import { formatCount, formatDateTime, formatDuration, parseTime, plural, shortId } from "../format.js";
+import {
+  costText,
+  formatCost,
+  formatCount,
+  formatDateTime,
+  formatDuration,
+  parseTime,
+  plural,
+  shortId,
+} from "../format.js";
 import { href, replaceParams } from "../router.js";
 import { runDetail, stepDetail } from "../step-detail.js";
 import { RunNode, Waterfall } from "../waterfall.js";
@@ -23,6 +32,32 @@ function legend() {
     ),
     h("li", null, h("span", { class: "legend-failed", "aria-hidden": "true" }), "failed"),
     h("li", null, h("span", { class: "legend-running", "aria-hidden": "true" }), "running"),
+  );
+}
+
+/** The run's cost: its own LLM calls, with its sub-runs' when they add any, and what is unpriced. */
+function costFact(run) {
+  const unpriced = run.unpriced_llm_calls;
+  if (run.cost === null && !unpriced && run.cost_with_sub_runs === null) return null;
+  const withSubRuns =
+    run.cost_with_sub_runs !== null && run.cost_with_sub_runs !== run.cost
+      ? ` · ${formatCost(run.cost_with_sub_runs)} with sub-runs`
+      : "";
+  return fact(
+    "Cost",
+    h(
+      "span",
+      {
+        class: `run-cost${run.cost === null && unpriced ? " unpriced" : ""}`,
+        dataset: { cost: run.cost === null ? "" : String(run.cost) },
+        title: run.price_versions.length ? `prices: ${run.price_versions.join(", ")}` : "",
+      },
+      costText(run.cost, unpriced),
+    ),
+    withSubRuns,
+    run.cost !== null && unpriced
+      ? h("span", { class: "unpriced" }, ` · ${plural(unpriced, "LLM call")} unpriced`)
+      : null,
   );
 }
 
@@ -74,6 +109,7 @@ function runHeader(run) {
         "Tokens",
         `${formatCount(run.total_tokens)} (${formatCount(run.input_tokens)} in · ${formatCount(run.output_tokens)} out)`,
       ),
+      costFact(run),
       run.models.length ? fact("Models", run.models.join(", ")) : null,
       run.session_id
         ? fact("Session", h("a", { href: href("/runs", { session_id: run.session_id }) }, run.session_id))

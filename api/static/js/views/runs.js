@@ -14,6 +14,7 @@ import {
 } from "../components.js";
 import { clear, h, uniqueId } from "../dom.js";
 import {
+  costText,
   excerpt,
   formatCompact,
   formatDateTime,
@@ -37,6 +38,11 @@ const TEXT_FILTERS = [
   ["session_id", "Session id", {}],
   ["user_id", "User id", {}],
   ["tool", "Tool", { list: "tool-names" }],
+  [
+    "min_cost",
+    "Min cost (USD)",
+    { inputmode: "decimal", pattern: "[0-9]*[.]?[0-9]*", title: "a cost in USD, e.g. 0.05", placeholder: "e.g. 0.05" },
+  ],
 ];
 const FILTER_KEYS = [
   "agent",
@@ -45,6 +51,7 @@ const FILTER_KEYS = [
   "since",
   "until",
   "has_error",
+  "sort",
   ...TEXT_FILTERS.map(([key]) => key),
 ];
 
@@ -79,6 +86,26 @@ function durationCell(run) {
     );
   }
   return h("td", { class: "num", dataset: { label: "Duration" } }, formatDuration(run.duration_ms));
+}
+
+function costCell(run) {
+  const unpriced = run.unpriced_llm_calls;
+  const title =
+    run.cost === null
+      ? unpriced
+        ? `${unpriced} LLM call(s) could not be priced`
+        : "no LLM call"
+      : `$${run.cost} for the run's own LLM calls${unpriced ? `; ${unpriced} more could not be priced` : ""}`;
+  return h(
+    "td",
+    {
+      class: "num cost-cell",
+      dataset: { label: "Cost", cost: run.cost === null ? "" : String(run.cost), unpriced: String(unpriced) },
+      title,
+    },
+    h("span", { class: run.cost === null && unpriced ? "unpriced" : null }, costText(run.cost, unpriced)),
+    run.cost !== null && unpriced ? h("div", { class: "unpriced small" }, `+${unpriced} unpriced`) : null,
+  );
 }
 
 function runRow(run, fresh) {
@@ -119,6 +146,7 @@ function runRow(run, fresh) {
       },
       formatCompact(run.total_tokens),
     ),
+    costCell(run),
     h(
       "td",
       { class: "error-cell", dataset: { label: "Error" }, title: runErrorText(run) },
@@ -166,6 +194,15 @@ export function mountRuns(container, route) {
     rangeOptions,
     filters.since || filters.until ? "custom" : filters.range || "",
   );
+  const sortField = selectField(
+    "Order",
+    "sort",
+    [
+      ["", "Newest first"],
+      ["cost", "Most expensive first"],
+    ],
+    filters.sort || "",
+  );
   const textFields = TEXT_FILTERS.map(([key, label, attributes]) => [
     key,
     textField(label, key, filters[key], attributes),
@@ -207,6 +244,7 @@ export function mountRuns(container, route) {
     agentSelect.element,
     statusField.element,
     rangeField.element,
+    sortField.element,
     textFields[0][1].element,
     moreToggle,
     moreFilters,
@@ -229,6 +267,7 @@ export function mountRuns(container, route) {
       if (filters.since) next.since = filters.since;
       if (filters.until) next.until = filters.until;
     } else if (range) next.range = range;
+    if (sortField.control.value) next.sort = sortField.control.value;
     for (const [key, field] of textFields) {
       const value = field.control.value.trim();
       if (value) next[key] = value;
@@ -246,7 +285,7 @@ export function mountRuns(container, route) {
     event.preventDefault();
     applyForm();
   });
-  for (const control of [agentSelect.control, statusField.control, rangeField.control, errorsBox]) {
+  for (const control of [agentSelect.control, statusField.control, rangeField.control, sortField.control, errorsBox]) {
     control.addEventListener("change", applyForm);
   }
 
@@ -276,12 +315,17 @@ export function mountRuns(container, route) {
   function renderPager(nextCursor) {
     clear(pager);
     const page = cursorStack.length + 1;
-    const newer = h("button", { type: "button", class: "button", disabled: !cursor }, "← Newer");
+    const byCost = filters.sort === "cost";
+    const newer = h("button", { type: "button", class: "button", disabled: !cursor }, byCost ? "← Previous" : "← Newer");
     newer.addEventListener("click", () => {
       const previous = cursorStack.pop() || null;
       navigate("/runs", { ...filters, cursor: previous });
     });
-    const older = h("button", { type: "button", class: "button", disabled: !nextCursor }, "Older →");
+    const older = h(
+      "button",
+      { type: "button", class: "button", disabled: !nextCursor },
+      byCost ? "Next →" : "Older →",
+    );
     older.addEventListener("click", () => {
       cursorStack.push(cursor);
       navigate("/runs", { ...filters, cursor: nextCursor });
@@ -291,7 +335,7 @@ export function mountRuns(container, route) {
       h(
         "span",
         { class: "muted" },
-        cursor && !cursorStack.length && page === 1 ? "Older runs" : `Page ${page}`,
+        cursor && !cursorStack.length && page === 1 ? (byCost ? "Further runs" : "Older runs") : `Page ${page}`,
       ),
       older,
     );
@@ -322,17 +366,21 @@ export function mountRuns(container, route) {
     const table = h(
       "table",
       { class: "data-table runs-table" },
-      h("caption", { class: "visually-hidden" }, "Runs, newest first"),
+      h(
+        "caption",
+        { class: "visually-hidden" },
+        filters.sort === "cost" ? "Runs, most expensive first" : "Runs, newest first",
+      ),
       h(
         "thead",
         null,
         h(
           "tr",
           null,
-          ["Status", "Run", "Started", "Duration", "Steps", "Tokens", "Error"].map((title) =>
+          ["Status", "Run", "Started", "Duration", "Steps", "Tokens", "Cost", "Error"].map((title) =>
             h(
               "th",
-              { scope: "col", class: ["Duration", "Steps", "Tokens"].includes(title) ? "num" : null },
+              { scope: "col", class: ["Duration", "Steps", "Tokens", "Cost"].includes(title) ? "num" : null },
               title,
             ),
           ),
@@ -401,6 +449,7 @@ export function mountRuns(container, route) {
         rangeField.control.append(h("option", { value: "custom" }, "Custom (from the link)"));
       }
       rangeField.control.value = custom ? "custom" : filters.range || "";
+      sortField.control.value = filters.sort || "";
       for (const [key, field] of textFields) field.control.value = filters[key] || "";
       errorsBox.checked = filters.has_error === "true";
       load({ quiet: false });
