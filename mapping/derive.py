@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
-from mapping.messages import answer_text, request_text
 from mapping.model import (
     AgentSeen,
     Artifact,
@@ -23,6 +22,7 @@ from mapping.model import (
     StepKind,
     make_id,
 )
+from mapping.registry import call_answer_text, call_request_text
 from mapping.run_metrics import run_metrics
 from mapping.run_tree import Anchor, RunTree, StepNode, build_run_tree
 
@@ -321,10 +321,15 @@ Text = tuple[str | None, bool, str | None]  # text, whether it was cut, where it
 
 
 def _io(
-    anchor: Anchor, rs: RunSteps, field: str, extract: Callable[[str], str | None], last: bool
+    anchor: Anchor,
+    rs: RunSteps,
+    field: str,
+    extract: Callable[[str | None, str], str | None],
+    last: bool,
 ) -> Text:
     """The run's input (output): its span's, else what a person reads in its first (last)
-    LLM call's messages: the last user message (the final assistant text)."""
+    LLM call's messages, in the shapes of the call's convention: the last user message (the
+    final assistant text)."""
     span = anchor.facts
     if span is not None and getattr(span, field) is not None:
         source = getattr(span, field + "_source")
@@ -338,7 +343,7 @@ def _io(
         return None, False, None
     call = calls[-1 if last else 0].facts
     raw = getattr(call, field)
-    text = extract(raw) if raw is not None else None
+    text = extract(call.convention, raw) if raw is not None else None
     if text is None:
         return None, False, None
     source = getattr(call, field + "_source")
@@ -382,8 +387,8 @@ def _run(
     agent_name, agent_name_cut = agent
     if agent_name_cut:
         cut.append("agent_name")
-    input_text, input_cut, input_source = _io(anchor, rs, "input", request_text, last=False)
-    output_text, output_cut, output_source = _io(anchor, rs, "output", answer_text, last=True)
+    input_text, input_cut, input_source = _io(anchor, rs, "input", call_request_text, last=False)
+    output_text, output_cut, output_source = _io(anchor, rs, "output", call_answer_text, last=True)
     cut += [name for name, was_cut in (("input", input_cut), ("output", output_cut)) if was_cut]
     context = {}
     for field in ("session_id", "user_id", "service_name"):

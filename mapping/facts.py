@@ -85,13 +85,20 @@ def _first_item(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[Any, s
     return None, None
 
 
-def _first_text(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
-    """``_first`` as an identifier-like display string."""
+_NOTHING_IGNORED: frozenset[str] = frozenset()
+
+
+def _first_text(
+    attrs: Mapping[str, Any], keys: tuple[str, ...], ignored: frozenset[str] = _NOTHING_IGNORED
+) -> str | None:
+    """``_first`` as an identifier-like display string; ``ignored`` values count as absent."""
     for key in keys:
         if key in attrs:
             value = attrs[key]
             if value is not None and value != "":
-                return value if type(value) is str else as_text(value)
+                text = value if type(value) is str else as_text(value)
+                if text not in ignored:
+                    return text
     return None
 
 
@@ -126,16 +133,14 @@ def _service_name(resource: Resource) -> str | None:
 
 
 def _identifier_at(
-    attrs: Mapping[str, Any], keys: tuple[str, ...], field: str, cut: list[str]
+    attrs: Mapping[str, Any],
+    keys: tuple[str, ...],
+    field: str,
+    cut: list[str],
+    ignored: frozenset[str] = _NOTHING_IGNORED,
 ) -> str | None:
     """``_first_text`` bounded as an identifier (``_bounded``)."""
-    for key in keys:
-        if key in attrs:
-            value = attrs[key]
-            if value is not None and value != "":
-                text = value if type(value) is str else as_text(value)
-                return _bounded(text, field, cut)
-    return None
+    return _bounded(_first_text(attrs, keys, ignored), field, cut)
 
 
 def _bounded(value: str | None, field: str, cut: list[str]) -> str | None:
@@ -242,6 +247,7 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
     category, convention = registry.classify(attrs, name, scope.name)
     reading: Reading = registry.READINGS[convention]
     keys = reading.keys
+    ignored = reading.ignored_values
     span_status = span.status
     status = _STATUS.get(span_status.code, "UNSET")
     status_message = span_status.message or None
@@ -270,10 +276,18 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
         if agent_name is None and reading.agent_name_from_span_name is not None:
             agent_name = reading.agent_name_from_span_name(name)
         agent_name = _bounded(agent_name, "agent_name", cut)
-        agent_id = _identifier_at(attrs, keys.agent_id, "agent_id", cut)
+        agent_id = _identifier_at(
+            attrs, keys.agent_id, "agent_id", cut, ignored.get("agent_id", _NOTHING_IGNORED)
+        )
         agent_version = _identifier_at(attrs, keys.agent_version, "agent_version", cut)
         agent_description = _shown(
-            _first_text(attrs, keys.agent_description), "agent_description", cut
+            _first_text(
+                attrs,
+                keys.agent_description,
+                ignored.get("agent_description", _NOTHING_IGNORED),
+            ),
+            "agent_description",
+            cut,
         )
         handoff_from = _identifier_at(attrs, keys.handoff_from, "handoff_from_agent", cut)
     elif category == "tool":
@@ -292,11 +306,19 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
 
     hint = model = provider = session_id = user_id = declared_status = None
     if attrs:
-        hint = _identifier_at(attrs, keys.agent_name_hint, "agent_name_hint", cut)
+        hint = _identifier_at(
+            attrs,
+            keys.agent_name_hint,
+            "agent_name_hint",
+            cut,
+            ignored.get("agent_name_hint", _NOTHING_IGNORED),
+        )
         if hint is None and reading.agent_name_hint_from_attributes is not None:
             hint = _bounded(reading.agent_name_hint_from_attributes(attrs), "agent_name_hint", cut)
         model = _identifier_at(attrs, keys.model, "model", cut)
-        provider = _identifier_at(attrs, keys.provider, "provider", cut)
+        provider = _identifier_at(
+            attrs, keys.provider, "provider", cut, ignored.get("provider", _NOTHING_IGNORED)
+        )
         session_id = _identifier_at(attrs, keys.session_id, "session_id", cut)
         user_id = _identifier_at(attrs, keys.user_id, "user_id", cut)
         declared = _first(attrs, keys.run_status if category == "agent" else keys.step_status)
@@ -325,8 +347,12 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
     if category == "agent":
         if input_value is not None:
             input_value = _readable(input_value, reading.request_shapes, request_in)
+            if input_value == "":  # a shape that holds no request
+                input_value = input_source = None
         if output_value is not None:
             output_value = _readable(output_value, reading.answer_shapes, answer_in)
+            if output_value == "":  # a shape that holds no answer
+                output_value = output_source = None
     input_text = _shown(input_value, "input", cut)
     output_text = _shown(output_value, "output", cut)
     parent_span_id = span.parent_span_id

@@ -11,7 +11,9 @@ Message lists come in several shapes, as JSON strings or as structured attribute
 - LangChain: ``{"type": "human" | "ai", "content": ...}``, ``["user", "..."]`` pairs, and
   serialized ``{"lc": 1, "id": [..., "HumanMessage"], "kwargs": {"content": ...}}``, in a
   graph state ``{"messages": [...]}``
-- Gemini: ``{"role": "model", "parts": [{"text": "..."}]}``
+- Gemini: ``{"role": "model", "parts": [{"text": "..."}]}``, wrapped as ``{"contents": [...]}``
+  (a request), ``{"content": {...}}`` (a response, Google ADK's ``LlmResponse``) or
+  ``{"candidates": [{"content": {...}}]}``
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ USER_ROLES = frozenset({"user", "human"})
 ASSISTANT_ROLES = frozenset({"assistant", "ai", "model"})
 _TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
 _LANGCHAIN_CLASSES = {"HumanMessage": "human", "AIMessage": "ai", "AIMessageChunk": "ai"}
-_LIST_WRAPPERS = ("messages", "choices", "output")
+_LIST_WRAPPERS = ("messages", "choices", "output", "contents", "candidates")
 NOT_JSON = object()
 
 
@@ -58,7 +60,7 @@ def _text_of(content: Any) -> str | None:
     return "\n".join(texts) if texts else None
 
 
-def _role_and_text(message: Any) -> tuple[str | None, str | None]:
+def role_and_text(message: Any) -> tuple[str | None, str | None]:
     """The role of one message (user, assistant, ... in any vocabulary) and its text."""
     if isinstance(message, list) and len(message) == 2 and isinstance(message[0], str):
         return message[0], message[1] if isinstance(message[1], str) else None
@@ -66,7 +68,10 @@ def _role_and_text(message: Any) -> tuple[str | None, str | None]:
         return None, None
     if "message" in message and isinstance(message["message"], dict):  # a chat choice
         inner = message["message"]
-        return inner.get("role", "assistant"), _role_and_text(inner)[1]
+        return inner.get("role", "assistant"), role_and_text(inner)[1]
+    if isinstance(message.get("content"), dict):  # a Gemini candidate or response
+        inner = message["content"]
+        return inner.get("role", "model"), role_and_text(inner)[1]
     kwargs = message.get("kwargs")
     if message.get("lc") is not None and isinstance(kwargs, dict):  # serialized LangChain
         ids = message.get("id")
@@ -87,14 +92,15 @@ def _role_and_text(message: Any) -> tuple[str | None, str | None]:
 
 
 def message_list(value: Any) -> list[Any] | None:
-    """The messages in a parsed value: a list, or a list wrapped in ``messages``, ``choices``
-    or ``output``; a single message dict as a list of one."""
+    """The messages in a parsed value: a list, or a list wrapped in ``messages``, ``choices``,
+    ``output``, ``contents`` or ``candidates``; a single message dict (or a response with one
+    ``content`` message) as a list of one."""
     if isinstance(value, dict):
         for key in _LIST_WRAPPERS:
             inner = value.get(key)
             if isinstance(inner, list):
                 return inner
-        if "role" in value:
+        if "role" in value or isinstance(value.get("content"), dict):
             return [value]
         return None
     return value if isinstance(value, list) else None
@@ -104,7 +110,7 @@ def last_user_text(messages: list[Any]) -> str | None:
     """The text of the last user message that has text (later user messages of some
     conventions carry only tool results)."""
     for message in reversed(messages):
-        role, text = _role_and_text(message)
+        role, text = role_and_text(message)
         if role in USER_ROLES and text is not None:
             return text
     return None
@@ -114,7 +120,7 @@ def final_assistant_text(messages: list[Any]) -> str | None:
     """The text of the last assistant message; None when that message has none (it called a
     tool instead of answering)."""
     for message in reversed(messages):
-        role, text = _role_and_text(message)
+        role, text = role_and_text(message)
         if role in ASSISTANT_ROLES:
             return text
     return None

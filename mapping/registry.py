@@ -8,20 +8,25 @@ add it here: a refinement of a generic convention goes before that convention.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from mapping.conventions import (
     agentguide,
+    agno,
     crewai,
     gen_ai,
+    google_adk,
     heuristics,
     langgraph,
     llamaindex,
     openai_agents,
     openai_agents_js,
+    openai_agents_v2,
     openinference,
     pydantic_ai,
     smolagents,
+    strands,
     traceloop,
     vercel_ai,
 )
@@ -34,6 +39,7 @@ from mapping.conventions.base import (
     Shape,
     TextReader,
 )
+from mapping.messages import answer_in, parsed, request_in
 from mapping.model import SpanCategory
 
 REGISTRY: tuple[Convention, ...] = (
@@ -45,9 +51,15 @@ REGISTRY: tuple[Convention, ...] = (
     smolagents.CONVENTION,
     crewai.CONVENTION,
     llamaindex.CONVENTION,
-    gen_ai.CONVENTION,
     openai_agents.CONVENTION,
     openai_agents_js.CONVENTION,
+    agno.CONVENTION,
+    # GenAI refinements by instrumentation scope
+    strands.CONVENTION,
+    google_adk.OPENINFERENCE_CONVENTION,
+    google_adk.CONVENTION,
+    openai_agents_v2.CONVENTION,
+    gen_ai.CONVENTION,
     openinference.CONVENTION,
     traceloop.CONVENTION,
     pydantic_ai.CONVENTION,
@@ -70,6 +82,7 @@ class Reading:
         "agent_text_from_llm_calls",
         "answer_shapes",
         "convention",
+        "ignored_values",
         "input_readers",
         "input_readers_before_keys",
         "input_readers_without_events",
@@ -110,6 +123,9 @@ class Reading:
         )
         self.agent_name_from_span_name: Callable[[str], str | None] | None = (
             own.agent_name_from_span_name if own is not None else None
+        )
+        self.ignored_values: Mapping[str, frozenset[str]] = (
+            own.ignored_values if own is not None else {}
         )
         self.agent_name_from_attributes: Callable[[Attributes], str | None] | None = (
             own.agent_name_from_attributes if own is not None else None
@@ -160,3 +176,30 @@ def classify(attrs: Attributes, span_name: str, scope_name: str) -> tuple[SpanCa
         if category is not None:
             return category, name
     return "plain", None
+
+
+_OWN_SHAPES: dict[str | None, tuple[tuple[Shape, ...], tuple[Shape, ...]]] = {
+    c.name: (c.request_shapes, c.answer_shapes) for c in REGISTRY
+}
+
+
+def _text_in(value: Any, shapes: tuple[Shape, ...], generic: Callable[[Any], str | None]) -> Any:
+    data = parsed(value)
+    for shape in shapes:
+        text = shape(data)
+        if text is not None:
+            return text or None  # "": of this shape, with nothing a person reads
+    return generic(data)
+
+
+def call_request_text(convention: str | None, value: Any) -> str | None:
+    """The request a person reads in an LLM call's input: in the shapes of the convention
+    that classified the call, else in any message shape (``mapping.messages``)."""
+    shapes = _OWN_SHAPES.get(convention, ((), ()))[0]
+    return _text_in(value, shapes, request_in)  # type: ignore[no-any-return]
+
+
+def call_answer_text(convention: str | None, value: Any) -> str | None:
+    """The final answer a person reads in an LLM call's output (as ``call_request_text``)."""
+    shapes = _OWN_SHAPES.get(convention, ((), ()))[1]
+    return _text_in(value, shapes, answer_in)  # type: ignore[no-any-return]

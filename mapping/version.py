@@ -5,4 +5,5 @@ serve`` then says that stored runs come from an older mapping, and ``agentguide 
 derives them again.
 """
 
-MAPPING_VERSION = 4  # 4: LangGraph, smolagents, CrewAI, LlamaIndex by their own rules (issue 11)
+MAPPING_VERSION = 5  # 4: LangGraph, smolagents, CrewAI, LlamaIndex; 5: Agno, Strands, Google ADK,
+# the OTel openai-agents-v2 instrumentation by their own rules (issue 11)

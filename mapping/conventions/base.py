@@ -28,7 +28,8 @@ as compact JSON), or None."""
 
 Shape = Callable[[Any], str | None]
 """A parsed JSON value (or structured attribute) -> the text a person reads in it, or None when
-the value is not of this shape."""
+the value is not of this shape; ``""`` when it is of this shape and holds nothing a person
+reads as a request or an answer (a tool call written out as text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +57,10 @@ class Keys:
 
     For every field but ``agent_name``, a span classified by this convention tries these keys
     first, then every other registered convention's keys for the field, in registry order
-    (frameworks mix conventions on one span). ``agent_name`` is read only from the keys of the
-    convention that classified the span an agent: a name copied onto every child span must not
-    make any span an agent.
+    (frameworks mix conventions on one span). ``agent_name`` and ``handoff_from`` are read only
+    from the keys of the convention that classified the span an agent: a name copied onto every
+    child span must not make any span an agent, and a graph node's parent is an agent's name in
+    one instrumentation and an opaque node id in another.
     """
 
     agent_name: tuple[str, ...] = ()  # on the span of an agent invocation only
@@ -93,7 +95,9 @@ class Keys:
 
 
 KEY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Keys))
-OWN_ONLY_FIELDS: frozenset[str] = frozenset({"agent_name"})
+OWN_ONLY_FIELDS: frozenset[str] = frozenset({"agent_name", "handoff_from"})
+"""Fields read only from the classifying convention's keys: what the key means (an agent's
+name, a graph node's name or its opaque id) depends on who wrote it."""
 COUNT_FIELDS: frozenset[str] = frozenset(
     {
         "input_tokens",
@@ -119,6 +123,9 @@ class Convention:
     the attributes of an agent span this convention classified (a field inside a JSON value).
     ``agent_name_from_span_name``: where the keys name no agent, the agent's name read from
     the span name of an agent span this convention classified (``invoke_agent <name>``).
+    ``ignored_values``: per field (``provider``, ``agent_id``, ``agent_description``,
+    ``agent_name_hint``, ...), values this instrumentation writes when it knows nothing (a
+    configured default, its own marker): read as absent on the spans it classifies.
     ``agent_name_hint_from_attributes``: where the keys give no hint, an agent name a span
     this convention classified mentions (inside a logged value); a run whose agent span names
     no agent takes the earliest of its spans' hints.
@@ -142,6 +149,7 @@ class Convention:
     scopes: tuple[str, ...] = ()
     agent_name_from_attributes: Callable[[Attributes], str | None] | None = None
     agent_name_from_span_name: Callable[[str], str | None] | None = None
+    ignored_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
     agent_name_hint_from_attributes: Callable[[Attributes], str | None] | None = None
     agent_text_from_llm_calls: bool = False
     reads: frozenset[str] = frozenset()

@@ -4,8 +4,9 @@ Current versions emit GenAI ``invoke_agent`` / ``chat`` / ``execute_tool`` spans
 the GenAI module) with extras read here: the agent's name in ``agent_name``, the model in
 ``model_name``, the run's answer in ``final_result``, its conversation in
 ``pydantic_ai.all_messages`` (the run's input is the first user prompt in it), run totals in
-``gen_ai.aggregated_usage.*``. Versions before the GenAI conventions name the agent span
-``agent run``.
+``gen_ai.aggregated_usage.*``, a call's reasoning tokens in
+``gen_ai.usage.details.reasoning_tokens``. Versions before the GenAI conventions name the agent
+span ``agent run``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ TOOL_ARGUMENTS = "tool_arguments"  # instrumentation version 1
 TOOL_RESPONSE = "tool_response"  # instrumentation version 1
 AGENT_RUN_SPAN_NAME = "agent run"
 AGGREGATED_USAGE_PREFIX = "gen_ai.aggregated_usage."
+# The provider's detailed usage, as Pydantic AI's model classes report it: reasoning tokens are
+# only here (gen_ai.usage.details.reasoning_tokens), never gen_ai.usage.reasoning.output_tokens.
+REASONING_TOKENS = "gen_ai.usage.details.reasoning_tokens"
+AGGREGATED_CACHE_READ_TOKENS = AGGREGATED_USAGE_PREFIX + "cache_read.input_tokens"
+AGGREGATED_CACHE_WRITE_TOKENS = AGGREGATED_USAGE_PREFIX + "cache_write.input_tokens"
+AGGREGATED_REASONING_TOKENS = AGGREGATED_USAGE_PREFIX + "details.reasoning_tokens"
 
 
 def classify(attrs: Attributes, span_name: str, scope_name: str) -> SpanCategory | None:
@@ -53,6 +60,9 @@ CONVENTION = Convention(
         input_tokens=(AGGREGATED_USAGE_PREFIX + "input_tokens",),
         output_tokens=(AGGREGATED_USAGE_PREFIX + "output_tokens",),
         total_tokens=(AGGREGATED_USAGE_PREFIX + "total_tokens",),
+        cache_read_input_tokens=(AGGREGATED_CACHE_READ_TOKENS,),
+        cache_write_input_tokens=(AGGREGATED_CACHE_WRITE_TOKENS,),
+        reasoning_output_tokens=(REASONING_TOKENS, AGGREGATED_REASONING_TOKENS),
     ),
     markers=(AGENT_NAME,),
     usage_prefixes=(AGGREGATED_USAGE_PREFIX,),

@@ -153,7 +153,15 @@ _REQUEST_NAMES = {
     "content",
     "text",
 }
-_AGENT_NAMES = {"to_agent", "agent", "agent_name", "coworker", "recipient", "target"}
+_AGENT_NAMES = {
+    "to_agent",
+    "agent",
+    "agent_name",
+    "coworker",
+    "recipient",
+    "target",
+    "member_id",  # Agno teams
+}
 _FROM_UNIT_NAMES = {"from_unit", "source_unit", "from"}
 _TO_UNIT_NAMES = {"to_unit", "target_unit", "unit", "to", "units"}
 
@@ -172,9 +180,11 @@ def _agent_name(schema: dict[str, Any], tool: Tool, conversation: Conversation) 
         weather = [str(v) for v in enum if "weather" in str(v).lower()]
         return weather[0] if weather else str(enum[0])
     for text in (tool.description, str(schema.get("description", "")), conversation.system_text):
-        match = re.search(r"[\w-]*weather[\w-]*", text, re.IGNORECASE)
-        if match:
-            return match.group()
+        matches = re.findall(r"[\w-]*weather[\w-]*", text, re.IGNORECASE)
+        # an identifier ("weather-agent") before the word in prose ("weather questions")
+        identifiers = [m for m in matches if "-" in m or "_" in m]
+        if identifiers or matches:
+            return (identifiers or matches)[0]
     return "weather-agent"
 
 

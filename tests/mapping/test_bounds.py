@@ -121,6 +121,7 @@ LONG = "ß" * 400  # 800 bytes
 AGENT = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a"}
 TOOL = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"}
 LLM = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"}
+OPENINFERENCE_AGENT = {"openinference.span.kind": "AGENT", "agent.name": "a"}
 
 
 @pytest.mark.parametrize(
@@ -129,7 +130,7 @@ LLM = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"}
         (AGENT, "gen_ai.agent.name", "agent_name"),
         (AGENT, "gen_ai.agent.id", "agent_id"),
         (AGENT, "gen_ai.agent.version", "agent_version"),
-        (AGENT, "graph.node.parent_id", "handoff_from_agent"),
+        (OPENINFERENCE_AGENT, "graph.node.parent_id", "handoff_from_agent"),
         (TOOL, "gen_ai.tool.name", "tool_name"),
         (TOOL, "gen_ai.tool.call.id", "tool_call_id"),
         (LLM, "gen_ai.request.model", "model"),
