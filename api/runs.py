@@ -20,6 +20,8 @@ from api.params import (
 from api.payloads import payloads_of
 from api.presenters import present_run, present_run_detail
 from api.schemas import RunDetail, RunList, RunStatusName
+from api.search_params import ATTRIBUTE_DESCRIPTION, AttributesDep, WordsDep
+from api.search_presenters import with_match
 from storage.failure_queries import FailureQueries
 from storage.query_records import RunFilters
 
@@ -31,12 +33,17 @@ MAX_OFFSET = 1_000_000
 
 
 @router.get(
-    "/v1/runs", summary="Runs, newest (or most expensive) first, filtered", response_model=RunList
+    "/v1/runs",
+    summary="Runs, newest (or most expensive, or most relevant) first, filtered",
+    description="Also takes attribute conditions: " + ATTRIBUTE_DESCRIPTION + ".",
+    response_model=RunList,
 )
 async def list_runs(
     queries: QueriesDep,
     window: WindowDep,
     agent: AgentDep,
+    attributes: AttributesDep,
+    words: WordsDep,
     status: Annotated[RunStatusName | None, Query(description="run status")] = None,
     trace_id: Annotated[
         str | None,
@@ -62,12 +69,13 @@ async def list_runs(
         ),
     ] = None,
     sort: Annotated[
-        Literal["start", "cost"],
+        Literal["start", "cost", "relevance"] | None,
         Query(
             description="start: newest first; cost: most expensive first (runs without a "
-            "cost last), then newest first. Cursors page either order"
+            "cost last), then newest first; relevance (with q only, its default): best match "
+            "first, then newest first. Cursors page every order"
         ),
-    ] = "start",
+    ] = None,
     signature: Annotated[
         str | None,
         Query(description="failed runs with this failure signature id", pattern="^[0-9a-f]{16}$"),
@@ -81,13 +89,17 @@ async def list_runs(
         Query(ge=0, le=MAX_OFFSET, description="runs to skip (after the cursor, if any)"),
     ] = 0,
 ) -> RunList:
+    if sort is None:
+        sort = "relevance" if words else "start"
+    elif sort == "relevance" and not words:
+        raise invalid_parameter("sort", "relevance needs q (words to search for)")
     after = None
     if cursor is not None:
         try:
             after = decode_cursor(cursor)
         except InvalidCursor as exc:
             raise invalid_parameter("cursor", str(exc)) from None
-        if (after.cost_key is not None) != (sort == "cost"):
+        if (after.cost_key is not None) != (sort in ("cost", "relevance")):
             raise invalid_parameter(
                 "cursor", "was issued for another sort order (use next_cursor as given)"
             )
@@ -103,7 +115,17 @@ async def list_runs(
         has_error=has_error,
         min_cost=min_cost,
         signature=signature,
+        attributes=attributes,
+        words=words,
     )
+    if sort == "relevance":
+        found = await queries.search_runs(filters, after=after, limit=limit, offset=offset)
+        return RunList(
+            items=[
+                with_match(present_run(row), found.hits.get(row.id), words) for row in found.runs
+            ],
+            next_cursor=encode_cursor(found.next_key) if found.next_key else None,
+        )
     page = await queries.list_runs(
         filters, after=after, limit=limit, offset=offset, by_cost=sort == "cost"
     )

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from api.failure_schemas import RunFailure
+from api.search_schemas import SearchMatch
 
 Timestamp = Annotated[
     str,
@@ -81,6 +82,9 @@ class Run(BaseModel):
     unpriced_llm_calls: int = Field(
         description="the run's own LLM calls that could not be priced (unknown model or "
         "provider, no token counts): when > 0, cost is a lower bound"
+    )
+    match: SearchMatch | None = Field(
+        default=None, description="in a text search (q): where the words were found"
     )
 
 

@@ -17,6 +17,7 @@ from mapping.messages import NOT_JSON, answer_in, parsed, request_in
 from mapping.model import ArtifactFacts, SpanCategory, SpanFacts, SpanStatus
 from mapping.registry import Reading
 from mapping.span_artifacts import document_artifacts, event_artifacts, last_exception
+from mapping.span_attributes import span_attributes
 from mapping.text import MAX_DISPLAY_CHARS, MAX_IDENTIFIER_BYTES, display, identifier
 from mapping.values import as_int, as_text, display_text, python_value, read_prefixed
 
@@ -399,4 +400,5 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
         artifacts=artifacts,
         declared_status=declared_status,
         truncated_fields=tuple(cut),
+        attributes=span_attributes(span, resource, scope),
     )

@@ -42,6 +42,7 @@ from storage.derived_rows import RUN_PREVIEW_CHARS, TraceRows, diff_rows, trace_
 from storage.derived_writer import PostgresDerivedRowWriter, RegistryEntry, TraceUpdate
 from storage.errors import means_transient, means_unreachable
 from storage.locks import hold_partitions_steady, lock_traces
+from storage.search_index import SearchIndex
 from storage.trace_cache import CachedSpan, CachedTrace, TraceCache
 
 logger = logging.getLogger(__name__)
@@ -205,7 +206,8 @@ class DeriveEngine:
         self.mapping_version = mapping_version
         self.batch_traces = batch_traces
         self.batch_spans = batch_spans
-        self.extensions = list(extensions)
+        # Search documents are derived state every deployment keeps; the rest is optional.
+        self.extensions: list[DerivedExtension] = [SearchIndex(), *extensions]
         self.price_overrides = price_overrides
         self._resources: dict[tuple[int, int], Resource] = {}
         self._scopes: dict[tuple[int, int], InstrumentationScope] = {}

@@ -1,7 +1,8 @@
 """Day partitions of the big tables: created ahead of the data, dropped by retention.
 
 ``spans`` and ``runs`` are partitioned by the day (UTC) of their start time, ``steps`` by the
-day of their run's start, so a run's steps share one partition. A row of a day that has no
+day of their run's start, so a run's steps share one partition (``run_search``, a run's search
+document, like ``runs``). A row of a day that has no
 partition yet lands in the table's default partition; maintenance creates the partitions of
 the days it finds there (within bounds, so a sender with random timestamps cannot make
 thousands) and moves those rows in. Partitions are created as plain tables and attached,
@@ -30,6 +31,7 @@ PARTITIONED_TABLES: dict[str, str] = {
     "spans": "start_ns",
     "runs": "start_ns",
     "steps": "run_start_ns",
+    "run_search": "start_ns",  # search documents, one per run (migration 0012)
 }
 DAYS_AHEAD = 2  # partitions created for the coming days
 DAYS_BEHIND = 7  # and for the past days (late data, clock skew)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -41,6 +42,7 @@ from storage.query_records import (
     ToolStatsRow,
 )
 from storage.rollup_window import Cover, cover, level_for_width
+from storage.search_queries import RunSearch, SearchPage, search_exists
 
 RUN_STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED")
 FINISHED_STATUSES = ("SUCCESS", "FAILED", "CANCELLED")
@@ -209,6 +211,9 @@ def _run_conditions(project_id: int, filters: RunFilters, *, tool: bool = True) 
         where.add(_HAS_ERROR)
     elif filters.has_error is False:
         where.add("NOT " + _HAS_ERROR)
+    found = search_exists(filters)
+    if found is not None:
+        where.add(found[0], *found[1])
     return where
 
 
@@ -306,6 +311,24 @@ class Queries:
         last = rows[-1]
         cost_key = (-1.0 if last.cost is None else last.cost) if by_cost else None
         return RunPage(runs=rows, next_key=RunKey(last.start_ns, last.id, cost_key))
+
+    async def search_runs(
+        self, filters: RunFilters, *, after: RunKey | None, limit: int, offset: int = 0
+    ) -> SearchPage:
+        """Runs matching ``filters`` whose search documents hold every one of ``filters.words``,
+        most relevant first (``storage.search_queries``)."""
+        outer = _run_conditions(self.project_id, replace(filters, attributes=(), words=()))
+        try:
+            return await RunSearch(self.pool, self.project_id).search(
+                filters,
+                (outer.sql(), outer.params),
+                RUN_SELECT,
+                after=after,
+                limit=limit,
+                offset=offset,
+            )
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StorageUnavailable(str(exc)) from exc
 
     def _runs_with_tool(
         self, filters: RunFilters, after: RunKey | None, limit: int, offset: int

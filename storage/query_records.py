@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+AttributeOperator = Literal["eq", "exists", "gt", "gte", "lt", "lte"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +19,8 @@ class TimeWindow:
 @dataclass(frozen=True, slots=True)
 class RunKey:
     """The position of a run in its list's order: the keyset of a page. ``cost_key`` is set
-    in the most-expensive-first order: the run's cost, -1 for a run without one."""
+    in the most-expensive-first order (the run's cost, -1 for a run without one) and in the
+    most-relevant-first order of a text search (the run's score)."""
 
     start_ns: int
     id: str
@@ -38,6 +42,21 @@ class RunFilters:
     has_error: bool | None = None
     min_cost: float | None = None
     signature: str | None = None  # failure signature id
+    # Search (storage.search_queries): attribute conditions, all of which must hold, and the
+    # words of a text query, in lower case (mapping.search_document.fold), all of which must
+    # occur in the run's search document.
+    attributes: tuple[AttributeFilter, ...] = ()
+    words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeFilter:
+    """One condition on a run's attributes: ``key`` exists, equals ``value`` (as text, and as
+    a number or boolean where ``value`` reads as one), or compares with the number ``value``."""
+
+    key: str
+    operator: AttributeOperator
+    value: str | float | None = None
 
 
 @dataclass(slots=True)

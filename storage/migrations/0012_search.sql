@@ -1,0 +1,38 @@
+-- depends: 0005_partitioned_layout
+-- Search over runs (docs/search.md): one row per run with its attributes and a bounded text
+-- document, written by the deriver (storage/search_index.py), partitioned like runs by the
+-- day of the run's start, so retention drops it with the run.
+--
+-- attributes: {key: [value, ...]} of the run's agent span and its steps' spans; a GIN index
+--   (jsonb_ops: key existence `?`, containment `@>` and jsonpath `@?` all use it).
+-- body: the run's and its steps' inputs, outputs and errors (mapping/search_document.py);
+--   folded: the same in lower case, character for character; words: its 'simple' tsvector.
+--   Substring matching (LIKE on folded) uses a trigram index, ranking uses words.
+-- segments: [[offset, span id (hex), name, field], ...]: which step each piece of body is.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+CREATE TABLE run_search (
+    trace_id    bytea NOT NULL,
+    project_id  integer NOT NULL,
+    span_id     bytea NOT NULL,
+    start_ns    bigint NOT NULL,
+    digest      bytea NOT NULL,          -- of the content: a derivation rewrites changed rows only
+    attributes  jsonb NOT NULL,
+    body        text NOT NULL,
+    folded      text NOT NULL,
+    words       tsvector NOT NULL,
+    segments    jsonb NOT NULL,
+    PRIMARY KEY (trace_id, project_id, span_id, start_ns)
+) PARTITION BY RANGE (start_ns);
+CREATE TABLE run_search_default PARTITION OF run_search DEFAULT;
+CREATE INDEX run_search_attributes ON run_search USING gin (attributes);
+CREATE INDEX run_search_folded ON run_search USING gin (folded gin_trgm_ops);
+CREATE INDEX run_search_words ON run_search USING gin (words);
+
+DO $$
+BEGIN
+    ALTER TABLE run_search ALTER COLUMN body SET COMPRESSION lz4;
+    ALTER TABLE run_search ALTER COLUMN folded SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    RAISE NOTICE 'lz4 is not available on this server: search documents use pglz';
+END $$;

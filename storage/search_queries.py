@@ -1,0 +1,247 @@
+"""Reading ``run_search``: attribute and text conditions on runs, and the ranked text search.
+
+Conditions are on the search row ``s`` of a run (migration 0012):
+
+- an attribute exists: ``s.attributes ? key`` (GIN index);
+- equals: ``s.attributes @> {key: [value]}`` for the text value, and for the number or
+  boolean it reads as (GIN index);
+- compares with a number: ``s.attributes @? '$."key"[*] ? (@ > n)'`` (the GIN index finds the
+  runs having the key, the comparison is checked on those);
+- a word occurs: ``s.folded LIKE '%word%'`` (trigram index; a word of fewer than 3 characters
+  cannot use it and is checked on every run of the window).
+
+The ranked search scores each matching run by ``ts_rank`` of its 'simple' tsvector against
+the words (whole words score, a word found only inside a longer one scores 0), best first,
+then newest first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool
+
+from storage.query_records import AttributeFilter, RunFilters, RunKey, RunRow
+
+_COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def like_pattern(word: str) -> str:
+    """A LIKE pattern finding ``word`` anywhere (its own % and _ taken literally)."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _number_literal(value: float) -> str:
+    """A jsonpath numeric literal of a finite number."""
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value).replace("e+", "e")
+
+
+def _equal_values(value: str) -> list[Any]:
+    """The JSON values an equality with ``value`` matches: the text, and the number or
+    boolean it reads as."""
+    values: list[Any] = [value]
+    if value in ("true", "false"):
+        values.append(value == "true")
+    else:
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            values.append(int(number) if number.is_integer() and abs(number) < 1e15 else number)
+    return values
+
+
+def attribute_condition(item: AttributeFilter) -> tuple[sql.Composable, list[Any]]:
+    """The condition on ``s.attributes`` of one attribute filter, with its parameters."""
+    if item.operator == "exists":
+        return sql.SQL("s.attributes ? %s"), [item.key]
+    if item.operator == "eq":
+        values = _equal_values(str(item.value))
+        parts = [sql.SQL("s.attributes @> %s::jsonb")] * len(values)
+        return (
+            sql.SQL("({})").format(sql.SQL(" OR ").join(parts)),
+            [orjson.dumps({item.key: [v]}).decode() for v in values],
+        )
+    number = float(item.value)  # type: ignore[arg-type]
+    path = (
+        f"$.{orjson.dumps(item.key).decode()}[*] ? "
+        f"(@ {_COMPARISONS[item.operator]} {_number_literal(number)})"
+    )
+    return sql.SQL("s.attributes @? %s::jsonpath"), [path]
+
+
+def search_conditions(filters: RunFilters) -> tuple[list[sql.Composable], list[Any]]:
+    """The conditions on a run's search row ``s`` of the filters' attributes and words."""
+    parts: list[sql.Composable] = []
+    params: list[Any] = []
+    for item in filters.attributes:
+        part, values = attribute_condition(item)
+        parts.append(part)
+        params.extend(values)
+    for word in filters.words:
+        parts.append(sql.SQL("s.folded LIKE %s"))
+        params.append(like_pattern(word))
+    return parts, params
+
+
+def search_exists(filters: RunFilters) -> tuple[sql.Composable, list[Any]] | None:
+    """An EXISTS condition on a run ``r`` having a search row that meets the filters'
+    attribute and word conditions; None when there are none."""
+    parts, params = search_conditions(filters)
+    if not parts:
+        return None
+    return (
+        sql.SQL(
+            "EXISTS (SELECT 1 FROM run_search s WHERE s.project_id = r.project_id"
+            " AND s.trace_id = r.trace_id AND s.span_id = r.span_id AND s.start_ns = r.start_ns"
+            " AND {})"
+        ).format(sql.SQL(" AND ").join(parts)),
+        params,
+    )
+
+
+@dataclass(slots=True)
+class SearchHit:
+    """Where a run's words were found: its search document and score."""
+
+    score: float
+    body: str
+    segments: list[list[Any]]  # [offset, span id, name, field]
+
+
+@dataclass(slots=True)
+class SearchPage:
+    runs: list[RunRow]
+    hits: dict[str, SearchHit]  # by run id
+    next_key: RunKey | None
+
+
+def _tsquery(words: Sequence[str]) -> tuple[sql.Composable, list[Any]]:
+    parts = [sql.SQL("plainto_tsquery('simple', %s)")] * len(words)
+    return sql.SQL("({})").format(sql.SQL(" || ").join(parts)), list(words)
+
+
+_SELECT_HITS = """
+SELECT encode(s.trace_id || s.span_id, 'hex'), s.body, s.segments FROM run_search s
+JOIN unnest(%s::bytea[], %s::bytea[], %s::int8[]) AS k(t, sp, st)
+  ON s.trace_id = k.t AND s.span_id = k.sp AND s.start_ns = k.st
+WHERE s.project_id = %s
+"""
+
+
+async def search_documents(
+    conn: psycopg.AsyncConnection[Any], project_id: int, runs: Sequence[RunRow]
+) -> dict[str, tuple[str, list[list[Any]]]]:
+    """The search document (body, segments) of each run, by run id."""
+    if not runs:
+        return {}
+    cursor = await conn.execute(
+        _SELECT_HITS,
+        (
+            [bytes.fromhex(r.trace_id) for r in runs],
+            [bytes.fromhex(r.span_id) for r in runs],
+            [r.start_ns for r in runs],
+            project_id,
+        ),
+    )
+    return {run_id: (body, segments) for run_id, body, segments in await cursor.fetchall()}
+
+
+class RunSearch:
+    """The most relevant runs of a project for some words, with where they were found."""
+
+    def __init__(self, pool: AsyncConnectionPool, project_id: int) -> None:
+        self.pool = pool
+        self.project_id = project_id
+
+    async def search(
+        self,
+        filters: RunFilters,
+        run_where: tuple[sql.Composable, list[Any]],
+        run_columns: sql.Composable,
+        *,
+        after: RunKey | None,
+        limit: int,
+        offset: int = 0,
+    ) -> SearchPage:
+        """Runs meeting ``run_where`` (conditions on ``r``, without the search conditions)
+        whose documents hold every word of ``filters.words``, best score first."""
+        parts, params = search_conditions(filters)
+        tsquery, tsquery_params = _tsquery(filters.words)
+        inner: list[sql.Composable] = [sql.SQL("s.project_id = %s")]
+        inner_params: list[Any] = [self.project_id]
+        if filters.window.since_ns is not None:
+            inner.append(sql.SQL("s.start_ns >= %s"))
+            inner_params.append(filters.window.since_ns)
+        if filters.window.until_ns is not None:
+            inner.append(sql.SQL("s.start_ns < %s"))
+            inner_params.append(filters.window.until_ns)
+        outer, outer_params = run_where
+        keyset: sql.Composable = sql.SQL("true")
+        keyset_params: list[Any] = []
+        if after is not None and after.cost_key is not None:
+            trace_id, span_id = bytes.fromhex(after.id[:32]), bytes.fromhex(after.id[32:])
+            keyset = sql.SQL("(m.score, r.start_ns, r.trace_id, r.span_id) < (%s, %s, %s, %s)")
+            keyset_params = [after.cost_key, after.start_ns, trace_id, span_id]
+        query = sql.SQL(
+            "SELECT {columns}, m.score FROM ("
+            " SELECT s.trace_id, s.span_id, s.start_ns,"
+            " ts_rank(s.words, {tsquery})::float8 AS score"
+            " FROM run_search s WHERE {inner}) m"
+            " JOIN runs r ON r.project_id = %s AND r.trace_id = m.trace_id"
+            " AND r.span_id = m.span_id AND r.start_ns = m.start_ns"
+            " WHERE {outer} AND {keyset}"
+            " ORDER BY m.score DESC, r.start_ns DESC, r.trace_id DESC, r.span_id DESC"
+            " LIMIT %s OFFSET %s"
+        ).format(
+            columns=run_columns,
+            tsquery=tsquery,
+            inner=sql.SQL(" AND ").join(inner + parts),
+            outer=outer,
+            keyset=keyset,
+        )
+        values = [
+            *tsquery_params,
+            *inner_params,
+            *params,
+            self.project_id,
+            *outer_params,
+            *keyset_params,
+            limit + 1,
+            offset,
+        ]
+        async with self.pool.connection() as conn:
+            cursor = conn.cursor(row_factory=class_row(ScoredRun))
+            await cursor.execute(query, values)
+            rows = await cursor.fetchall()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            documents = await search_documents(conn, self.project_id, rows)
+        hits = {
+            row.id: SearchHit(row.score, *documents[row.id]) for row in rows if row.id in documents
+        }
+        runs: list[RunRow] = list(rows)
+        next_key = None
+        if more and rows:
+            last = rows[-1]
+            next_key = RunKey(last.start_ns, last.id, last.score)
+        return SearchPage(runs=runs, hits=hits, next_key=next_key)
+
+
+class ScoredRun(RunRow):
+    """A run row with its score (the query's last column)."""
+
+    def __init__(self, *args: Any, score: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.score = score
