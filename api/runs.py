@@ -129,8 +129,9 @@ async def list_runs(
     page = await queries.list_runs(
         filters, after=after, limit=limit, offset=offset, by_cost=sort == "cost"
     )
+    hits = await queries.search_hits(page.runs) if words else {}
     return RunList(
-        items=[present_run(row) for row in page.runs],
+        items=[with_match(present_run(row), hits.get(row.id), words) for row in page.runs],
         next_cursor=encode_cursor(page.next_key) if page.next_key else None,
     )
 

@@ -15,9 +15,9 @@ class SnippetFragment(BaseModel):
 class SearchMatch(BaseModel):
     """Where the words of q were found in a run."""
 
-    score: float = Field(
-        description="relevance: PostgreSQL ts_rank of the run's words against q's; 0 when "
-        "the words occur only inside longer words"
+    score: float | None = Field(
+        description="relevance (sort=relevance): PostgreSQL ts_rank of the run's words "
+        "against q's, 0 when the words occur only inside longer words; null in the other orders"
     )
     step_id: str | None = Field(
         description="the run or step (48 hex characters, trace id then span id) whose text "

@@ -42,7 +42,13 @@ from storage.query_records import (
     ToolStatsRow,
 )
 from storage.rollup_window import Cover, cover, level_for_width
-from storage.search_queries import RunSearch, SearchPage, search_exists
+from storage.search_queries import (
+    RunSearch,
+    SearchHit,
+    SearchPage,
+    search_documents,
+    search_exists,
+)
 
 RUN_STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED")
 FINISHED_STATUSES = ("SUCCESS", "FAILED", "CANCELLED")
@@ -329,6 +335,12 @@ class Queries:
             )
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
+
+    async def search_hits(self, runs: Sequence[RunRow]) -> dict[str, SearchHit]:
+        """The search documents of runs, by run id (without a score)."""
+        async with self._connection() as conn:
+            documents = await search_documents(conn, self.project_id, runs)
+        return {run_id: SearchHit(None, *document) for run_id, document in documents.items()}
 
     def _runs_with_tool(
         self, filters: RunFilters, after: RunKey | None, limit: int, offset: int

@@ -115,7 +115,7 @@ def search_exists(filters: RunFilters) -> tuple[sql.Composable, list[Any]] | Non
 class SearchHit:
     """Where a run's words were found: its search document and score."""
 
-    score: float
+    score: float | None  # None outside the most-relevant-first order
     body: str
     segments: list[list[Any]]  # [offset, span id, name, field]
 
