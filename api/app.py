@@ -11,6 +11,7 @@ from api import (
     agents,
     auth,
     compare,
+    export,
     failures,
     metrics,
     prices,
@@ -59,6 +60,7 @@ def create_app(
     for router, needs in (
         (traces.router, read),
         (compare.router, read),  # before runs: /v1/runs/compare is not a run id
+        (export.router, read),  # likewise /v1/runs/export
         (runs.router, read),
         (run_steps.router, read),
         (rest_runs.router, ingest_scope),

@@ -9,21 +9,14 @@ from fastapi import APIRouter, Path, Query, Request
 from api.errors import ApiError
 from api.failure_presenters import run_failure
 from api.pagination import InvalidCursor, decode_cursor, encode_cursor
-from api.params import (
-    ERROR_RESPONSES,
-    AgentDep,
-    QueriesDep,
-    WindowDep,
-    invalid_parameter,
-    text_value,
-)
+from api.params import ERROR_RESPONSES, QueriesDep, invalid_parameter
 from api.payloads import payloads_of
 from api.presenters import present_run, present_run_detail
-from api.schemas import RunDetail, RunList, RunStatusName
-from api.search_params import ATTRIBUTE_DESCRIPTION, AttributesDep, WordsDep
+from api.run_filters import RunFiltersDep
+from api.schemas import RunDetail, RunList
+from api.search_params import ATTRIBUTE_DESCRIPTION
 from api.search_presenters import with_match
 from storage.failure_queries import FailureQueries
-from storage.query_records import RunFilters
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
 
@@ -40,34 +33,7 @@ MAX_OFFSET = 1_000_000
 )
 async def list_runs(
     queries: QueriesDep,
-    window: WindowDep,
-    agent: AgentDep,
-    attributes: AttributesDep,
-    words: WordsDep,
-    status: Annotated[RunStatusName | None, Query(description="run status")] = None,
-    trace_id: Annotated[
-        str | None,
-        Query(description="the runs of one trace (32 hex characters)", pattern="^[0-9a-fA-F]{32}$"),
-    ] = None,
-    session_id: Annotated[str | None, Query(description="session or conversation id")] = None,
-    user_id: Annotated[str | None, Query()] = None,
-    tool: Annotated[str | None, Query(description="runs that called this tool")] = None,
-    min_duration_ms: Annotated[
-        float | None,
-        Query(ge=0, allow_inf_nan=False, description="runs that took at least this long"),
-    ] = None,
-    has_error: Annotated[
-        bool | None,
-        Query(description="true: the run failed or one of its steps did; false: neither"),
-    ] = None,
-    min_cost: Annotated[
-        float | None,
-        Query(
-            ge=0,
-            allow_inf_nan=False,
-            description="runs whose own cost is at least this many USD (unpriced runs never match)",
-        ),
-    ] = None,
+    filters: RunFiltersDep,
     sort: Annotated[
         Literal["start", "cost", "relevance"] | None,
         Query(
@@ -75,10 +41,6 @@ async def list_runs(
             "cost last), then newest first; relevance (with q only, its default): best match "
             "first, then newest first. Cursors page every order"
         ),
-    ] = None,
-    signature: Annotated[
-        str | None,
-        Query(description="failed runs with this failure signature id", pattern="^[0-9a-f]{16}$"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 50,
     cursor: Annotated[
@@ -90,8 +52,8 @@ async def list_runs(
     ] = 0,
 ) -> RunList:
     if sort is None:
-        sort = "relevance" if words else "start"
-    elif sort == "relevance" and not words:
+        sort = "relevance" if filters.words else "start"
+    elif sort == "relevance" and not filters.words:
         raise invalid_parameter("sort", "relevance needs q (words to search for)")
     after = None
     if cursor is not None:
@@ -103,21 +65,7 @@ async def list_runs(
             raise invalid_parameter(
                 "cursor", "was issued for another sort order (use next_cursor as given)"
             )
-    filters = RunFilters(
-        window=window,
-        agent=agent,
-        status=status,
-        trace_id=bytes.fromhex(trace_id) if trace_id else None,
-        session_id=text_value(session_id, "session_id"),
-        user_id=text_value(user_id, "user_id"),
-        tool=text_value(tool, "tool"),
-        min_duration_ms=min_duration_ms,
-        has_error=has_error,
-        min_cost=min_cost,
-        signature=signature,
-        attributes=attributes,
-        words=words,
-    )
+    words = filters.words
     if sort == "relevance":
         found = await queries.search_runs(filters, after=after, limit=limit, offset=offset)
         return RunList(

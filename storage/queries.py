@@ -9,6 +9,7 @@ up to ``EXACT_MAX_WINDOW_NS``, exactly from the rows when asked.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -271,6 +272,13 @@ class Queries:
                     yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
+
+    def connection(
+        self, settings: dict[str, str] | None = None
+    ) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """A pooled connection for the read modules beside this one (``export_queries``);
+        StorageUnavailable when the database cannot be reached."""
+        return self._connection(settings)
 
     # --- runs ---
 

@@ -104,6 +104,7 @@ def test_a_run_carries_every_field(api: httpx.Client, data: Dataset) -> None:
         "service_name": "test-service",
         "cost": None,  # "gpt-x" is in no price table
         "unpriced_llm_calls": 1,
+        "match": None,  # set in a text search (q)
     }
 
 

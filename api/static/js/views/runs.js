@@ -26,6 +26,13 @@ import {
 import { previewText } from "../messages.js";
 import { RANGES, windowFromParams } from "../ranges.js";
 import { href, navigate } from "../router.js";
+import {
+  ATTRIBUTE_PREFIX,
+  attributeAdder,
+  attributeChips,
+  attributeParams,
+  matchSnippet,
+} from "../search-filters.js";
 
 const PAGE_SIZE = 50;
 const REFRESH_MS = 5000;
@@ -57,6 +64,7 @@ const FILTER_KEYS = [
   "until",
   "has_error",
   "sort",
+  "q",
   ...TEXT_FILTERS.map(([key]) => key),
 ];
 
@@ -66,6 +74,7 @@ function filtersFrom(params) {
     const value = params.get(key);
     if (value) filters[key] = value;
   }
+  for (const [name, value] of attributeParams(params)) filters[name] = value;
   return filters;
 }
 
@@ -117,6 +126,7 @@ function runRow(run, fresh) {
   const started = parseTime(run.started_at);
   const link = href(`/runs/${run.id}`);
   const preview = excerpt(previewText(run.input), 140);
+  const match = matchSnippet(run.match);
   const row = h(
     "tr",
     {
@@ -130,7 +140,7 @@ function runRow(run, fresh) {
       h("a", { href: link, class: "run-link" }, run.agent.name),
       run.parent_run_id ? h("span", { class: "tag", title: "invoked by another run" }, "nested") : null,
       h("span", { class: "mono muted id-hint", title: run.id }, shortId(run.id)),
-      preview ? h("div", { class: "run-preview", title: preview }, preview) : null,
+      match || (preview ? h("div", { class: "run-preview", title: preview }, preview) : null),
     ),
     h("td", { dataset: { label: "Started" }, title: formatDateTime(started) }, formatRelative(started)),
     durationCell(run),
@@ -204,10 +214,47 @@ export function mountRuns(container, route) {
     "sort",
     [
       ["", "Newest first"],
+      ["start", "Newest first"],
       ["cost", "Most expensive first"],
     ],
     filters.sort || "",
   );
+  // With words to search for, the API's default order is the best match first.
+  function labelSort() {
+    sortField.control.options[0].textContent = filters.q ? "Best match first" : "Newest first";
+    sortField.control.options[1].hidden = !filters.q;
+  }
+  labelSort();
+  const searchId = uniqueId("search");
+  const searchBox = h("input", {
+    id: searchId,
+    name: "q",
+    type: "search",
+    value: filters.q || "",
+    autocomplete: "off",
+    maxlength: "200",
+    placeholder: "Words in inputs, outputs, errors, tool arguments",
+  });
+  const searchField = h(
+    "div",
+    { class: "field field-search" },
+    h("label", { for: searchId }, "Search"),
+    searchBox,
+  );
+  const chips = h("div", { class: "attribute-filters" });
+  function renderChips() {
+    chips.replaceChildren(
+      ...[
+        attributeChips(filters, (name) => {
+          const next = { ...filters };
+          delete next[name];
+          navigate("/runs", next);
+        }),
+        attributeAdder((name, value) => navigate("/runs", { ...filters, [name]: value })),
+      ].filter(Boolean),
+    );
+  }
+  renderChips();
   const textFields = TEXT_FILTERS.map(([key, label, attributes]) => [
     key,
     textField(label, key, filters[key], attributes),
@@ -246,6 +293,7 @@ export function mountRuns(container, route) {
   const form = h(
     "form",
     { class: "filters", role: "search", "aria-label": "Filter runs" },
+    searchField,
     agentSelect.element,
     statusField.element,
     rangeField.element,
@@ -278,6 +326,11 @@ export function mountRuns(container, route) {
       if (value) next[key] = value;
     }
     if (errorsBox.checked) next.has_error = "true";
+    const words = searchBox.value.trim();
+    if (words) next.q = words;
+    for (const [name, value] of Object.entries(filters)) {
+      if (name.startsWith(ATTRIBUTE_PREFIX)) next[name] = value;
+    }
     return next;
   }
 
@@ -312,6 +365,7 @@ export function mountRuns(container, route) {
         ),
       ),
       form,
+      chips,
       results,
       pager,
     ),
@@ -320,7 +374,7 @@ export function mountRuns(container, route) {
   function renderPager(nextCursor) {
     clear(pager);
     const page = cursorStack.length + 1;
-    const byCost = filters.sort === "cost";
+    const byCost = filters.sort === "cost" || Boolean(filters.q && !filters.sort);
     const newer = h("button", { type: "button", class: "button", disabled: !cursor }, byCost ? "← Previous" : "← Newer");
     newer.addEventListener("click", () => {
       const previous = cursorStack.pop() || null;
@@ -374,7 +428,11 @@ export function mountRuns(container, route) {
       h(
         "caption",
         { class: "visually-hidden" },
-        filters.sort === "cost" ? "Runs, most expensive first" : "Runs, newest first",
+        filters.sort === "cost"
+          ? "Runs, most expensive first"
+          : filters.q && !filters.sort
+            ? "Runs, best match first"
+            : "Runs, newest first",
       ),
       h(
         "thead",
@@ -455,6 +513,9 @@ export function mountRuns(container, route) {
       }
       rangeField.control.value = custom ? "custom" : filters.range || "";
       sortField.control.value = filters.sort || "";
+      labelSort();
+      searchBox.value = filters.q || "";
+      renderChips();
       for (const [key, field] of textFields) field.control.value = filters[key] || "";
       errorsBox.checked = filters.has_error === "true";
       load({ quiet: false });
