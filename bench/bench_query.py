@@ -313,6 +313,7 @@ _SIZE_FAMILIES = (
     ("rollups", "rollup_"),
     ("trace registry", "traces"),
     ("resources and scopes", "resources|scopes"),
+    ("search documents", "run_search"),
 )
 
 
@@ -364,6 +365,26 @@ class Sample:
     users: list[str]
     step_ids: list[str] = field(default_factory=list)  # run id then step id, 96 hex
     counts: dict[str, int] = field(default_factory=dict)
+    words: list[str] = field(default_factory=list)  # rarer words of stored search documents
+    word_pairs: list[str] = field(default_factory=list)  # two of one document, "a b"
+
+
+def _search_words(documents: list[str]) -> tuple[list[str], list[str]]:
+    """Words of 7 letters or more that are not among the common ones, one by one and in pairs
+    from one document: what a person would search for."""
+    common = set(_COMMON_WORDS)
+    words: list[str] = []
+    pairs: list[str] = []
+    for document in documents:
+        found = [
+            w for w in document.replace('"', " ").split()
+            if len(w) >= 7 and w.isalpha() and w not in common
+        ]  # fmt: skip
+        if found:
+            words.append(found[0])
+        if len(found) >= 2:
+            pairs.append(f"{found[0]} {found[-1]}")
+    return words, pairs
 
 
 def draw_sample(database_url: str) -> Sample:
@@ -380,6 +401,9 @@ def draw_sample(database_url: str) -> Sample:
                 ("steps", "SELECT count(*) FROM steps"),
             )
         }
+        words, pairs = _search_words(
+            column("SELECT folded FROM run_search ORDER BY random() LIMIT 500")
+        )
         return Sample(
             agents=column("SELECT DISTINCT agent_name FROM runs"),
             tools=column("SELECT DISTINCT tool_name FROM steps WHERE tool_name IS NOT NULL"),
@@ -401,6 +425,8 @@ def draw_sample(database_url: str) -> Sample:
                 "SELECT user_id FROM runs WHERE user_id IS NOT NULL ORDER BY random() LIMIT 500"
             ),
             counts=counts,
+            words=words,
+            word_pairs=pairs,
         )
 
 
@@ -463,6 +489,17 @@ def cases(sample: Sample, client: httpx.Client, now_ns: int) -> dict[str, Callab
         "runs ?agent&status&since": lambda: (
             f"/v1/runs?agent={pick(sample.agents)}&status=FAILED&since={month_ago}"
         ),
+        "runs ?attr.session.id=": lambda: f"/v1/runs?attr.session.id={pick(sample.sessions)}",
+        "runs ?attr.service.name=": lambda: f"/v1/runs?attr.service.name={pick(AGENTS).service}",
+        "runs ?attr.<tokens>=gt:3900": lambda: "/v1/runs?attr.gen_ai.usage.input_tokens=gt:3900",
+        "runs ?attr exists&agent": lambda: (
+            f"/v1/runs?attr.gen_ai.tool.call.id=*&agent={pick(sample.agents)}"
+        ),
+        "runs ?q=<rarer word>": lambda: f"/v1/runs?q={pick(sample.words)}",
+        "runs ?q=<two words>": lambda: f"/v1/runs?q={pick(sample.word_pairs)}",
+        "runs ?q=<word>&since=24h": lambda: f"/v1/runs?q={pick(sample.words)}&since={day_ago}",
+        "runs ?q=weather (common)": lambda: "/v1/runs?q=weather",
+        "runs ?q=<word>&sort=start": lambda: f"/v1/runs?q={pick(sample.words)}&sort=start",
         "runs/{id}": lambda: f"/v1/runs/{pick(sample.run_ids)}",
         "runs/{id}/timeline": lambda: f"/v1/runs/{pick(sample.run_ids)}/timeline",
         "runs/{id}/steps": lambda: f"/v1/runs/{pick(sample.run_ids)}/steps",
