@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from mapping.model import DerivedTrace, SpanFacts
 
 SEGMENT_CHARS = 512
-DOCUMENT_CHARS = 8192
+DOCUMENT_CHARS = 4096
 MAX_KEYS = 256  # attribute keys kept per run
 MAX_VALUES = 32  # distinct values kept per key and run
 

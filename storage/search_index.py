@@ -31,7 +31,7 @@ WHERE x.project_id = %s AND x.trace_id = k.t AND x.span_id = k.s AND x.start_ns 
 _INSERT = """
 INSERT INTO run_search (trace_id, project_id, span_id, start_ns, digest, attributes, body,
                         folded, words, segments)
-SELECT t, %s, s, st, d, a::jsonb, b, f, to_tsvector('simple', f), g::jsonb
+SELECT t, %s, s, st, d, a::jsonb, b, f, strip(to_tsvector('simple', f)), g::jsonb
 FROM unnest(%s::bytea[], %s::bytea[], %s::int8[], %s::bytea[], %s::text[], %s::text[],
             %s::text[], %s::text[]) AS x(t, s, st, d, a, b, f, g)
 ON CONFLICT (trace_id, project_id, span_id, start_ns) DO UPDATE SET

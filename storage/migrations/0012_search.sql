@@ -6,7 +6,8 @@
 -- attributes: {key: [value, ...]} of the run's agent span and its steps' spans; a GIN index
 --   (jsonb_ops: key existence `?`, containment `@>` and jsonpath `@?` all use it).
 -- body: the run's and its steps' inputs, outputs and errors (mapping/search_document.py);
---   folded: the same in lower case, character for character; words: its 'simple' tsvector.
+--   folded: the same in lower case, character for character; words: its 'simple'
+--   tsvector without positions.
 --   Substring matching (LIKE on folded) uses a trigram index, ranking uses words.
 -- segments: [[offset, span id (hex), name, field], ...]: which step each piece of body is.
 CREATE TABLE run_search (
