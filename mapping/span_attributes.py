@@ -15,7 +15,7 @@ replaced, numbers finite.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from math import isfinite
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
@@ -34,55 +34,58 @@ AttributePair = tuple[str, Scalar | None]
 """A key with one of its values; None: the key is there, its value is not kept."""
 
 
-def _pairs(key: str, value: AnyValue, depth: int) -> Iterator[AttributePair]:
+def _add(out: list[AttributePair], key: str, value: AnyValue, depth: int) -> None:
+    """Append the pairs of one attribute (flattened) to ``out``."""
+    if not key or len(key) > MAX_KEY_CHARS:
+        return
+    if "\x00" in key or not key.isascii():
+        key = valid_text(key)
     kind = value.WhichOneof("value")
     if kind == "string_value":
         text = value.string_value
         if text:
-            yield (key, valid_text(text)) if len(text) <= MAX_VALUE_CHARS else (key, None)
+            out.append((key, valid_text(text)) if len(text) <= MAX_VALUE_CHARS else (key, None))
     elif kind == "bool_value":
-        yield key, value.bool_value
+        out.append((key, value.bool_value))
     elif kind == "int_value":
-        yield key, value.int_value
+        out.append((key, value.int_value))
     elif kind == "double_value":
         number = value.double_value
-        yield (key, number) if isfinite(number) else (key, None)
-    elif kind == "array_value":
-        if depth < _MAX_DEPTH:
-            for item in value.array_value.values:
-                if item.WhichOneof("value") not in ("array_value", "kvlist_value"):
-                    yield from _pairs(key, item, depth + 1)
-    elif kind == "kvlist_value" and depth < _MAX_DEPTH:
-        for entry in value.kvlist_value.values:
-            yield from _keyed(f"{key}.{entry.key}", entry.value, depth + 1)
-
-
-def _keyed(key: str, value: AnyValue, depth: int) -> Iterator[AttributePair]:
-    if not key or len(key) > MAX_KEY_CHARS:
+        out.append((key, number) if isfinite(number) else (key, None))
+    elif depth >= _MAX_DEPTH:
         return
-    yield from _pairs(valid_text(key), value, depth)
+    elif kind == "array_value":
+        for item in value.array_value.values:
+            if item.WhichOneof("value") not in ("array_value", "kvlist_value"):
+                _add(out, key, item, depth + 1)
+    elif kind == "kvlist_value":
+        for entry in value.kvlist_value.values:
+            _add(out, f"{key}.{entry.key}", entry.value, depth + 1)
 
 
-def _all_pairs(
-    span: Span, resource: Resource, scope: InstrumentationScope
-) -> Iterator[AttributePair]:
-    groups: Iterable[Iterable[KeyValue]] = (span.attributes, resource.attributes, scope.attributes)
-    for group in groups:
-        for kv in group:
-            yield from _keyed(kv.key, kv.value, 0)
-    if scope.name:
-        yield from _keyed("otel.scope.name", AnyValue(string_value=scope.name), 0)
-    if scope.version:
-        yield from _keyed("otel.scope.version", AnyValue(string_value=scope.version), 0)
+def _scope_text(out: list[AttributePair], key: str, text: str) -> None:
+    if text:
+        out.append((key, valid_text(text)) if len(text) <= MAX_VALUE_CHARS else (key, None))
 
 
 def span_attributes(
     span: Span, resource: Resource, scope: InstrumentationScope
 ) -> tuple[AttributePair, ...]:
     """The bounded, flattened attribute pairs of a span, without repeats, in order."""
+    found: list[AttributePair] = []
+    groups: tuple[Iterable[KeyValue], ...] = (
+        span.attributes,
+        resource.attributes,
+        scope.attributes,
+    )
+    for group in groups:
+        for kv in group:
+            _add(found, kv.key, kv.value, 0)
+    _scope_text(found, "otel.scope.name", scope.name)
+    _scope_text(found, "otel.scope.version", scope.version)
     seen: set[tuple[str, type, Scalar | None]] = set()
     kept: list[AttributePair] = []
-    for key, value in _all_pairs(span, resource, scope):
+    for key, value in found:
         marker = (key, type(value), value)
         if marker in seen:
             continue
