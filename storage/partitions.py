@@ -1,12 +1,12 @@
 """Day partitions of the big tables: created ahead of the data, dropped by retention.
 
-``spans`` and ``runs`` are partitioned by the day (UTC) of their start time, ``steps`` by the
-day of their run's start, so a run's steps share one partition (``run_search``, a run's search
-document, like ``runs``). A row of a day that has no
-partition yet lands in the table's default partition; maintenance creates the partitions of
-the days it finds there (within bounds, so a sender with random timestamps cannot make
-thousands) and moves those rows in. Partitions are created as plain tables and attached,
-which never blocks ingest or queries on the parent (CREATE ... PARTITION OF would).
+``spans``, ``runs`` and ``run_search`` (a run's search document) are partitioned by the day
+(UTC) of their start time, ``steps`` by the day of their run's start, so a run's steps share
+one partition. A row of a day that has no partition yet lands in the table's default
+partition; maintenance creates the partitions of the days it finds there (within bounds, so
+a sender with random timestamps cannot make thousands) and moves those rows in. Partitions
+are created as plain tables and attached, which never blocks ingest or queries on the parent
+(CREATE ... PARTITION OF would).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Retention by partition: the days that ended before a horizon are dropped whole.
 
-A day goes as a unit, in one transaction: its partitions of ``spans``, ``runs`` and ``steps``
-(runs and steps are partitioned by their run's start, spans by their own start), and the
+A day goes as a unit, in one transaction: its partitions of ``spans``, ``runs``, ``steps`` and
+``run_search`` (runs, steps and search rows by their run's start, spans by their own start), and the
 rollup buckets of that day (rollups are keyed by run start, so they hold exactly the runs of
 the partitions dropped). Dropping is cheap whatever the day held: no row is deleted one by
 one. A trace whose spans straddle the horizon keeps its newer spans: its registry version is
