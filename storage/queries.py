@@ -44,9 +44,11 @@ from storage.query_records import (
 )
 from storage.rollup_window import Cover, cover, level_for_width
 from storage.search_queries import (
+    SEARCH_SETTINGS,
     RunSearch,
     SearchHit,
     SearchPage,
+    runs_by_search,
     search_documents,
     search_exists,
 )
@@ -294,7 +296,17 @@ class Queries:
         """Runs matching ``filters``, newest first (start time, then id, descending); with
         ``by_cost``, most expensive first, runs without a cost last, then newest first."""
         query: sql.Composed
-        if filters.tool is not None and not by_cost:
+        if (filters.attributes or filters.words) and not by_cost and filters.tool is None:
+            query, params = runs_by_search(
+                self.project_id,
+                filters,
+                _run_conditions(self.project_id, replace(filters, attributes=(), words=())),
+                RUN_SELECT,
+                _run_key(after) if after is not None else None,
+                limit,
+                offset,
+            )
+        elif filters.tool is not None and not by_cost:
             query, params = self._runs_with_tool(filters, after, limit, offset)
         else:
             where = _run_conditions(self.project_id, filters)
@@ -315,7 +327,8 @@ class Queries:
                 "SELECT {columns} FROM runs r WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
             ).format(columns=RUN_SELECT, where=where.sql(), order=order)
             params = [*where.params, limit + 1, offset]
-        async with self._connection(_PAGE_SETTINGS) as conn:
+        settings = SEARCH_SETTINGS if filters.words else _PAGE_SETTINGS
+        async with self._connection(settings) as conn:
             cursor = conn.cursor(row_factory=class_row(RunRow))
             await cursor.execute(query, params)
             rows = await cursor.fetchall()

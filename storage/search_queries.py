@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import psycopg
@@ -31,6 +31,10 @@ from psycopg_pool import AsyncConnectionPool
 from storage.query_records import AttributeFilter, RunFilters, RunKey, RunRow
 
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+# The planner does not count the cost of decompressing a document to match LIKE against it, and
+# so reads whole partitions rather than their trigram index: a text search forbids that.
+SEARCH_SETTINGS = {"enable_seqscan": "off", "max_parallel_workers_per_gather": "0"}
 
 
 def like_pattern(word: str) -> str:
@@ -93,6 +97,56 @@ def search_conditions(filters: RunFilters) -> tuple[list[sql.Composable], list[A
         parts.append(sql.SQL("s.folded LIKE %s"))
         params.append(like_pattern(word))
     return parts, params
+
+
+def _search_rows(project_id: int, filters: RunFilters) -> tuple[list[sql.Composable], list[Any]]:
+    """The conditions on search rows ``s`` of a project: its window, attributes and words."""
+    # "+ 0": the project is a filter, not an index condition; else the planner scans the
+    # primary key for it rather than the trigram or attribute index.
+    parts: list[sql.Composable] = [sql.SQL("s.project_id + 0 = %s")]
+    params: list[Any] = [project_id]
+    if filters.window.since_ns is not None:
+        parts.append(sql.SQL("s.start_ns >= %s"))
+        params.append(filters.window.since_ns)
+    if filters.window.until_ns is not None:
+        parts.append(sql.SQL("s.start_ns < %s"))
+        params.append(filters.window.until_ns)
+    more, more_params = search_conditions(filters)
+    return parts + more, params + more_params
+
+
+class _Where(Protocol):
+    params: list[Any]
+
+    def sql(self) -> sql.Composable: ...
+
+
+def runs_by_search(
+    project_id: int,
+    filters: RunFilters,
+    runs: _Where,
+    run_columns: sql.Composable,
+    after: tuple[int, bytes, bytes] | None,
+    limit: int,
+    offset: int,
+) -> tuple[sql.Composed, list[Any]]:
+    """Runs newest first whose search rows meet the filters' attribute and word conditions,
+    driven by those rows (found by their indexes), each run looked up by its key and checked
+    against ``runs`` (the other conditions, on ``r``)."""
+    parts, params = _search_rows(project_id, filters)
+    if after is not None:
+        parts.append(sql.SQL("(s.start_ns, s.trace_id, s.span_id) < (%s, %s, %s)"))
+        params.extend(after)
+    query = sql.SQL(
+        "SELECT {columns} FROM ("
+        " SELECT s.start_ns, s.trace_id, s.span_id FROM run_search s WHERE {search}"
+        " ORDER BY s.start_ns DESC, s.trace_id DESC, s.span_id DESC) k"
+        " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
+        " AND r.start_ns = k.start_ns AND r.trace_id = k.trace_id AND r.span_id = k.span_id"
+        " AND {runs}) r"
+        " ORDER BY k.start_ns DESC, k.trace_id DESC, k.span_id DESC LIMIT %s OFFSET %s"
+    ).format(columns=run_columns, search=sql.SQL(" AND ").join(parts), runs=runs.sql())
+    return query, [*params, project_id, *runs.params, limit + 1, offset]
 
 
 def search_exists(filters: RunFilters) -> tuple[sql.Composable, list[Any]] | None:
@@ -177,16 +231,8 @@ class RunSearch:
     ) -> SearchPage:
         """Runs meeting ``run_where`` (conditions on ``r``, without the search conditions)
         whose documents hold every word of ``filters.words``, best score first."""
-        parts, params = search_conditions(filters)
+        parts, params = _search_rows(self.project_id, filters)
         tsquery, tsquery_params = _tsquery(filters.words)
-        inner: list[sql.Composable] = [sql.SQL("s.project_id = %s")]
-        inner_params: list[Any] = [self.project_id]
-        if filters.window.since_ns is not None:
-            inner.append(sql.SQL("s.start_ns >= %s"))
-            inner_params.append(filters.window.since_ns)
-        if filters.window.until_ns is not None:
-            inner.append(sql.SQL("s.start_ns < %s"))
-            inner_params.append(filters.window.until_ns)
         outer, outer_params = run_where
         keyset: sql.Composable = sql.SQL("true")
         keyset_params: list[Any] = []
@@ -199,21 +245,21 @@ class RunSearch:
             " SELECT s.trace_id, s.span_id, s.start_ns,"
             " ts_rank(s.words, {tsquery})::float8 AS score"
             " FROM run_search s WHERE {inner}) m"
-            " JOIN runs r ON r.project_id = %s AND r.trace_id = m.trace_id"
-            " AND r.span_id = m.span_id AND r.start_ns = m.start_ns"
-            " WHERE {outer} AND {keyset}"
+            " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
+            " AND r.start_ns = m.start_ns AND r.trace_id = m.trace_id AND r.span_id = m.span_id"
+            " AND {outer}) r"
+            " WHERE {keyset}"
             " ORDER BY m.score DESC, r.start_ns DESC, r.trace_id DESC, r.span_id DESC"
             " LIMIT %s OFFSET %s"
         ).format(
             columns=run_columns,
             tsquery=tsquery,
-            inner=sql.SQL(" AND ").join(inner + parts),
+            inner=sql.SQL(" AND ").join(parts),
             outer=outer,
             keyset=keyset,
         )
         values = [
             *tsquery_params,
-            *inner_params,
             *params,
             self.project_id,
             *outer_params,
@@ -221,7 +267,9 @@ class RunSearch:
             limit + 1,
             offset,
         ]
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, conn.transaction():
+            for name, value in SEARCH_SETTINGS.items():
+                await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
             cursor = conn.cursor(row_factory=class_row(ScoredRun))
             await cursor.execute(query, values)
             rows = await cursor.fetchall()

@@ -8,7 +8,7 @@
 -- body: the run's and its steps' inputs, outputs and errors (mapping/search_document.py);
 --   folded: the same in lower case, character for character; words: its 'simple'
 --   tsvector without positions.
---   Substring matching (LIKE on folded) uses a trigram index, ranking uses words.
+--   Substring matching (LIKE on folded) uses a trigram index, ranking reads words.
 -- segments: [[offset, span id (hex), name, field], ...]: which step each piece of body is.
 CREATE TABLE run_search (
     trace_id    bytea NOT NULL,
@@ -25,7 +25,7 @@ CREATE TABLE run_search (
 ) PARTITION BY RANGE (start_ns);
 CREATE TABLE run_search_default PARTITION OF run_search DEFAULT;
 CREATE INDEX run_search_attributes ON run_search USING gin (attributes);
-CREATE INDEX run_search_words ON run_search USING gin (words);
+-- words has no index: it scores the runs the other conditions found (ts_rank reads the column).
 
 -- The trigram index where the server has pg_trgm (PostgreSQL's contrib package; the embedded
 -- PostgreSQL of `pip install` has not): without it, substring matching reads every search row
