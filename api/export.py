@@ -15,8 +15,7 @@ from api.presenters import present_run, present_step
 from api.run_filters import RunFiltersDep
 from api.search_params import ATTRIBUTE_DESCRIPTION
 from storage.export_queries import runs_with_steps
-from storage.queries import Queries
-from storage.query_records import RunFilters
+from storage.query_records import RunRow, StepRow
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
 logger = logging.getLogger(__name__)
@@ -25,16 +24,24 @@ MAX_EXPORT_RUNS = 10_000_000
 JSON_LINES = "application/x-ndjson"
 
 
-async def _lines(queries: Queries, filters: RunFilters, limit: int | None) -> AsyncIterator[bytes]:
+def _line(run: RunRow, steps: list[StepRow]) -> bytes:
+    document = {
+        **present_run(run).model_dump(exclude={"match"}),
+        "steps": [present_step(step, []).model_dump(exclude={"artifacts"}) for step in steps],
+    }
+    return orjson.dumps(document) + b"\n"
+
+
+async def _lines(
+    first: tuple[RunRow, list[StepRow]] | None,
+    rest: AsyncIterator[tuple[RunRow, list[StepRow]]],
+) -> AsyncIterator[bytes]:
+    if first is None:
+        return
+    yield _line(*first)
     try:
-        async for run, steps in runs_with_steps(queries, filters, limit=limit):
-            line = {
-                **present_run(run).model_dump(exclude={"match"}),
-                "steps": [
-                    present_step(step, []).model_dump(exclude={"artifacts"}) for step in steps
-                ],
-            }
-            yield orjson.dumps(line) + b"\n"
+        async for run, steps in rest:
+            yield _line(run, steps)
     except Exception:
         # The status line is sent: a failure can only end the stream early. A reader tells an
         # export cut short by its last line, which is then not a complete JSON object.
@@ -64,8 +71,11 @@ async def export_runs(
         Query(ge=1, le=MAX_EXPORT_RUNS, description="at most this many runs (default: all)"),
     ] = None,
 ) -> StreamingResponse:
+    rows = runs_with_steps(queries, filters, limit=limit)
+    # The first page is read before the answer starts: a database that cannot answer is a 503.
+    first = await anext(rows, None)
     return StreamingResponse(
-        _lines(queries, filters, limit),
+        _lines(first, rows),
         media_type=JSON_LINES,
         headers={"Content-Disposition": 'attachment; filename="runs.jsonl"'},
     )

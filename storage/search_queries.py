@@ -132,7 +132,8 @@ def runs_by_search(
 ) -> tuple[sql.Composed, list[Any]]:
     """Runs newest first whose search rows meet the filters' attribute and word conditions,
     driven by those rows (found by their indexes), each run looked up by its key and checked
-    against ``runs`` (the other conditions, on ``r``)."""
+    against ``runs`` (the other conditions, on ``r``). The lateral lookup's LIMIT 1 (a key
+    names one run) keeps the planner from turning it into a join that reads every run."""
     parts, params = _search_rows(project_id, filters)
     if after is not None:
         parts.append(sql.SQL("(s.start_ns, s.trace_id, s.span_id) < (%s, %s, %s)"))
@@ -143,7 +144,7 @@ def runs_by_search(
         " ORDER BY s.start_ns DESC, s.trace_id DESC, s.span_id DESC) k"
         " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
         " AND r.start_ns = k.start_ns AND r.trace_id = k.trace_id AND r.span_id = k.span_id"
-        " AND {runs}) r"
+        " AND {runs} LIMIT 1) r"
         " ORDER BY k.start_ns DESC, k.trace_id DESC, k.span_id DESC LIMIT %s OFFSET %s"
     ).format(columns=run_columns, search=sql.SQL(" AND ").join(parts), runs=runs.sql())
     return query, [*params, project_id, *runs.params, limit + 1, offset]
@@ -238,7 +239,7 @@ class RunSearch:
         keyset_params: list[Any] = []
         if after is not None and after.cost_key is not None:
             trace_id, span_id = bytes.fromhex(after.id[:32]), bytes.fromhex(after.id[32:])
-            keyset = sql.SQL("(m.score, r.start_ns, r.trace_id, r.span_id) < (%s, %s, %s, %s)")
+            keyset = sql.SQL("(m.score, m.start_ns, m.trace_id, m.span_id) < (%s, %s, %s, %s)")
             keyset_params = [after.cost_key, after.start_ns, trace_id, span_id]
         query = sql.SQL(
             "SELECT {columns}, m.score FROM ("
@@ -247,9 +248,9 @@ class RunSearch:
             " FROM run_search s WHERE {inner}) m"
             " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
             " AND r.start_ns = m.start_ns AND r.trace_id = m.trace_id AND r.span_id = m.span_id"
-            " AND {outer}) r"
+            " AND {outer} LIMIT 1) r"
             " WHERE {keyset}"
-            " ORDER BY m.score DESC, r.start_ns DESC, r.trace_id DESC, r.span_id DESC"
+            " ORDER BY m.score DESC, m.start_ns DESC, m.trace_id DESC, m.span_id DESC"
             " LIMIT %s OFFSET %s"
         ).format(
             columns=run_columns,
