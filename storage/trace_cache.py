@@ -20,8 +20,21 @@ DEFAULT_CACHE_BYTES = 96 * 1024 * 1024
 _FACTS_OVERHEAD = 900  # bytes of a SpanFacts beyond its strings
 
 
+_PAIR_OVERHEAD = 120  # bytes of an attribute pair (a tuple, a key string, a value) beyond text
+
+
 def facts_size(facts: SpanFacts) -> int:
-    return _FACTS_OVERHEAD + len(facts.input or "") + len(facts.output or "") + len(facts.name)
+    attributes = sum(
+        _PAIR_OVERHEAD + len(key) + (len(value) if isinstance(value, str) else 0)
+        for key, value in facts.attributes
+    )
+    return (
+        _FACTS_OVERHEAD
+        + len(facts.input or "")
+        + len(facts.output or "")
+        + len(facts.name)
+        + attributes
+    )
 
 
 @dataclass(slots=True)
