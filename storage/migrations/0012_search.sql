@@ -10,6 +10,8 @@
 --   tsvector without positions.
 --   Substring matching (LIKE on folded) uses a trigram index, ranking reads words.
 -- segments: [[offset, span id (hex), name, field], ...]: which step each piece of body is.
+-- The GIN indexes keep pending lists of 256 kB (not 4 MB): every search reads them whole, in
+-- each day partition, until they are merged (when full, and by (auto)vacuum).
 CREATE TABLE run_search (
     trace_id    bytea NOT NULL,
     project_id  integer NOT NULL,
@@ -24,17 +26,19 @@ CREATE TABLE run_search (
     PRIMARY KEY (trace_id, project_id, span_id, start_ns)
 ) PARTITION BY RANGE (start_ns);
 CREATE TABLE run_search_default PARTITION OF run_search DEFAULT;
-CREATE INDEX run_search_attributes ON run_search USING gin (attributes);
+CREATE INDEX run_search_attributes ON run_search USING gin (attributes)
+    WITH (gin_pending_list_limit = 256);
 -- words has no index: it scores the runs the other conditions found (ts_rank reads the column).
 
 -- The trigram index where the server has pg_trgm (PostgreSQL's contrib package; the embedded
 -- PostgreSQL of `pip install` has not): without it, substring matching reads every search row
--- of the time window. Installed later, the index is made with the two statements below.
+-- of the time window. Installed later, docs/search.md says how to add the index.
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm') THEN
         CREATE EXTENSION IF NOT EXISTS pg_trgm;
-        CREATE INDEX run_search_folded ON run_search USING gin (folded gin_trgm_ops);
+        CREATE INDEX run_search_folded ON run_search USING gin (folded gin_trgm_ops)
+            WITH (gin_pending_list_limit = 256);
     ELSE
         RAISE NOTICE 'pg_trgm is not available: text search works without a trigram index';
     END IF;
