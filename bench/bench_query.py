@@ -6,7 +6,10 @@ store's writer exactly as ingest does (``prepare_request`` + ``Store.write_spans
 partitions made first, as the server's partition keeper does) and derives them with the
 derivers' engine, two at a time, into a fresh database; prints the bytes stored per span
 (tables and indexes, against the OTLP bytes of the requests); times each endpoint over HTTP
-right after the load, then again after VACUUM ANALYZE.
+right after the load, then again after VACUUM ANALYZE. Search cases (docs/search.md): attribute
+filters (equality on a span and a resource attribute, a numeric comparison, existence with an
+agent) and text searches (a rarer word and two of one document drawn from the stored search
+documents, one within the last day, a word found in most runs, a rarer word with sort=start).
 
     python bench/bench_query.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
     python bench/bench_query.py --database-url ... --spans 100000      # a quick run
