@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -75,9 +76,14 @@ def test_pages_neither_lose_nor_repeat_runs(
         finally:
             await store.close()
 
+    def collected(limit: int | None) -> list[tuple[str, int]]:
+        # in a thread of its own: another test module's browser may own this thread's loop
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, collect(limit)).result()
+
     expected = [(run.id, len(run.tools)) for run in reversed(runs)]
-    assert asyncio.run(collect(None)) == expected
-    assert asyncio.run(collect(5)) == expected[:5]
+    assert collected(None) == expected
+    assert collected(5) == expected[:5]
 
 
 def test_the_filters_of_the_run_list(api: httpx.Client, runs: list[AgentRun]) -> None:
