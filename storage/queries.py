@@ -52,6 +52,10 @@ EXACT_MAX_WINDOW_NS = 7 * 86_400 * 10**9
 
 # A page of runs is a LIMIT over an ordered index scan: parallel workers only add start-up time.
 _PAGE_SETTINGS = {"max_parallel_workers_per_gather": "0"}
+# Runs with a tool: the distinct runs of the tool's steps must stream in index order (a Unique
+# over the partitions' merged index scans) so the LIMIT stops early; a hash aggregate would
+# read every call of the tool first.
+_TOOL_PAGE_SETTINGS = {**_PAGE_SETTINGS, "enable_hashagg": "off"}
 _AGGREGATE_SETTINGS = {"work_mem": "32MB"}
 
 RUN_SELECT = sql.SQL(
@@ -275,8 +279,10 @@ class Queries:
         """Runs matching ``filters``, newest first (start time, then id, descending); with
         ``by_cost``, most expensive first, runs without a cost last, then newest first."""
         query: sql.Composed
+        settings = _PAGE_SETTINGS
         if filters.tool is not None and not by_cost:
             query, params = self._runs_with_tool(filters, after, limit, offset)
+            settings = _TOOL_PAGE_SETTINGS
         else:
             where = _run_conditions(self.project_id, filters)
             order = _COST_ORDER if by_cost else _TIME_ORDER
@@ -296,7 +302,7 @@ class Queries:
                 "SELECT {columns} FROM runs r WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
             ).format(columns=RUN_SELECT, where=where.sql(), order=order)
             params = [*where.params, limit + 1, offset]
-        async with self._connection(_PAGE_SETTINGS) as conn:
+        async with self._connection(settings) as conn:
             cursor = conn.cursor(row_factory=class_row(RunRow))
             await cursor.execute(query, params)
             rows = await cursor.fetchall()
@@ -328,7 +334,7 @@ class Queries:
             " ORDER BY s.run_start_ns DESC, s.trace_id DESC, s.run_span_id DESC) k"
             " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
             " AND r.start_ns = k.run_start_ns AND r.trace_id = k.trace_id"
-            " AND r.span_id = k.run_span_id AND {runs}) r"
+            " AND r.span_id = k.run_span_id AND {runs} LIMIT 1) r"  # LIMIT: an index probe per run
             " ORDER BY k.run_start_ns DESC, k.trace_id DESC, k.run_span_id DESC"
             " LIMIT %s OFFSET %s"
         ).format(columns=RUN_SELECT, calls=calls.sql(), runs=runs.sql())
@@ -709,9 +715,11 @@ class Queries:
             " sum(unpriced_calls)::int8"
             " FROM rollup_runs WHERE {where} GROUP BY 1"
         ).format(where=where)
+        # The sketches are merged here: over many buckets, unnesting and grouping them in SQL
+        # costs several times more than reading them.
         hists = sql.SQL(
-            "SELECT (bucket_ns - %s) / %s AS b, k, sum(c)::int8 FROM rollup_runs,"
-            " unnest(duration_keys, duration_counts) AS h(k, c) WHERE {where} GROUP BY 1, 2"
+            "SELECT (bucket_ns - %s) / %s AS b, duration_keys, duration_counts FROM rollup_runs"
+            " WHERE {where}"
         ).format(where=where)
         async with self._connection(_AGGREGATE_SETTINGS) as conn:
             first = conn.cursor()
@@ -723,9 +731,11 @@ class Queries:
             hist_rows = await second.fetchall()
         by_bucket = {int(row[0]): row[1:] for row in sum_rows}
         hist_by_bucket: dict[int, dict[int, int]] = {}
-        for b, k, c in hist_rows:
-            if c:
-                hist_by_bucket.setdefault(int(b), {})[int(k)] = int(c)
+        for b, keys, counts in hist_rows:
+            merged = hist_by_bucket.setdefault(int(b), {})
+            for k, c in zip(keys, counts, strict=True):
+                if c:
+                    merged[k] = merged.get(k, 0) + c
         answer = []
         for k in range(buckets):
             found = by_bucket.get(k)
