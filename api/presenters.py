@@ -148,6 +148,7 @@ def present_score(row: ScoreRow) -> Score:
         id=row.id,
         run_id=row.run_id,
         step_id=row.step_id,
+        step_index=row.step_index,
         span_id=row.span_id,
         name=row.name,
         value=row.value,

@@ -169,6 +169,7 @@ class Score(BaseModel):
     id: int = Field(description="the score's id, unique in its project")
     run_id: str
     step_id: str | None = Field(description="the step judged; null when the run itself is")
+    step_index: int | None = Field(description="the judged step's index in the run")
     span_id: str = Field(description="the span of the run or step judged")
     name: str
     value: float | None

@@ -61,6 +61,7 @@ class ScoreRow:
     error_type: str | None
     source: str
     observed_ns: int
+    step_index: int | None  # the step's index in its run, when the step is derived
 
 
 @dataclass(slots=True)
@@ -87,7 +88,14 @@ _COLUMNS = (
     "sc.score_id, encode(sc.trace_id || sc.run_span_id, 'hex'), encode(sc.span_id, 'hex'),"
     " CASE WHEN sc.span_id = sc.run_span_id THEN NULL"
     " ELSE encode(sc.trace_id || sc.span_id, 'hex') END,"
-    " sc.name, sc.value, sc.label, sc.explanation, sc.error_type, sc.source, sc.observed_ns"
+    " sc.name, sc.value, sc.label, sc.explanation, sc.error_type, sc.source, sc.observed_ns,"
+    " st.step_index"
+)
+# The step a score is on, for its index (none for a score on the run itself).
+_STEP_JOIN = (
+    " LEFT JOIN steps st ON st.trace_id = sc.trace_id AND st.project_id = sc.project_id"
+    " AND st.span_id = sc.span_id AND st.run_start_ns = sc.run_start_ns"
+    " AND sc.span_id <> sc.run_span_id"
 )
 
 _INSERT = (
@@ -98,12 +106,15 @@ _INSERT = (
     " FROM unnest(%s::text[], %s::float8[], %s::text[], %s::text[], %s::int8[])"
     " WITH ORDINALITY AS t(n, v, l, e, o, i) ORDER BY i"
     " RETURNING *)"
-    " SELECT " + _COLUMNS + " FROM added sc ORDER BY sc.score_id"
+    " SELECT " + _COLUMNS + " FROM added sc" + _STEP_JOIN + " ORDER BY sc.score_id"
 )
 
 _OF_RUN = (
-    "SELECT " + _COLUMNS + " FROM scores sc"
-    " WHERE sc.project_id = %s AND sc.trace_id = %s AND sc.run_span_id = %s"
+    "SELECT "
+    + _COLUMNS
+    + " FROM scores sc"
+    + _STEP_JOIN
+    + " WHERE sc.project_id = %s AND sc.trace_id = %s AND sc.run_span_id = %s"
     " ORDER BY sc.observed_ns, sc.score_id LIMIT %s OFFSET %s"
 )
 

@@ -68,6 +68,7 @@ def test_a_posted_score_is_answered_as_written(scored: dict[str, Any]) -> None:
         "run_id": scored["good"],
         "step_id": None,
         "span_id": scored["good"][32:],
+        "step_index": None,
         "name": "relevance",
         "value": 0.9,
         "label": "good",
@@ -81,9 +82,9 @@ def test_run_detail_lists_the_scores_of_the_run_and_its_steps(
     api: httpx.Client, scored: dict[str, Any]
 ) -> None:
     scores = api.get(f"/v1/runs/{scored['good']}").json()["scores"]
-    assert [(s["name"], s["value"], s["step_id"]) for s in scores] == [
-        ("relevance", 0.9, None),
-        ("correctness", 1.0, scored["good_step"]),
+    assert [(s["name"], s["value"], s["step_id"], s["step_index"]) for s in scores] == [
+        ("relevance", 0.9, None, None),
+        ("correctness", 1.0, scored["good_step"], 0),
     ]
     assert scores[1]["span_id"] == scored["good_step"][32:]
     assert api.get(f"/v1/runs/{scored['plain']}").json()["scores"] == []
