@@ -327,3 +327,12 @@ def test_ids_are_case_insensitive(api: httpx.Client, scored: dict[str, Any]) -> 
     assert answer["items"][0]["run_id"] == scored["other"]
     names = [s["name"] for s in api.get(f"/v1/runs/{scored['other']}/scores").json()["items"]]
     assert names == ["up"]
+
+
+def test_a_body_over_the_api_limit_is_refused(api: httpx.Client, scored: dict[str, Any]) -> None:
+    explanation = "x" * (255 * 1024)
+    body = [{"name": "big", "value": 1, "explanation": explanation}] * 20  # about 5 MiB
+    response = api.post(f"/v1/runs/{scored['plain']}/scores", json=body)
+    assert response.status_code == 413, response.text
+    names = [s["name"] for s in api.get(f"/v1/runs/{scored['plain']}/scores").json()["items"]]
+    assert "big" not in names
