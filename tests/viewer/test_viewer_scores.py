@@ -110,3 +110,21 @@ def test_the_runs_page_filters_by_score_range(
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("tr.run-row")).to_have_count(1)
     expect(page.locator("tr.run-row").first).to_have_attribute("data-run-id", scored_runs.scored)
+
+
+def test_the_dashboard_has_the_scores_of_its_runs(
+    page: Any, viewer_site: ViewerSite, scored_runs: ScoredRuns
+) -> None:
+    page.goto(f"{viewer_site.url}/#/dashboard?agent={scored_runs.agent}&range=1h")
+    rows = page.locator(".score-summary tr.score-summary-row")
+    expect(rows).to_have_count(2)
+    faithfulness = page.locator(f'.score-summary tr[data-name="{scored_runs.name}"]')
+    expect(faithfulness.locator(".score-mean")).to_have_text("0.25")
+    expect(faithfulness).to_contain_text("unsupported 1")
+    expect(page.locator('.score-summary tr[data-name="tool-choice"] .score-mean')).to_have_text("–")
+    expect(page.locator(".score-means svg")).to_be_visible()
+    page.locator(".score-summary").scroll_into_view_if_needed()
+    save_screenshot(page, "dashboard-scores")
+    faithfulness.get_by_role("link", name=scored_runs.name).click()
+    expect(page.locator("tr.run-row")).to_have_count(1)
+    expect(page.locator("tr.run-row").first).to_have_attribute("data-run-id", scored_runs.scored)

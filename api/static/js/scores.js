@@ -2,7 +2,7 @@
 
 import { api, isAbort } from "./api.js";
 import { h } from "./dom.js";
-import { excerpt, formatDateTime, formatNumber, parseTime } from "./format.js";
+import { excerpt, formatCount, formatDateTime, formatNumber, parseTime } from "./format.js";
 import { href } from "./router.js";
 
 const SHOWN = 1000;
@@ -85,4 +85,59 @@ export function scoresPanel(run, { signal } = {}) {
     }
   })();
   return panel;
+}
+
+/** The dashboard's table of scores per name: count, mean, min, max and the frequent labels. */
+export function scoresTable(scores, runsLink) {
+  const rows = scores.map((score) =>
+    h(
+      "tr",
+      { class: "score-summary-row", dataset: { name: score.name } },
+      h("td", { dataset: { label: "Score" } }, h("a", { href: runsLink({ score: score.name }) }, score.name)),
+      h("td", { class: "num", dataset: { label: "Count" } }, formatCount(score.count)),
+      h("td", { class: "num score-mean", dataset: { label: "Mean" } }, formatNumber(score.mean)),
+      h("td", { class: "num", dataset: { label: "Min" } }, formatNumber(score.min)),
+      h("td", { class: "num", dataset: { label: "Max" } }, formatNumber(score.max)),
+      h(
+        "td",
+        { dataset: { label: "Labels" } },
+        Object.entries(score.labels).map(([label, count]) =>
+          h("span", { class: "score-label" }, `${label} ${formatCount(count)}`),
+        ),
+        score.error_count ? h("span", { class: "score-error" }, ` ${formatCount(score.error_count)} failed`) : null,
+      ),
+    ),
+  );
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "data-table score-summary" },
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          ["Score", "Count", "Mean", "Min", "Max", "Labels"].map((title) =>
+            h("th", { scope: "col", class: ["Score", "Labels"].includes(title) ? null : "num" }, title),
+          ),
+        ),
+      ),
+      h("tbody", null, rows),
+    ),
+  );
+}
+
+/** The mean per bucket of the most frequent score with values, as chart points; null if none. */
+export function topScoreMeans(summary, series) {
+  const top = summary.scores.find((score) => score.value_count > 0);
+  if (!top) return null;
+  const points = series.buckets.map((bucket) => {
+    const found = bucket.scores[top.name];
+    return { time: parseTime(bucket.start), value: found ? found.mean : null };
+  });
+  if (points.some((point) => point.value !== null && point.value < 0)) return null;
+  return { name: top.name, points };
 }
