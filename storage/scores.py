@@ -118,11 +118,6 @@ _OF_RUN = (
     " ORDER BY sc.observed_ns, sc.score_id LIMIT %s OFFSET %s"
 )
 
-_RUNS_JOIN = sql.SQL(
-    " JOIN runs r ON r.trace_id = sc.trace_id AND r.project_id = sc.project_id"
-    " AND r.span_id = sc.run_span_id AND r.start_ns = sc.run_start_ns"
-)
-
 
 class _ProjectScores:
     """The scores of one project."""
@@ -177,41 +172,48 @@ class ScoreReader(_ProjectScores):
             )
             return [ScoreRow(*row) for row in await cursor.fetchall()]
 
-    def _where(
-        self, window: TimeWindow, agent: str | None
-    ) -> tuple[sql.Composable, sql.Composable, list[Any]]:
+    def _where(self, window: TimeWindow, agent: str | None) -> tuple[sql.Composable, list[Any]]:
         parts = ["sc.project_id = %s"]
         params: list[Any] = [self.project_id]
+        bounds = []
         if window.since_ns is not None:
-            parts.append("sc.run_start_ns >= %s")
-            params.append(window.since_ns)
+            bounds.append(("{} >= %s", window.since_ns))
         if window.until_ns is not None:
-            parts.append("sc.run_start_ns < %s")
-            params.append(window.until_ns)
-        source: sql.Composable = sql.SQL("scores sc")
+            bounds.append(("{} < %s", window.until_ns))
+        for condition, bound in bounds:
+            parts.append(condition.format("sc.run_start_ns"))
+            params.append(bound)
         if agent is not None:
-            source = source + _RUNS_JOIN
-            parts.append("r.agent_name = %s")
-            params.append(agent)
-        return source, sql.SQL(" AND ".join(parts)), params
+            # The agent's runs in the window first (index runs_project_agent_start), then their
+            # scores: cheaper than looking up the run of every score of the window.
+            runs = ["r.project_id = %s", "r.agent_name = %s"]
+            params += [self.project_id, agent]
+            for condition, bound in bounds:
+                runs.append(condition.format("r.start_ns"))
+                params.append(bound)
+            parts.append(
+                "(sc.trace_id, sc.run_span_id, sc.run_start_ns) IN (SELECT r.trace_id, r.span_id,"
+                " r.start_ns FROM runs r WHERE " + " AND ".join(runs) + ")"
+            )
+        return sql.SQL(" AND ".join(parts)), params
 
     async def aggregates(self, *, window: TimeWindow, agent: str | None) -> list[ScoreAggregateRow]:
         """Per score name, of the scores whose run started in ``window`` (of ``agent``'s
         runs): count, mean, min and max of the values, failed evaluations, label counts.
         The ``TOP_SCORE_NAMES`` most frequent names, then by name."""
-        source, where, params = self._where(window, agent)
+        where, params = self._where(window, agent)
         totals = sql.SQL(
             "SELECT sc.name, count(*), count(sc.value), avg(sc.value), min(sc.value),"
-            " max(sc.value), count(sc.error_type) FROM {source} WHERE {where}"
+            " max(sc.value), count(sc.error_type) FROM scores sc WHERE {where}"
             " GROUP BY sc.name ORDER BY count(*) DESC, sc.name LIMIT %s"
-        ).format(source=source, where=where)
+        ).format(where=where)
         labels = sql.SQL(
             "SELECT name, label, n FROM ("
             " SELECT sc.name, sc.label, count(*) AS n, row_number() OVER"
             " (PARTITION BY sc.name ORDER BY count(*) DESC, sc.label) AS rank"
-            " FROM {source} WHERE {where} AND sc.label IS NOT NULL GROUP BY sc.name, sc.label"
+            " FROM scores sc WHERE {where} AND sc.label IS NOT NULL GROUP BY sc.name, sc.label"
             ") ranked WHERE rank <= %s"
-        ).format(source=source, where=where)
+        ).format(where=where)
         async with self._connection() as conn:
             first, second = conn.cursor(), conn.cursor()
             async with conn.pipeline():
@@ -235,15 +237,15 @@ class ScoreReader(_ProjectScores):
         name (the ``TOP_SERIES_NAMES`` most frequent in the whole range): how many scores,
         and the mean of their values. Buckets without a score of a name are left out."""
         window = TimeWindow(first_ns, first_ns + buckets * bucket_ns)
-        source, where, params = self._where(window, agent)
+        where, params = self._where(window, agent)
         query = sql.SQL(
             "WITH picked AS ("
-            " SELECT sc.name FROM {source} WHERE {where} GROUP BY sc.name"
+            " SELECT sc.name FROM scores sc WHERE {where} GROUP BY sc.name"
             " ORDER BY count(*) DESC, sc.name LIMIT %s)"
             " SELECT (sc.run_start_ns - %s) / %s, sc.name, count(*), avg(sc.value)"
-            " FROM {source} WHERE {where} AND sc.name IN (SELECT name FROM picked)"
+            " FROM scores sc WHERE {where} AND sc.name IN (SELECT name FROM picked)"
             " GROUP BY 1, 2 ORDER BY 1, 2"
-        ).format(source=source, where=where)
+        ).format(where=where)
         async with self._connection() as conn:
             cursor = await conn.execute(
                 query, [*params, TOP_SERIES_NAMES, first_ns, bucket_ns, *params]
