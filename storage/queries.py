@@ -223,8 +223,8 @@ def _score_condition(where: _Conditions, score: ScoreFilter) -> None:
         " AND sc.run_span_id = r.span_id AND sc.name = %s",
         score.name,
     )
-    if score.min is not None:
-        exists.add("sc.value >= %s", score.min)
+    if score.min is not None:  # PostgreSQL orders NaN above every number: it never matches
+        exists.add("sc.value >= %s AND sc.value <> 'NaN'", score.min)
     if score.max is not None:
         exists.add("sc.value <= %s", score.max)
     if score.label is not None:

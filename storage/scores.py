@@ -109,6 +109,11 @@ _INSERT = (
     " SELECT " + _COLUMNS + " FROM added sc" + _STEP_JOIN + " ORDER BY sc.score_id"
 )
 
+# Aggregates take the finite values only (an evaluation event may carry NaN or an infinity), and
+# sum them as numeric: doubles near the largest one would overflow a double's sum.
+_FINITE = "sc.value > '-Infinity' AND sc.value < 'Infinity'"
+_MEAN = "avg(sc.value::numeric) FILTER (WHERE " + _FINITE + ")::float8"
+
 _OF_RUN = (
     "SELECT "
     + _COLUMNS
@@ -203,8 +208,10 @@ class ScoreReader(_ProjectScores):
         The ``TOP_SCORE_NAMES`` most frequent names, then by name."""
         where, params = self._where(window, agent)
         totals = sql.SQL(
-            "SELECT sc.name, count(*), count(sc.value), avg(sc.value), min(sc.value),"
-            " max(sc.value), count(sc.error_type) FROM scores sc WHERE {where}"
+            "SELECT sc.name, count(*), count(*) FILTER (WHERE " + _FINITE + "),"
+            " " + _MEAN + ", min(sc.value) FILTER (WHERE " + _FINITE + "),"
+            " max(sc.value) FILTER (WHERE " + _FINITE + "), count(sc.error_type)"
+            " FROM scores sc WHERE {where}"
             " GROUP BY sc.name ORDER BY count(*) DESC, sc.name LIMIT %s"
         ).format(where=where)
         labels = sql.SQL(
@@ -242,8 +249,9 @@ class ScoreReader(_ProjectScores):
             "WITH picked AS ("
             " SELECT sc.name FROM scores sc WHERE {where} GROUP BY sc.name"
             " ORDER BY count(*) DESC, sc.name LIMIT %s)"
-            " SELECT (sc.run_start_ns - %s) / %s, sc.name, count(*), avg(sc.value)"
-            " FROM scores sc WHERE {where} AND sc.name IN (SELECT name FROM picked)"
+            " SELECT (sc.run_start_ns - %s) / %s, sc.name, count(*), "
+            + _MEAN
+            + " FROM scores sc WHERE {where} AND sc.name IN (SELECT name FROM picked)"
             " GROUP BY 1, 2 ORDER BY 1, 2"
         ).format(where=where)
         async with self._connection() as conn:

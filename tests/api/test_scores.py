@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.api.builders import HOUR_NS, AgentRun, Tool, iso, send_runs, unique
@@ -336,3 +337,50 @@ def test_a_body_over_the_api_limit_is_refused(api: httpx.Client, scored: dict[st
     assert response.status_code == 413, response.text
     names = [s["name"] for s in api.get(f"/v1/runs/{scored['plain']}/scores").json()["items"]]
     assert "big" not in names
+
+
+def test_extreme_and_non_finite_values_aggregate_safely(
+    agentguide_server: RunningServer, api: httpx.Client
+) -> None:
+    """Two values near the largest double (their double sum overflows), and the NaN and
+    infinities an evaluation event may carry: aggregates take the finite values only."""
+    start = BASE_NS + 5 * DAY_NS
+    run = AgentRun(unique("extreme"), start, 100)
+    not_a_number = AgentRun(run.agent, start + 1000, 100)  # only a NaN score
+    send_runs(agentguide_server.http_url, [run, not_a_number])
+    wait_derived(agentguide_server.database_url)
+    post(api, f"/v1/runs/{run.id}/scores", [{"name": "huge", "value": 1e308}] * 2)
+    with psycopg.connect(agentguide_server.database_url, autocommit=True) as conn:
+        for value in ("NaN", "Infinity", "-Infinity"):
+            conn.execute(
+                "INSERT INTO scores (project_id, trace_id, run_span_id, span_id, run_start_ns,"
+                " name, value, source, observed_ns) VALUES (1, %s, %s, %s, %s, 'huge', %s,"
+                " 'event', %s)",
+                (run.trace_id, run.span_id, run.span_id, start, value, start),
+            )
+        conn.execute(
+            "INSERT INTO scores (project_id, trace_id, run_span_id, span_id, run_start_ns,"
+            " name, value, source, observed_ns) VALUES (1, %s, %s, %s, %s, 'odd', 'NaN',"
+            " 'event', %s)",
+            (not_a_number.trace_id, not_a_number.span_id, not_a_number.span_id, start, start),
+        )
+    window = {"since": iso(start), "until": iso(start + HOUR_NS)}
+    summary = _summary_scores(api, **window)
+    assert summary["odd"]["count"] == 1
+    assert summary["odd"]["mean"] is None
+    huge = summary["huge"]
+    assert (huge["count"], huge["value_count"]) == (5, 2)
+    assert (huge["mean"], huge["min"], huge["max"]) == (1e308, 1e308, 1e308)
+    series = api.get("/v1/metrics/timeseries", params={"bucket": "1h", **window}).json()
+    assert series["buckets"][0]["scores"] == {
+        "huge": {"count": 5, "mean": 1e308},
+        "odd": {"count": 1, "mean": None},
+    }
+    listed = api.get(f"/v1/runs/{run.id}/scores").json()["items"]
+    assert sorted(str(s["value"]) for s in listed) == ["1e+308", "1e+308", "None", "None", "None"]
+    assert _run_ids(api, run.agent, score="huge", score_min=1e308) == {run.id}
+    assert _run_ids(api, run.agent, score="huge", score_min=1.5e308) == {run.id}  # Infinity
+    assert _run_ids(api, run.agent, score="huge", score_max=-1.5e308) == {run.id}  # -Infinity
+    assert _run_ids(api, run.agent, score="odd") == {not_a_number.id}
+    assert _run_ids(api, run.agent, score="odd", score_min=0) == set()  # NaN meets no bound
+    assert _run_ids(api, run.agent, score="odd", score_max=0) == set()
