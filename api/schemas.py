@@ -327,8 +327,8 @@ class ScoreAggregate(BaseModel):
 
     name: str
     count: int = Field(description="scores of this name (with a value, a label or neither)")
-    value_count: int = Field(description="of which with a value")
-    mean: float | None = Field(description="of the values; null when none has a value")
+    value_count: int = Field(description="of which with a finite value")
+    mean: float | None = Field(description="of the finite values; null when there is none")
     min: float | None
     max: float | None
     error_count: int = Field(description="evaluations that failed (error_type set)")
@@ -337,7 +337,7 @@ class ScoreAggregate(BaseModel):
 
 class BucketScore(BaseModel):
     count: int = Field(description="scores of this name in the bucket")
-    mean: float | None = Field(description="mean of their values; null when none has one")
+    mean: float | None = Field(description="mean of their finite values; null when there is none")
 
 
 class Summary(BaseModel):
