@@ -35,6 +35,7 @@ from storage.query_records import (
     RunKey,
     RunPage,
     RunRow,
+    ScoreFilter,
     StepRow,
     SummaryRows,
     TimeWindow,
@@ -205,6 +206,8 @@ def _run_conditions(project_id: int, filters: RunFilters, *, tool: bool = True) 
         )
     if filters.signature is not None:
         where.add("r.signature = %s", filters.signature)
+    if filters.score is not None:
+        _score_condition(where, filters.score)
     if filters.min_duration_ms is not None:
         where.add("r.duration_ms >= %s", filters.min_duration_ms)
     if filters.min_cost is not None:
@@ -214,6 +217,25 @@ def _run_conditions(project_id: int, filters: RunFilters, *, tool: bool = True) 
     elif filters.has_error is False:
         where.add("NOT " + _HAS_ERROR)
     return where
+
+
+def _score_condition(where: _Conditions, score: ScoreFilter) -> None:
+    """A score of the run or of its steps (index scores_by_run) that meets ``score``."""
+    exists = _Conditions()
+    exists.add(
+        "sc.project_id = r.project_id AND sc.trace_id = r.trace_id"
+        " AND sc.run_span_id = r.span_id AND sc.name = %s",
+        score.name,
+    )
+    if score.min is not None:  # PostgreSQL orders NaN above every number: it never matches
+        exists.add("sc.value >= %s AND sc.value <> 'NaN'", score.min)
+    if score.max is not None:
+        exists.add("sc.value <= %s", score.max)
+    if score.label is not None:
+        exists.add("sc.label = %s", score.label)
+    where.add(
+        sql.SQL("EXISTS (SELECT 1 FROM scores sc WHERE {})").format(exists.sql()), *exists.params
+    )
 
 
 def _percentiles(avg: float | None, values: Sequence[float | None] | None) -> Percentiles:
