@@ -6,10 +6,29 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from api.params import AgentDep, WindowDep, text_value
+from api.params import AgentDep, WindowDep, invalid_parameter, text_value
 from api.schemas import RunStatusName
 from api.search_params import AttributesDep, WordsDep
-from storage.query_records import RunFilters
+from storage.query_records import RunFilters, ScoreFilter
+
+
+def score_filter(
+    name: str | None, low: float | None, high: float | None, label: str | None
+) -> ScoreFilter | None:
+    """The ``score`` filter of the runs list; bounds and label refine it and need it."""
+    if name is None:
+        for given, parameter in ((low, "score_min"), (high, "score_max"), (label, "score_label")):
+            if given is not None:
+                raise invalid_parameter(parameter, "needs score (the name of the score)")
+        return None
+    if low is not None and high is not None and low > high:
+        raise invalid_parameter("score_max", "must not be less than score_min")
+    return ScoreFilter(
+        name=text_value(name, "score") or name,
+        min=low,
+        max=high,
+        label=text_value(label, "score_label"),
+    )
 
 
 def run_filters(
@@ -45,6 +64,24 @@ def run_filters(
         str | None,
         Query(description="failed runs with this failure signature id", pattern="^[0-9a-f]{16}$"),
     ] = None,
+    score: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            description="runs with a score of this name, on the run or one of its steps",
+        ),
+    ] = None,
+    score_min: Annotated[
+        float | None,
+        Query(allow_inf_nan=False, description="with score: one such score's value is >= this"),
+    ] = None,
+    score_max: Annotated[
+        float | None,
+        Query(allow_inf_nan=False, description="with score: one such score's value is <= this"),
+    ] = None,
+    score_label: Annotated[
+        str | None, Query(description="with score: one such score has this label")
+    ] = None,
 ) -> RunFilters:
     return RunFilters(
         window=window,
@@ -58,6 +95,7 @@ def run_filters(
         has_error=has_error,
         min_cost=min_cost,
         signature=signature,
+        score=score_filter(score, score_min, score_max, score_label),
         attributes=attributes,
         words=words,
     )

@@ -11,18 +11,20 @@ from api.failure_presenters import run_failure
 from api.pagination import InvalidCursor, decode_cursor, encode_cursor
 from api.params import ERROR_RESPONSES, QueriesDep, invalid_parameter
 from api.payloads import payloads_of
-from api.presenters import present_run, present_run_detail
+from api.presenters import present_run, present_run_detail, present_score
 from api.run_filters import RunFiltersDep
 from api.schemas import RunDetail, RunList
 from api.search_params import ATTRIBUTE_DESCRIPTION
 from api.search_presenters import with_match
 from storage.failure_queries import FailureQueries
+from storage.scores import ScoreReader
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
 
 RUN_ID_PATTERN = "^[0-9a-fA-F]{48}$"
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000
+DETAIL_MAX_SCORES = 1000
 
 
 @router.get(
@@ -110,6 +112,12 @@ async def get_run(
     detail.steps = [payloads.step(step) for step in detail.steps]
     detail.artifacts = payloads.all_artifacts()
     answer = present_run_detail(detail)
+    answer.scores = [
+        present_score(row)
+        for row in await ScoreReader(request.app.state.store.pool, queries.project_id).of_run(
+            bytes.fromhex(run_id[:32]), bytes.fromhex(run_id[32:]), limit=DETAIL_MAX_SCORES
+        )
+    ]
     if detail.run.status == "FAILED":
         answer.failure = await run_failure(
             FailureQueries(request.app.state.store.pool, queries.project_id), run_id

@@ -28,6 +28,17 @@ class RunKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoreFilter:
+    """Runs with a score named ``name`` (on the run or one of its steps); with bounds or a
+    label, one such score must meet all of them. Bounds are inclusive."""
+
+    name: str
+    min: float | None = None
+    max: float | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunFilters:
     """What ``list_runs`` selects; None means no condition."""
 
@@ -42,6 +53,7 @@ class RunFilters:
     has_error: bool | None = None
     min_cost: float | None = None
     signature: str | None = None  # failure signature id
+    score: ScoreFilter | None = None
     # Search (storage.search_queries): attribute conditions, all of which must hold, and the
     # words of a text query, in lower case (mapping.search_document.fold), all of which must
     # occur in the run's search document.

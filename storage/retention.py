@@ -9,6 +9,9 @@ bumped (every deriver's cached copy of it is stale) and it is derived again from
 Rows in the default partitions (days without a partition of their own) are deleted row by
 row, their traces marked for derivation.
 
+Scores (not partitioned) go with their run: those whose run started before the first day kept
+are deleted row by row (index ``scores_by_age``), whatever their source.
+
 Resources, scopes and agents stay: they are shared by content hash or name, small, and an
 ingest may be about to reference one.
 """
@@ -59,6 +62,15 @@ SELECT coalesce(sum(span_count), 0) FROM gone
 """
 
 
+_FORGET_SCORES = "DELETE FROM scores WHERE run_start_ns < %s"
+
+
+async def forget_scores(conn: psycopg.AsyncConnection[Any], before_ns: int) -> int:
+    """Delete the scores of the runs that started before ``before_ns``; how many went."""
+    cursor = await conn.execute(_FORGET_SCORES, (before_ns,))
+    return max(cursor.rowcount, 0)
+
+
 @dataclass(slots=True)
 class RetentionPass:
     """What one pass dropped."""
@@ -67,6 +79,7 @@ class RetentionPass:
     partitions: int = 0
     straddling_traces: int = 0
     default_rows: int = 0
+    scores: int = 0  # scores of the runs dropped
 
 
 class Retention:
@@ -96,6 +109,7 @@ class Retention:
                 )
                 row = await cursor.fetchone()
                 done.default_rows = int(row[0]) if row else 0
+                done.scores = await forget_scores(conn, first_kept_day * partitions.NS_PER_DAY)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
         return done
