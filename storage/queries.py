@@ -49,9 +49,11 @@ from storage.search_queries import (
     RunSearch,
     SearchHit,
     SearchPage,
+    many_matches,
     runs_by_search,
     search_documents,
     search_exists,
+    walk_newest_first,
 )
 
 RUN_STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED")
@@ -323,7 +325,9 @@ class Queries:
         ``by_cost``, most expensive first, runs without a cost last, then newest first."""
         query: sql.Composed
         settings = _PAGE_SETTINGS
-        if (filters.attributes or filters.words) and not by_cost and filters.tool is None:
+        by_search = bool(filters.attributes or filters.words) and not by_cost
+        by_search = by_search and filters.tool is None
+        if by_search:
             query, params = runs_by_search(
                 self.project_id,
                 filters,
@@ -358,6 +362,8 @@ class Queries:
         if filters.words:
             settings = {**settings, **SEARCH_SETTINGS}
         async with self._connection(settings) as conn:
+            if by_search and filters.words and await many_matches(conn, self.project_id, filters):
+                await walk_newest_first(conn)
             cursor = conn.cursor(row_factory=class_row(RunRow))
             await cursor.execute(query, params)
             rows = await cursor.fetchall()

@@ -35,6 +35,31 @@ _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # The planner does not count the cost of decompressing a document to match LIKE against it, and
 # so reads whole partitions rather than their trigram index: a text search forbids that.
 SEARCH_SETTINGS = {"enable_seqscan": "off", "max_parallel_workers_per_gather": "0"}
+# When more search rows than this match, the trigram index would hand over every one of them
+# to be decompressed and matched: the search walks the rows newest first instead (index
+# run_search_start; bitmap scans off), and a ranked search scores only this many newest runs.
+RANKED_CANDIDATES = 2000
+
+
+async def many_matches(
+    conn: psycopg.AsyncConnection[Any], project_id: int, filters: RunFilters
+) -> bool:
+    """Whether more than ``RANKED_CANDIDATES`` search rows meet the filters' search conditions
+    (reads at most one more than that)."""
+    parts, params = _search_rows(project_id, filters)
+    cursor = await conn.execute(
+        sql.SQL("SELECT count(*) FROM (SELECT 1 FROM run_search s WHERE {} LIMIT %s) x").format(
+            sql.SQL(" AND ").join(parts)
+        ),
+        [*params, RANKED_CANDIDATES + 1],
+    )
+    row = await cursor.fetchone()
+    return row is not None and int(row[0]) > RANKED_CANDIDATES
+
+
+async def walk_newest_first(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Make this transaction's search read search rows newest first, not by bitmap."""
+    await conn.execute("SELECT set_config('enable_bitmapscan', 'off', true)")
 
 
 def like_pattern(word: str) -> str:
@@ -236,11 +261,14 @@ class RunSearch:
         tsquery, tsquery_params = _tsquery(filters.words)
         outer, outer_params = run_where
         keyset: sql.Composable = sql.SQL("true")
+        common_keyset: sql.Composable = sql.SQL("true")
         keyset_params: list[Any] = []
         if after is not None and after.cost_key is not None:
             trace_id, span_id = bytes.fromhex(after.id[:32]), bytes.fromhex(after.id[32:])
             keyset = sql.SQL("(m.score, m.start_ns, m.trace_id, m.span_id) < (%s, %s, %s, %s)")
             keyset_params = [after.cost_key, after.start_ns, trace_id, span_id]
+            # the run id's hex sorts like its bytes (in the "C" collation)
+            common_keyset = sql.SQL('(m.score, m.start_ns, m.id COLLATE "C") < (%s, %s, %s)')
         query = sql.SQL(
             "SELECT {columns}, m.score FROM ("
             " SELECT s.trace_id, s.span_id, s.start_ns,"
@@ -268,9 +296,42 @@ class RunSearch:
             limit + 1,
             offset,
         ]
+        common = sql.SQL(
+            "SELECT * FROM ("
+            " SELECT {columns}, ts_rank(k.words, {tsquery})::float8 AS score FROM ("
+            " SELECT s.start_ns, s.trace_id, s.span_id, s.words FROM run_search s WHERE {inner}"
+            " ORDER BY s.start_ns DESC, s.trace_id DESC, s.span_id DESC) k"
+            " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
+            " AND r.start_ns = k.start_ns AND r.trace_id = k.trace_id AND r.span_id = k.span_id"
+            " AND {outer} LIMIT 1) r"
+            " ORDER BY k.start_ns DESC, k.trace_id DESC, k.span_id DESC LIMIT %s) m"
+            " WHERE {keyset}"
+            ' ORDER BY m.score DESC, m.start_ns DESC, m.id COLLATE "C" DESC'
+            " LIMIT %s OFFSET %s"
+        ).format(
+            columns=run_columns,
+            tsquery=tsquery,
+            inner=sql.SQL(" AND ").join(parts),
+            outer=outer,
+            keyset=common_keyset,
+        )
+        common_values = [
+            *tsquery_params,
+            *params,
+            self.project_id,
+            *outer_params,
+            RANKED_CANDIDATES,
+            *keyset_params[:2],
+            *([after.id] if keyset_params and after is not None else []),
+            limit + 1,
+            offset,
+        ]
         async with self.pool.connection() as conn, conn.transaction():
             for name, value in SEARCH_SETTINGS.items():
                 await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+            if await many_matches(conn, self.project_id, filters):
+                await walk_newest_first(conn)
+                query, values = common, common_values
             cursor = conn.cursor(row_factory=class_row(ScoredRun))
             await cursor.execute(query, values)
             rows = await cursor.fetchall()

@@ -29,6 +29,8 @@ CREATE TABLE run_search_default PARTITION OF run_search DEFAULT;
 CREATE INDEX run_search_attributes ON run_search USING gin (attributes)
     WITH (gin_pending_list_limit = 256);
 -- words has no index: it scores the runs the other conditions found (ts_rank reads the column).
+-- Newest first: a word found in most runs is searched by walking the rows in this order.
+CREATE INDEX run_search_start ON run_search (start_ns, trace_id, span_id);
 
 -- The trigram index where the server has pg_trgm (PostgreSQL's contrib package; the embedded
 -- PostgreSQL of `pip install` has not): without it, substring matching reads every search row
