@@ -26,19 +26,6 @@ JOIN scopes sc ON sc.project_id = l.project_id AND sc.scope_id = l.scope_id
 WHERE l.project_id = %s AND l.trace_id = %s
 """
 
-# For the deriver: which records (by block) each span of the claimed traces has, without bytes.
-SELECT_LOG_INDEX = """
-SELECT trace_id, block_id, span_ids FROM log_records
-WHERE project_id = %s AND trace_id = ANY(%s)
-"""
-SELECT_LOG_BLOCKS = """
-SELECT l.trace_id, l.block_id, l.time_ns, l.span_ids, l.records, r.resource, sc.scope
-FROM log_records l
-JOIN resources r ON r.project_id = l.project_id AND r.resource_id = l.resource_id
-JOIN scopes sc ON sc.project_id = l.project_id AND sc.scope_id = l.scope_id
-WHERE l.project_id = %s AND l.block_id = ANY(%s)
-"""
-
 
 def stored_log_records(
     rows: Iterable[Sequence[Any]], span_id: bytes | None = None
