@@ -9,8 +9,9 @@ bumped (every deriver's cached copy of it is stale) and it is derived again from
 Rows in the default partitions (days without a partition of their own) are deleted row by
 row, their traces marked for derivation.
 
-Resources, scopes and agents stay: they are shared by content hash or name, small, and an
-ingest may be about to reference one.
+Log records (not partitioned) are deleted row by row by their time, their traces marked for
+derivation; scores by their run's start. Resources, scopes and agents stay: they are shared by
+content hash or name, small, and an ingest may be about to reference one.
 """
 
 from __future__ import annotations
@@ -58,6 +59,22 @@ WITH gone AS (
 SELECT coalesce(sum(span_count), 0) FROM gone
 """
 
+# Log records go by their own time, row by row (a trace's records are a handful of blocks); a
+# trace that loses records is derived again from what is left. Scores go with their run.
+_OLD_LOG_RECORDS = """
+WITH gone AS (
+    DELETE FROM log_records WHERE time_ns < %(horizon)s
+    RETURNING trace_id, project_id, time_ns
+), marked AS (
+    INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns, spans)
+    SELECT trace_id, project_id, min(time_ns), max(time_ns), 0 FROM gone
+    WHERE trace_id <> %(no_trace)s
+    GROUP BY 1, 2
+)
+SELECT count(*) FROM gone
+"""
+_OLD_SCORES = "DELETE FROM scores WHERE run_start_ns < %s"
+
 
 @dataclass(slots=True)
 class RetentionPass:
@@ -67,6 +84,8 @@ class RetentionPass:
     partitions: int = 0
     straddling_traces: int = 0
     default_rows: int = 0
+    log_blocks: int = 0  # blocks of log records deleted
+    scores: int = 0
 
 
 class Retention:
@@ -96,6 +115,14 @@ class Retention:
                 )
                 row = await cursor.fetchone()
                 done.default_rows = int(row[0]) if row else 0
+                horizon = first_kept_day * partitions.NS_PER_DAY
+                cursor = await conn.execute(
+                    _OLD_LOG_RECORDS, {"horizon": horizon, "no_trace": bytes(16)}
+                )
+                row = await cursor.fetchone()
+                done.log_blocks = int(row[0]) if row else 0
+                cursor = await conn.execute(_OLD_SCORES, (horizon,))
+                done.scores = cursor.rowcount
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
         return done
