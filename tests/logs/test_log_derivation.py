@@ -5,11 +5,14 @@ result does not depend on whether the logs came before, between or after the spa
 from __future__ import annotations
 
 import os
+import random
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.derived_state import derived_state
 from tests.logs.helpers import logs_request, make_record, post_logs
@@ -152,3 +155,41 @@ def test_evaluation_without_its_span_waits_for_it(agentguide_server: RunningServ
     _send_spans(agentguide_server, scenario.spans)
     wait_derived(database_url)
     assert [row[2] for row in _scores(database_url, trace_id)] == ["late"]
+
+
+@settings(
+    max_examples=int(os.environ.get("AGENTGUIDE_PROPERTY_EXAMPLES", "8")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 2**32 - 1), duplicate=st.booleans())
+def test_any_interleaving_of_spans_and_logs_derives_alike(
+    agentguide_server: RunningServer, seed: int, duplicate: bool
+) -> None:
+    """Spans and log records in random pieces, random order, with repeats and derivations in
+    between, give the rows (and scores) of sending them all at once."""
+    server = agentguide_server
+    database_url = server.database_url or ""
+    rng = random.Random(seed)
+    reference_trace, trace_id = os.urandom(16), os.urandom(16)
+    reference = event_scenario(reference_trace)
+    _send_spans(server, reference.spans)
+    _send_logs(server, reference.records)
+    wait_derived(database_url)
+
+    scenario = event_scenario(trace_id)
+    pieces: list[tuple[str, list[Any]]] = [("spans", [s]) for s in scenario.spans]
+    pieces += [("logs", [r]) for r in scenario.records]
+    if duplicate:
+        pieces += rng.sample(pieces, k=3)
+    rng.shuffle(pieces)
+    for kind, items in pieces:
+        (_send_spans if kind == "spans" else _send_logs)(server, items)
+        if rng.random() < 0.3:
+            wait_derived(database_url)
+    wait_derived(database_url)
+    expected = _state(database_url, reference_trace)
+    expected["scores"] = [
+        tuple(v if v != reference_trace else trace_id for v in row) for row in expected["scores"]
+    ]
+    assert _state(database_url, trace_id) == expected
