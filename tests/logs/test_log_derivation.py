@@ -193,3 +193,40 @@ def test_any_interleaving_of_spans_and_logs_derives_alike(
         tuple(v if v != reference_trace else trace_id for v in row) for row in expected["scores"]
     ]
     assert _state(database_url, trace_id) == expected
+
+
+def test_hostile_event_records_do_not_stall_derivation(agentguide_server: RunningServer) -> None:
+    server = agentguide_server
+    database_url = server.database_url or ""
+    trace_id = os.urandom(16)
+    scenario = event_scenario(trace_id)
+    nested: Any = "leaf"
+    for _ in range(20):  # protobuf parses 100 message levels deep at most
+        nested = {"deeper": nested}
+    hostile = [
+        make_record(trace_id, AGENT, event_name="gen_ai.evaluation.result",
+                    attributes={"gen_ai.evaluation.name": "n\x00" + "x" * 5000,
+                                "gen_ai.evaluation.score.value": float("nan"),
+                                "gen_ai.evaluation.explanation": "e\x00" * 50_000}),
+        make_record(trace_id, LLM, event_name="gen_ai.user.message\x00",
+                    body={"content": "\x00" * 10, "nested": nested}),
+        make_record(trace_id, LLM, event_name="gen_ai.choice", body=["not", "a", "message"]),
+        make_record(trace_id, TOOL, event_name="exception",
+                    attributes={"exception.type": "E\x00", "exception.message": "m" * 100_000}),
+    ]  # fmt: skip
+    _send_spans(server, scenario.spans)
+    _send_logs(server, scenario.records + hostile)
+    wait_derived(database_url)
+    with psycopg.connect(database_url) as conn:
+        quarantined = conn.execute(
+            "SELECT count(*) FROM derive_quarantine WHERE trace_id = %s", (trace_id,)
+        ).fetchone()
+    assert quarantined == (0,)
+    names = [row[2] for row in _scores(database_url, trace_id)]
+    assert "relevance" in names and "toxicity" in names
+    (odd,) = [name for name in names if name.startswith("n")]
+    assert "\x00" not in odd and len(odd.encode()) <= 1024
+    run_id = trace_id.hex() + AGENT.hex()
+    detail = httpx.get(f"{server.http_url}/v1/runs/{run_id}")
+    assert detail.status_code == 200
+    assert detail.json()["input"] == "What is 2+2?"
