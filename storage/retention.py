@@ -9,9 +9,12 @@ bumped (every deriver's cached copy of it is stale) and it is derived again from
 Rows in the default partitions (days without a partition of their own) are deleted row by
 row, their traces marked for derivation.
 
-Log records (not partitioned) are deleted row by row by their time, their traces marked for
-derivation; scores by their run's start. Resources, scopes and agents stay: they are shared by
-content hash or name, small, and an ingest may be about to reference one.
+Scores (not partitioned) go with their run: those whose run started before the first day kept
+are deleted row by row (index ``scores_by_age``), whatever their source. Log records (not
+partitioned) are deleted row by row by their time, their traces marked for derivation.
+
+Resources, scopes and agents stay: they are shared by content hash or name, small, and an
+ingest may be about to reference one.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ SELECT coalesce(sum(span_count), 0) FROM gone
 """
 
 # Log records go by their own time, row by row (a trace's records are a handful of blocks); a
-# trace that loses records is derived again from what is left. Scores go with their run.
+# trace that loses records is derived again from what is left.
 _OLD_LOG_RECORDS = """
 WITH gone AS (
     DELETE FROM log_records WHERE time_ns < %(horizon)s
@@ -73,7 +76,15 @@ WITH gone AS (
 )
 SELECT count(*) FROM gone
 """
-_OLD_SCORES = "DELETE FROM scores WHERE run_start_ns < %s"
+
+
+_FORGET_SCORES = "DELETE FROM scores WHERE run_start_ns < %s"
+
+
+async def forget_scores(conn: psycopg.AsyncConnection[Any], before_ns: int) -> int:
+    """Delete the scores of the runs that started before ``before_ns``; how many went."""
+    cursor = await conn.execute(_FORGET_SCORES, (before_ns,))
+    return max(cursor.rowcount, 0)
 
 
 @dataclass(slots=True)
@@ -84,8 +95,8 @@ class RetentionPass:
     partitions: int = 0
     straddling_traces: int = 0
     default_rows: int = 0
+    scores: int = 0  # scores of the runs dropped
     log_blocks: int = 0  # blocks of log records deleted
-    scores: int = 0
 
 
 class Retention:
@@ -116,13 +127,12 @@ class Retention:
                 row = await cursor.fetchone()
                 done.default_rows = int(row[0]) if row else 0
                 horizon = first_kept_day * partitions.NS_PER_DAY
+                done.scores = await forget_scores(conn, horizon)
                 cursor = await conn.execute(
                     _OLD_LOG_RECORDS, {"horizon": horizon, "no_trace": bytes(16)}
                 )
                 row = await cursor.fetchone()
                 done.log_blocks = int(row[0]) if row else 0
-                cursor = await conn.execute(_OLD_SCORES, (horizon,))
-                done.scores = cursor.rowcount
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
         return done

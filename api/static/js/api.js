@@ -87,6 +87,8 @@ export const api = {
   timeline: (runId, options) => getJSON(`/v1/runs/${encodeURIComponent(runId)}/timeline`, null, options),
   steps: (runId, offset, limit, options) =>
     getJSON(`/v1/runs/${encodeURIComponent(runId)}/steps`, { offset, limit }, options),
+  scores: (runId, params, options) =>
+    getJSON(`/v1/runs/${encodeURIComponent(runId)}/scores`, params, options),
   agents: (options) => getJSON("/v1/agents", null, options),
   tools: (params, options) => getJSON("/v1/tools", params, options),
   summary: (params, options) => getJSON("/v1/metrics/summary", params, options),
