@@ -70,6 +70,17 @@ def test_a_run_shows_messages_scores_and_logs_from_log_records(
         (AGENT, LLM, "toxicity", None, None, "timeout", "event"),
     ]
 
+    # The evaluation events are the run's scores in its detail and in the KPIs.
+    by_name = {score["name"]: score for score in detail["scores"]}
+    assert by_name["relevance"]["value"] == 0.9 and by_name["relevance"]["source"] == "event"
+    assert by_name["toxicity"]["error_type"] == "timeout"
+    summary = httpx.get(
+        f"{server.http_url}/v1/metrics/summary", params={"since": "2023-11-14T00:00:00Z",
+                                                          "until": "2023-11-16T00:00:00Z"}
+    ).json()  # fmt: skip
+    relevance = next(a for a in summary["scores"] if a["name"] == "relevance")
+    assert relevance["count"] >= 1 and relevance["max"] == 0.9
+
     logs = httpx.get(
         f"{server.http_url}/v1/traces/{trace_id.hex()}/logs", params={"span_id": TOOL.hex()}
     )
