@@ -246,3 +246,39 @@ def test_http_metrics_get_404_naming_the_signals(agentguide_server: RunningServe
     assert response.status_code == 404
     status = status_pb2.Status.FromString(response.content)
     assert "/v1/traces" in status.message and "/v1/logs" in status.message
+
+
+def test_gzip_bomb_is_refused(agentguide_server: RunningServer) -> None:
+    import gzip as gzip_module
+
+    from tests.conftest import SESSION_MAX_REQUEST_BYTES
+
+    bomb = gzip_module.compress(b"\x00" * (SESSION_MAX_REQUEST_BYTES * 4))
+    response = httpx.post(
+        agentguide_server.http_url + "/v1/logs",
+        content=bomb,
+        headers={"Content-Type": PROTOBUF, "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 413
+    assert "once gunzipped" in status_pb2.Status.FromString(response.content).message
+
+
+def test_a_large_json_body_is_decoded_out_of_process(agentguide_server: RunningServer) -> None:
+    """Bodies from 1 MiB up are decoded in the decoding process: logs there too."""
+    trace_id = random_trace_id()
+    records = [
+        {"traceId": trace_id.hex(), "timeUnixNano": str(1_700_000_000_000_000_000 + n),
+         "body": {"stringValue": f"{n:06d}" + "x" * 1000}}
+        for n in range(1500)
+    ]  # fmt: skip
+    document = {"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]}
+    body = orjson.dumps(document)
+    assert len(body) > 1024 * 1024
+    response = httpx.post(
+        agentguide_server.http_url + "/v1/logs",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert len(stored_records(agentguide_server.database_url or "", trace_id)) == 1500
