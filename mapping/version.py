@@ -5,5 +5,7 @@ serve`` then says that stored runs come from an older mapping, and ``agentguide 
 derives them again.
 """
 
-MAPPING_VERSION = 5  # 4: LangGraph, smolagents, CrewAI, LlamaIndex; 5: Agno, Strands, Google ADK,
-# the OTel openai-agents-v2 instrumentation by their own rules (issue 11)
+MAPPING_VERSION = 6  # 4: LangGraph, smolagents, CrewAI, LlamaIndex; 5: Agno, Strands, Google ADK,
+# the OTel openai-agents-v2 instrumentation by their own rules (issue 11); 6: events sent as
+# log records are their span's events (messages, choices, inference details), and
+# gen_ai.evaluation.result events become scores (issue 13)

@@ -99,6 +99,8 @@ export const api = {
   similar: (runId, params, options) =>
     getJSON(`/v1/runs/${encodeURIComponent(runId)}/similar`, params, options),
   compare: (a, b, options) => getJSON("/v1/runs/compare", { a, b }, options),
+  traceLogs: (traceId, spanId, options) =>
+    getJSON(`/v1/traces/${encodeURIComponent(traceId)}/logs`, { span_id: spanId }, options),
 };
 
 export function isAbort(error) {
