@@ -27,6 +27,7 @@ from storage.derived_rows import (
     clean_text,
     normalise_stored,
 )
+from storage.session_rollup import recompute_sessions, touched_sessions
 
 
 @dataclass(slots=True)
@@ -203,6 +204,8 @@ class PostgresDerivedRowWriter:
                 deltas.add_rows(project_id, update.new_rows, 1)
         if deltas:
             await rollups.apply(conn, deltas.nonzero())
+        sessions = touched_sessions((u.old_rows, u.new_rows) for u in updates)
+        await recompute_sessions(conn, project_id, sorted(sessions))
         return await self._register(conn, project_id, updates, mapping_version)
 
     @staticmethod
