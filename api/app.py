@@ -18,6 +18,7 @@ from api import (
     rest_runs,
     run_steps,
     runs,
+    sessions,
     similar,
     simulate,
     tools,
@@ -70,6 +71,7 @@ def create_app(
         (admin_derive.router, admin),
         (failures.router, read),
         (similar.router, read),
+        (sessions.router, read),
         (admin_alerts.router, admin),
     ):
         app.include_router(router, dependencies=needs, responses=AUTH_RESPONSES)
