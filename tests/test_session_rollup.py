@@ -151,9 +151,7 @@ async def _write(store: Store, spans: list[Span]) -> None:
 
 async def _derive_concurrently(store: Store, batch_traces: int) -> None:
     """Two derivers, each its shard of the traces, at once."""
-    engines = [
-        DeriveEngine(store.pool, shard=(i, 2), batch_traces=batch_traces) for i in range(2)
-    ]
+    engines = [DeriveEngine(store.pool, shard=(i, 2), batch_traces=batch_traces) for i in range(2)]
     await asyncio.gather(*(derive_all_pending(engine) for engine in engines))
 
 

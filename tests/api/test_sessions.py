@@ -107,8 +107,7 @@ def test_time_filter_selects_sessions_active_in_the_window(
 ) -> None:
     def ids(**window: str) -> list[str]:
         return [
-            s["id"]
-            for s in _items(api.get("/v1/sessions", params={"agent": data.beta, **window}))
+            s["id"] for s in _items(api.get("/v1/sessions", params={"agent": data.beta, **window}))
         ]
 
     assert ids(since=iso(T0 + 3 * HOUR_NS)) == [data.solo]
