@@ -48,14 +48,14 @@ class SessionDetail(BaseModel):
 
 class User(BaseModel):
     id: str = Field(description="the user id its runs carry (user.id, ...)")
-    run_count: int
-    session_count: int = Field(description="distinct session ids among its runs")
+    run_count: int = Field(description="all its runs")
+    session_count: int = Field(description="sessions whose user it is (their earliest run's)")
     failed_run_count: int
-    first_activity_at: Timestamp
-    last_activity_at: Timestamp
+    first_activity_at: Timestamp = Field(description="the start of its earliest run")
+    last_activity_at: Timestamp = Field(description="the start of its latest run")
     total_tokens: int
-    cost: float | None
-    agents: list[str]
+    cost: float | None = Field(description="USD summed over its priced runs; null: none priced")
+    agents: list[str] = Field(description="the agents of its runs, sorted")
 
 
 class UserList(BaseModel):

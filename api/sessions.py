@@ -152,7 +152,8 @@ async def list_users(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> UserList:
-    """Sums over the runs that name a user (and started within since/until, of the agent)."""
+    """Users whose runs started within since/until (their first before until, their latest at
+    or after since) and who ran the agent; each with the sums over all its runs."""
     page = await queries.list_users(
         window=window, agent=agent, user_id=None, after=_activity_key(cursor), limit=limit
     )
@@ -164,7 +165,11 @@ async def list_users(
     )
 
 
-@router.get("/v1/users/{user_id:path}", summary="One user's sums", response_model=User)
+@router.get(
+    "/v1/users/{user_id:path}",
+    summary="One user's runs, sessions and failures",
+    response_model=User,
+)
 async def get_user(
     queries: SessionQueriesDep,
     window: WindowDep,

@@ -8,7 +8,7 @@ one. A trace whose spans straddle the horizon keeps its newer spans: its registr
 bumped (every deriver's cached copy of it is stale) and it is derived again from what is left.
 Rows in the default partitions (days without a partition of their own) are deleted row by
 row, their traces marked for derivation. Sessions that had runs on the day are recomputed
-from the runs left, or deleted when none is.
+from the runs left, or deleted when none is; the users of the day's runs lose them.
 
 Resources, scopes and agents stay: they are shared by content hash or name, small, and an
 ingest may be about to reference one.
@@ -27,6 +27,7 @@ from storage import partitions
 from storage.errors import StorageUnavailable
 from storage.locks import lock_partition_changes
 from storage.session_rollup import recompute_sessions
+from storage.user_rollup import apply_user_deltas, runs_leaving
 
 # DETACH waits for the queries reading a partition; it must not queue every new query behind it
 # for long (a lock request blocks the ones after it), so it gives up and the next pass retries.
@@ -114,6 +115,7 @@ class Retention:
             await lock_partition_changes(conn)
             dropped = 0
             existing = await partitions.list_partitions(conn)
+            leaving = await runs_leaving(conn, start, end)
             for table in partitions.PARTITIONED_TABLES:
                 if day not in existing.days.get(table, ()):
                     continue
@@ -144,4 +146,6 @@ class Retention:
             cursor = await conn.execute(_SESSIONS_BEFORE, (end,))
             for project_id, session_ids in await cursor.fetchall():
                 await recompute_sessions(conn, project_id, session_ids)
+            for project_id, deltas in sorted(leaving.items()):
+                await apply_user_deltas(conn, project_id, deltas)
         return dropped, straddling

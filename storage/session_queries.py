@@ -1,10 +1,10 @@
-"""Reading sessions and users: pages of the ``sessions`` rollup, a session's runs in order,
-and users summed from their runs (``runs_user``)."""
+"""Reading sessions and users: pages of the ``sessions`` and ``users`` rollups (migration
+0007), a session's runs in order (``runs_session``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from psycopg import sql
 from psycopg.rows import class_row
@@ -91,14 +91,13 @@ _SESSION_SELECT = sql.SQL(
     " s.first_input, encode(s.first_trace_id || s.first_span_id, 'hex') AS first_run_id"
 )
 
-_LAST_ACTIVITY = "max(greatest(r.start_ns, coalesce(r.end_ns, r.start_ns)))"
-
 _USER_SELECT = sql.SQL(
-    "r.user_id, count(*) AS run_count, count(DISTINCT r.session_id) AS session_count,"
-    " count(*) FILTER (WHERE r.status = 'FAILED') AS failed_run_count,"
-    " min(r.start_ns) AS first_ns, " + _LAST_ACTIVITY + " AS last_ns,"
-    " coalesce(sum(r.total_tokens), 0) AS total_tokens, sum(r.cost) AS cost,"
-    " array_agg(DISTINCT r.agent_name ORDER BY r.agent_name) AS agent_names"
+    "u.user_id, u.run_count, u.failed_run_count, u.first_ns, u.last_ns, u.total_tokens,"
+    " CASE WHEN u.priced_run_count > 0 THEN u.cost END AS cost,"
+    " (SELECT count(*) FROM sessions s"
+    "  WHERE s.project_id = u.project_id AND s.user_id = u.user_id) AS session_count,"
+    " ARRAY(SELECT a.agent_name FROM user_agents a WHERE a.project_id = u.project_id"
+    "  AND a.user_id = u.user_id ORDER BY a.agent_name) AS agent_names"
 )
 
 
@@ -185,27 +184,32 @@ class SessionQueries(Queries):
         after: ActivityKey | None,
         limit: int,
     ) -> UserPage:
-        """Users (of runs naming one, started in ``window``), latest activity first."""
+        """Users latest run first (then user id, descending): those with a run started in
+        ``window`` (their first run before its end, their latest at or after its start), that
+        ran ``agent``; the sums are over all their runs."""
         where = _Conditions()
-        where.add("r.project_id = %s", self.project_id)
-        where.add("r.user_id IS NOT NULL")
-        where.window("r.start_ns", window)
+        where.add("u.project_id = %s", self.project_id)
+        if window.since_ns is not None:
+            where.add("u.last_ns >= %s", window.since_ns)
+        if window.until_ns is not None:
+            where.add("u.first_ns < %s", window.until_ns)
         if agent is not None:
-            where.add("r.agent_name = %s", agent)
+            where.add(
+                "EXISTS (SELECT 1 FROM user_agents a WHERE a.project_id = u.project_id"
+                " AND a.user_id = u.user_id AND a.agent_name = %s)",
+                agent,
+            )
         if user_id is not None:
-            where.add("r.user_id = %s", user_id)
-        having: list[Any] = []
-        having_sql = sql.SQL("")
+            where.add("u.user_id = %s", user_id)
         if after is not None:
-            having_sql = sql.SQL(" HAVING (" + _LAST_ACTIVITY + ", r.user_id) < (%s, %s)")
-            having = [after.last_ns, after.id]
+            where.add("(u.last_ns, u.user_id) < (%s, %s)", after.last_ns, after.id)
         query = sql.SQL(
-            "SELECT {columns} FROM runs r WHERE {where} GROUP BY r.user_id{having}"
-            " ORDER BY last_ns DESC, r.user_id DESC LIMIT %s"
-        ).format(columns=_USER_SELECT, where=where.sql(), having=having_sql)
+            "SELECT {columns} FROM users u WHERE {where} AND u.last_ns IS NOT NULL"
+            " ORDER BY u.last_ns DESC, u.user_id DESC LIMIT %s"
+        ).format(columns=_USER_SELECT, where=where.sql())
         async with self._connection(_PAGE_SETTINGS) as conn:
             cursor = conn.cursor(row_factory=class_row(UserRow))
-            await cursor.execute(query, [*where.params, *having, limit + 1])
+            await cursor.execute(query, [*where.params, limit + 1])
             rows = await cursor.fetchall()
         if len(rows) <= limit:
             return UserPage(rows, None)

@@ -1,10 +1,12 @@
-"""The ``sessions`` rollup always equals the sums over the runs carrying each session id:
+"""The ``sessions`` and ``users`` rollups always equal the sums over the runs carrying each
+session id and user id:
 whatever pieces the traces arrive in, with late spans, two derivers at once, re-derivation
 and retention (a property test over the real writer, derivers and retention)."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import time
@@ -47,7 +49,7 @@ def traces(draw: st.DrawFn) -> list[Span]:
     trace_id = os.urandom(16)
     start = NOW_NS - draw(st.integers(0, 6 * 24)) * 3_600 * 10**9 - draw(st.integers(0, 10**12))
     session = draw(st.sampled_from([*SESSIONS, None]))
-    context = {"session.id": session, "user.id": draw(st.sampled_from(["u1", "u2"]))}
+    context = {"session.id": session, "user.id": draw(st.sampled_from(["u1", "u2", "u/3", None]))}
     on_agent = draw(st.booleans())
     agent = make_span(
         trace_id,
@@ -111,7 +113,7 @@ def _expected(conn: psycopg.Connection[Any]) -> dict[tuple[int, str], dict[str, 
             "first_ns": min(r[2] for r in rows),
             "last_ns": max(max(r[2], r[3] or r[2]) for r in rows),
             "total_tokens": sum(r[5] for r in rows),
-            "cost": round(sum(costs), 9) if costs else None,
+            "cost": sum(costs) if costs else None,
             "agent_names": sorted({r[7] for r in rows}),
             "user_id": next((r[8] for r in by_start if r[8] is not None), None),
             "first_input": first[9],
@@ -127,7 +129,7 @@ def _stored(conn: psycopg.Connection[Any]) -> dict[tuple[int, str], dict[str, An
             "first_ns": row[4],
             "last_ns": row[5],
             "total_tokens": row[6],
-            "cost": None if row[7] is None else round(row[7], 9),
+            "cost": row[7],
             "agent_names": list(row[8]),
             "user_id": row[9],
             "first_input": row[10],
@@ -139,9 +141,76 @@ def _stored(conn: psycopg.Connection[Any]) -> dict[tuple[int, str], dict[str, An
     }
 
 
+def _expected_users(conn: psycopg.Connection[Any]) -> dict[tuple[int, str], dict[str, Any]]:
+    grouped: dict[tuple[int, str], list[tuple[Any, ...]]] = defaultdict(list)
+    for row in conn.execute(
+        "SELECT project_id, user_id, start_ns, status, input_tokens, output_tokens,"
+        " total_tokens, cost, agent_name FROM runs WHERE user_id IS NOT NULL"
+    ):
+        grouped[(row[0], row[1])].append(row)
+    expected = {}
+    for key, rows in grouped.items():
+        costs = [r[7] for r in rows if r[7] is not None]
+        agents: dict[str, int] = defaultdict(int)
+        for r in rows:
+            agents[r[8]] += 1
+        expected[key] = {
+            "runs": len(rows),
+            "failed": sum(r[3] == "FAILED" for r in rows),
+            "tokens": (sum(r[4] for r in rows), sum(r[5] for r in rows), sum(r[6] for r in rows)),
+            "cost": sum(costs) if costs else None,
+            "first_ns": min(r[2] for r in rows),
+            "last_ns": max(r[2] for r in rows),
+            "agents": dict(agents),
+        }
+    return expected
+
+
+def _stored_users(conn: psycopg.Connection[Any]) -> dict[tuple[int, str], dict[str, Any]]:
+    agents: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
+    for project, user, agent, runs in conn.execute(
+        "SELECT project_id, user_id, agent_name, run_count FROM user_agents"
+    ):
+        agents[(project, user)][agent] = runs
+    return {
+        (row[0], row[1]): {
+            "runs": row[2],
+            "failed": row[3],
+            "tokens": (row[4], row[5], row[6]),
+            "cost": row[7] if row[8] else None,
+            "first_ns": row[9],
+            "last_ns": row[10],
+            "agents": agents[(row[0], row[1])],
+        }
+        for row in conn.execute(
+            "SELECT project_id, user_id, run_count, failed_run_count, input_tokens,"
+            " output_tokens, total_tokens, cost, priced_run_count, first_ns, last_ns FROM users"
+        )
+    }
+
+
+def _same(stored: dict[Any, dict[str, Any]], expected: dict[Any, dict[str, Any]]) -> None:
+    """Equal, costs up to the rounding of sums taken in another order."""
+    assert stored.keys() == expected.keys()
+    for key, want in expected.items():
+        got = dict(stored[key])
+        cost, want_cost = got.pop("cost"), want["cost"]
+        assert got == {k: v for k, v in want.items() if k != "cost"}, key
+        assert (cost is None) == (want_cost is None), key
+        if cost is not None:
+            assert math.isclose(cost, want_cost, rel_tol=1e-9, abs_tol=1e-12), key
+
+
 def assert_sessions_match_runs(database_url: str) -> None:
+    """The sessions and the users as the runs say they should be."""
     with psycopg.connect(database_url) as conn:
-        assert _stored(conn) == _expected(conn)
+        _same(_stored(conn), _expected(conn))
+        _same(_stored_users(conn), _expected_users(conn))
+        stray = conn.execute(
+            "SELECT count(*) FROM user_agents a WHERE NOT EXISTS (SELECT 1 FROM users u"
+            " WHERE u.project_id = a.project_id AND u.user_id = a.user_id)"
+        ).fetchone()
+        assert stray == (0,)
 
 
 async def _write(store: Store, spans: list[Span]) -> None:

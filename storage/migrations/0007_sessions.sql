@@ -28,3 +28,32 @@ CREATE INDEX sessions_project_last ON sessions (project_id, last_ns DESC, sessio
 CREATE INDEX sessions_project_user_last
     ON sessions (project_id, user_id, last_ns DESC, session_id DESC) WHERE user_id IS NOT NULL;
 CREATE INDEX sessions_agent_names ON sessions USING gin (agent_names);
+
+-- Users: per (project, user id) the sums of the runs carrying that user id, kept by the deriver
+-- as differences (storage/user_rollup.py): every run counted once, added when it appears,
+-- taken away when it goes (re-derivation, retention). first_ns / last_ns are the earliest and
+-- latest run start, read back from runs_user after each change.
+CREATE TABLE users (
+    project_id        integer NOT NULL,
+    user_id           text NOT NULL,
+    run_count         bigint NOT NULL,
+    failed_run_count  bigint NOT NULL,
+    input_tokens      bigint NOT NULL,
+    output_tokens     bigint NOT NULL,
+    total_tokens      bigint NOT NULL,
+    cost              double precision NOT NULL,  -- USD over its priced runs
+    priced_run_count  bigint NOT NULL,            -- runs with a cost (none: cost is unknown)
+    first_ns          bigint,
+    last_ns           bigint,
+    PRIMARY KEY (project_id, user_id)
+);
+CREATE INDEX users_project_last ON users (project_id, last_ns DESC, user_id DESC);
+-- the agents of a user's runs, with how many runs each
+CREATE TABLE user_agents (
+    project_id  integer NOT NULL,
+    user_id     text NOT NULL,
+    agent_name  text NOT NULL,
+    run_count   bigint NOT NULL,
+    PRIMARY KEY (project_id, user_id, agent_name)
+);
+CREATE INDEX user_agents_agent ON user_agents (project_id, agent_name, user_id);

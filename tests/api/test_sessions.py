@@ -161,25 +161,35 @@ def test_a_sessions_runs_page(api: httpx.Client, data: Dataset) -> None:
 
 def test_users_sum_their_runs(api: httpx.Client, data: Dataset) -> None:
     users = {u["id"]: u for u in _items(api.get("/v1/users", params={"agent": data.alpha}))}
-    assert users[data.user_a]["run_count"] == 2
-    assert users[data.user_b]["run_count"] == 1
+    assert set(users) == {data.user_a, data.user_b}  # both ran alpha; sums over all their runs
+    assert (users[data.user_a]["run_count"], users[data.user_b]["run_count"]) == (3, 2)
     response = api.get("/v1/users/" + quote(data.user_b, safe=""))
     assert response.status_code == 200, response.text
-    user_b = response.json()
-    last = data.runs[4]
-    assert user_b == {
+    assert response.json() == {
         "id": data.user_b,
         "run_count": 2,
-        "session_count": 1,  # the run without a session counts in no session
+        "session_count": 1,  # the run without a session is in none
         "failed_run_count": 0,
         "first_activity_at": iso(data.runs[3].start_ns),
-        "last_activity_at": iso(last.start_ns + last.duration_ms * MS),
+        "last_activity_at": iso(data.runs[4].start_ns),
         "total_tokens": 10,
         "cost": None,
         "agents": sorted([data.alpha, data.beta]),
     }
     user_a = api.get("/v1/users/" + quote(data.user_a, safe="")).json()
     assert (user_a["run_count"], user_a["session_count"], user_a["failed_run_count"]) == (3, 1, 1)
+    assert user_a["total_tokens"] == 175
+
+
+def test_users_time_filter(api: httpx.Client, data: Dataset) -> None:
+    def ids(**window: str) -> set[str]:
+        return {
+            u["id"] for u in _items(api.get("/v1/users", params={"agent": data.alpha, **window}))
+        }
+
+    assert ids(since=iso(T0 + 3 * HOUR_NS)) == {data.user_b}
+    assert ids(until=iso(T0 + 3 * HOUR_NS)) == {data.user_a}
+    assert ids(since=iso(T0 + 40 * HOUR_NS)) == set()
 
 
 def test_users_newest_activity_first_and_paged(api: httpx.Client, data: Dataset) -> None:
