@@ -70,10 +70,11 @@ class Store:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def ping(self) -> None:
-        """Raise StorageUnavailable unless the database answers."""
+    async def ping(self, timeout_s: float = 2.0) -> None:
+        """Raise StorageUnavailable unless the database answers within ``timeout_s``: a health
+        probe answers quickly, whatever the pool's own wait for a connection."""
         try:
-            async with self.pool.connection() as conn:
+            async with self.pool.connection(timeout=timeout_s) as conn:
                 await conn.execute("SELECT 1")
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc

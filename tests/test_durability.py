@@ -65,8 +65,8 @@ def test_database_outage_is_retryable_then_recovers(fresh_database_url: str) -> 
             response = post_protobuf(server.http_url, make_request([make_span(trace_id, "during")]))
             assert response.status_code == 503
             assert response.headers["Retry-After"] == "5"
-            assert httpx.get(server.http_url + "/readyz").status_code == 503
-            assert httpx.get(server.http_url + "/healthz").status_code == 200
+            assert httpx.get(server.http_url + "/readyz", timeout=30).status_code == 503
+            assert httpx.get(server.http_url + "/healthz", timeout=30).status_code == 200
             with grpc.insecure_channel(server.grpc_endpoint) as channel:
                 export = channel.unary_unary(
                     "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
