@@ -313,6 +313,7 @@ _SIZE_FAMILIES = (
     ("runs", "runs"),
     ("steps", "steps"),
     ("rollups", "rollup_"),
+    ("sessions and users", "sessions|users|user_agents"),
     ("trace registry", "traces"),
     ("resources and scopes", "resources|scopes"),
 )
