@@ -257,3 +257,55 @@ def test_sessions_equal_the_runs(
             await store.close()
 
     asyncio.run(scenario())
+
+
+BACKFILL_MARKER = "-- Backfill from the runs already stored"
+
+
+def test_the_migration_backfills_what_is_stored(session_database: str) -> None:
+    """Migration 0007 fills the tables from the runs stored before it: emptied, they come back
+    equal to the runs (these, and what the property test above left)."""
+    from storage.database import migrations_dir
+
+    async def store_turns() -> None:
+        store = await Store.open(session_database, max_size=2)
+        try:
+            spans = [
+                make_span(
+                    os.urandom(16),
+                    "invoke_agent a",
+                    attributes={
+                        "gen_ai.operation.name": "invoke_agent",
+                        "gen_ai.agent.name": agent,
+                        "session.id": "backfilled",
+                        "user.id": "someone",
+                        "input.value": f"turn {index}",
+                    },
+                    start_ns=NOW_NS - (10 - index) * 10**9,
+                    duration_ns=10**8,
+                )
+                for index, agent in enumerate(["alpha", "beta", "alpha"])
+            ]
+            await _write(store, spans)
+            async with store.pool.connection() as conn:
+                await ensure_partitions(conn)
+            await derive_all_pending(DeriveEngine(store.pool))
+        finally:
+            await store.close()
+
+    asyncio.run(store_turns())
+
+    sql_text = (migrations_dir() / "0007_sessions.sql").read_text()
+    backfill = "\n".join(
+        line
+        for line in sql_text[sql_text.index(BACKFILL_MARKER) :].splitlines()
+        if not line.startswith("--")
+    )
+    with psycopg.connect(session_database) as conn:
+        runs = conn.execute("SELECT count(*) FROM runs WHERE session_id IS NOT NULL").fetchone()
+        assert runs is not None and runs[0] > 0
+        conn.execute("TRUNCATE sessions, users, user_agents")
+        for statement in backfill.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    assert_sessions_match_runs(session_database)

@@ -57,3 +57,41 @@ CREATE TABLE user_agents (
     PRIMARY KEY (project_id, user_id, agent_name)
 );
 CREATE INDEX user_agents_agent ON user_agents (project_id, agent_name, user_id);
+
+-- Backfill from the runs already stored (the deriver keeps the tables from here on).
+INSERT INTO sessions (project_id, session_id, user_id, run_count, failed_run_count,
+                      running_count, first_ns, last_ns, input_tokens, output_tokens,
+                      total_tokens, cost, agent_names, first_input, first_trace_id,
+                      first_span_id)
+SELECT project_id, session_id,
+       (array_agg(user_id ORDER BY start_ns, trace_id, span_id)
+            FILTER (WHERE user_id IS NOT NULL))[1],
+       count(*), count(*) FILTER (WHERE status = 'FAILED'),
+       count(*) FILTER (WHERE status IN ('PENDING', 'RUNNING')),
+       min(start_ns), max(greatest(start_ns, coalesce(end_ns, start_ns))),
+       sum(input_tokens), sum(output_tokens), sum(total_tokens), sum(cost),
+       array_agg(DISTINCT agent_name ORDER BY agent_name),
+       max(input) FILTER (WHERE turn = 1),
+       (array_agg(trace_id) FILTER (WHERE turn = 1))[1],
+       (array_agg(span_id) FILTER (WHERE turn = 1))[1]
+FROM (
+    SELECT r.*, row_number() OVER (
+        PARTITION BY r.project_id, r.session_id
+        ORDER BY (r.parent_span_id IS NOT NULL), r.start_ns, r.trace_id, r.span_id
+    ) AS turn
+    FROM runs r WHERE r.session_id IS NOT NULL
+) AS ranked
+GROUP BY project_id, session_id;
+
+INSERT INTO users (project_id, user_id, run_count, failed_run_count, input_tokens,
+                   output_tokens, total_tokens, cost, priced_run_count, first_ns, last_ns)
+SELECT project_id, user_id, count(*), count(*) FILTER (WHERE status = 'FAILED'),
+       sum(input_tokens), sum(output_tokens), sum(total_tokens), coalesce(sum(cost), 0),
+       count(cost), min(start_ns), max(start_ns)
+FROM runs WHERE user_id IS NOT NULL
+GROUP BY project_id, user_id;
+
+INSERT INTO user_agents (project_id, user_id, agent_name, run_count)
+SELECT project_id, user_id, agent_name, count(*)
+FROM runs WHERE user_id IS NOT NULL
+GROUP BY project_id, user_id, agent_name;
