@@ -5,9 +5,11 @@ A user can have any number of runs, so unlike sessions a user is never recompute
 runs: the deriver's row writer (``storage/derived_writer.py``) adds each run that appears and
 takes away each run that goes or changes (``-old + new``), in the transaction that writes the
 runs; retention takes away the runs of the day it drops. Sums of differences commute, so
-concurrent derivers need no ordering for them. The earliest and latest run start are read back
-from the runs (``runs_user``: a min/max probe per partition, whatever the user's size) under
-an advisory lock per user, so the last transaction to change a user reads every committed run.
+concurrent derivers need no ordering for them. The earliest and latest run start widen with
+the runs added; when a run start goes (a run deleted, or moved to another start), they are read
+back from the runs (``runs_user``: a min/max probe per partition, whatever the user's size)
+under an advisory lock per user, so the last transaction to change a user reads every
+committed run.
 Rows whose run count reaches zero are deleted.
 """
 
@@ -25,6 +27,7 @@ from storage.derived_rows import RUN_INDEX, TraceRows
 _USER = RUN_INDEX["user_id"]
 _AGENT = RUN_INDEX["agent_name"]
 _STATUS = RUN_INDEX["status"]
+_START = RUN_INDEX["start_ns"]
 _COST = RUN_INDEX["cost"]
 _TOKENS = (RUN_INDEX["input_tokens"], RUN_INDEX["output_tokens"], RUN_INDEX["total_tokens"])
 
@@ -41,9 +44,22 @@ class UserDelta:
     cost: float = 0.0
     priced: int = 0
     agents: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # run starts added and taken away: while every start taken away is added back (a run that
+    # changed, not moved), the earliest and latest start follow from the added ones alone
+    starts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    rescan: bool = False  # read the earliest and latest start back from the runs
+
+    def only_adds_starts(self) -> bool:
+        """No run start was taken away without being added back."""
+        return not self.rescan and all(count >= 0 for count in self.starts.values())
+
+    def added_range(self) -> tuple[int | None, int | None]:
+        added = [start for start, count in self.starts.items() if count > 0]
+        return (min(added), max(added)) if added else (None, None)
 
     def add(self, row: tuple[Any, ...], sign: int) -> None:
         self.runs += sign
+        self.starts[row[_START]] += sign
         self.failed += sign * (row[_STATUS] == "FAILED")
         self.input_tokens += sign * row[_TOKENS[0]]
         self.output_tokens += sign * row[_TOKENS[1]]
@@ -114,6 +130,13 @@ UPDATE users u SET
 WHERE u.project_id = %s AND u.user_id = ANY(%s::text[])
 """
 
+_WIDEN = """
+UPDATE users u
+SET first_ns = least(u.first_ns, d.first_ns), last_ns = greatest(u.last_ns, d.last_ns)
+FROM unnest(%s::text[], %s::int8[], %s::int8[]) AS d(user_id, first_ns, last_ns)
+WHERE u.project_id = %s AND u.user_id = d.user_id
+"""
+
 _DROP_EMPTY = (
     "DELETE FROM users WHERE project_id = %s AND user_id = ANY(%s::text[]) AND run_count <= 0",
     "DELETE FROM user_agents WHERE project_id = %s AND user_id = ANY(%s::text[])"
@@ -155,7 +178,15 @@ async def apply_user_deltas(
             _ADD_AGENTS,
             (project_id, [a[0] for a in agents], [a[1] for a in agents], [a[2] for a in agents]),
         )
-    await conn.execute(_SPAN, (project_id, changed))
+    widen = [user for user in changed if deltas[user].only_adds_starts()]
+    rescan = [user for user in changed if not deltas[user].only_adds_starts()]
+    if widen:
+        ranges = [deltas[user].added_range() for user in widen]
+        await conn.execute(
+            _WIDEN, (widen, [r[0] for r in ranges], [r[1] for r in ranges], project_id)
+        )
+    if rescan:
+        await conn.execute(_SPAN, (project_id, rescan))
     for statement in _DROP_EMPTY:
         await conn.execute(statement, (project_id, changed))
 
@@ -188,7 +219,7 @@ async def runs_leaving(
         cost,
         priced,
     ) in await cursor.fetchall():
-        delta = taken[project].setdefault(user, UserDelta())
+        delta = taken[project].setdefault(user, UserDelta(rescan=True))
         delta.runs -= runs
         delta.failed -= failed
         delta.input_tokens -= tin
