@@ -18,10 +18,12 @@ from api import (
     rest_runs,
     run_steps,
     runs,
+    scores,
     sessions,
     similar,
     simulate,
     tools,
+    trace_logs,
     traces,
 )
 from api.auth import AUTH_RESPONSES, require_admin, require_ingest, require_read
@@ -30,6 +32,7 @@ from api.errors import ApiError, install_error_handlers
 from api.request_id import RequestIdMiddleware
 from api.viewer import install_viewer
 from receiver.http import OtlpHttpReceiver
+from receiver.logs_http import OtlpLogsHttpReceiver, metrics_not_supported
 from receiver.service import IngestService
 from storage.errors import StorageUnavailable
 from storage.store import Store
@@ -54,15 +57,22 @@ def create_app(
     app.add_route(
         "/v1/traces", OtlpHttpReceiver(ingest).handle, methods=["POST"], include_in_schema=False
     )
+    app.add_route(
+        "/v1/logs", OtlpLogsHttpReceiver(ingest).handle, methods=["POST"], include_in_schema=False
+    )
+    app.add_route("/v1/metrics", metrics_not_supported, methods=["POST"], include_in_schema=False)
     read = [Depends(require_read)]
     ingest_scope = [Depends(require_ingest)]
     admin = [Depends(require_admin)]
     for router, needs in (
+        (trace_logs.router, read),
         (traces.router, read),
         (compare.router, read),  # before runs: /v1/runs/compare is not a run id
         (runs.router, read),
         (run_steps.router, read),
         (rest_runs.router, ingest_scope),
+        (scores.read_router, read),
+        (scores.write_router, ingest_scope),
         (agents.router, read),
         (tools.router, read),
         (metrics.router, read),

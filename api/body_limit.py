@@ -21,7 +21,7 @@ from api.errors import error_body
 # input or output is a JSON value; the span keeps it whole, the API shows 32,768 characters.
 MAX_API_BODY_BYTES: Final = 4 * 1024 * 1024
 BODY_READ_TIMEOUT_S: Final = 30.0
-_EXEMPT_PATHS: Final = frozenset({"/v1/traces"})
+_EXEMPT_PATHS: Final = frozenset({"/v1/traces", "/v1/logs"})
 _METHODS_WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH"})
 
 

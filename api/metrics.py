@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 
+from api.auth import ProjectIdDep
 from api.params import (
     ERROR_RESPONSES,
     TIME_DESCRIPTION,
@@ -20,18 +21,21 @@ from api.params import (
 from api.presenters import present_distribution, rate
 from api.schemas import (
     Bucket,
+    BucketScore,
     CostSummary,
     ErrorCount,
     FailingTool,
     ModelCost,
     RunCounts,
+    ScoreAggregate,
     StatusCounts,
     Summary,
     Timeseries,
     TokenTotals,
 )
 from api.times import format_optional_time, format_time
-from storage.query_records import CostRows
+from storage.query_records import CostRows, TimeWindow
+from storage.scores import ScoreReader
 
 router = APIRouter(tags=["metrics"], responses=ERROR_RESPONSES)
 
@@ -46,15 +50,26 @@ DEFAULT_SPAN_NS = 86400 * 10**9
 MAX_BUCKETS = 10_000
 
 
+def get_score_reader(request: Request, project_id: ProjectIdDep) -> ScoreReader:
+    return ScoreReader(request.app.state.store.pool, project_id)
+
+
+ScoreReaderDep = Annotated[ScoreReader, Depends(get_score_reader)]
+
+
 @router.get(
     "/v1/metrics/summary",
-    summary="Run counts, success rate, durations, tokens, cost, failing tools and errors",
+    summary="Run counts, success rate, durations, tokens, cost, failing tools, errors, scores",
     response_model=Summary,
 )
 async def summary(
-    queries: QueriesDep, window: WindowDep, agent: AgentDep, exact: ExactDep
+    queries: QueriesDep, scores: ScoreReaderDep, window: WindowDep, agent: AgentDep, exact: ExactDep
 ) -> Summary:
     rows = await queries.summary(agent=agent, window=window, exact=exact)
+    # The scores of the very runs counted: the rollups widen the window to whole minutes.
+    score_rows = await scores.aggregates(
+        window=TimeWindow(rows.since_ns, rows.until_ns), agent=agent
+    )
     counts = rows.runs_by_status
     finished = counts["SUCCESS"] + counts["FAILED"] + counts["CANCELLED"]
     return Summary(
@@ -83,6 +98,19 @@ async def summary(
             for error in rows.top_errors
         ],
         cost=_cost_summary(rows.cost),
+        scores=[
+            ScoreAggregate(
+                name=row.name,
+                count=row.count,
+                value_count=row.values,
+                mean=row.mean,
+                min=row.min,
+                max=row.max,
+                error_count=row.errors,
+                labels=row.labels,
+            )
+            for row in score_rows
+        ],
     )
 
 
@@ -112,11 +140,12 @@ def _cost_summary(rows: CostRows) -> CostSummary:
 
 @router.get(
     "/v1/metrics/timeseries",
-    summary="Runs, failures, success rate, durations and cost per time bucket",
+    summary="Runs, failures, success rate, durations, cost and score means per time bucket",
     response_model=Timeseries,
 )
 async def timeseries(
     queries: QueriesDep,
+    scores: ScoreReaderDep,
     agent: AgentDep,
     bucket: Annotated[BucketName, Query(description="bucket width")] = "1h",
     since: Annotated[
@@ -143,6 +172,11 @@ async def timeseries(
             "use a wider bucket or a shorter range",
         )
     rows = await queries.timeseries(agent=agent, first_ns=first_ns, bucket_ns=width, buckets=count)
+    by_bucket: dict[int, dict[str, BucketScore]] = {}
+    for mean in await scores.means(agent=agent, first_ns=first_ns, bucket_ns=width, buckets=count):
+        by_bucket.setdefault(mean.bucket, {})[mean.name] = BucketScore(
+            count=mean.count, mean=mean.mean
+        )
     return Timeseries(
         bucket=bucket,
         since=format_time(first_ns),
@@ -158,7 +192,8 @@ async def timeseries(
                 p95_duration_ms=row.p95_duration_ms,
                 cost=row.cost,
                 unpriced_llm_calls=row.unpriced_calls,
+                scores=by_bucket.get(index, {}),
             )
-            for row in rows
+            for index, row in enumerate(rows)
         ],
     )

@@ -4,7 +4,8 @@ Derived rows keep previews of inputs and outputs and no artifacts. A detail view
 rest by mapping the raw spans again, off the event loop: for a trace of up to
 ``FULL_TRACE_MAX_SPANS`` spans the whole trace is derived again (the answer is exactly what
 derivation makes, artifacts of wrapper spans included); for a larger one only the spans
-shown are mapped.
+shown are mapped. Log records that are events of a span (``mapping.log_events``) are read and
+mapped with their span, as the deriver does.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from mapping import derive_trace, span_facts
+from mapping.log_events import with_log_events
 from mapping.model import SpanFacts, make_id
 from mapping.wire import readable
+from storage.log_reader import PostgresLogReader
 from storage.query_records import ArtifactRow, RunRow, StepRow
-from storage.records import StoredSpan
+from storage.records import StoredLogRecord, StoredSpan
 from storage.span_reader import PostgresSpanReader
 
 FULL_TRACE_MAX_SPANS = 2000
@@ -70,9 +74,21 @@ def _with_payload(row: Row, payload: Payload | None) -> Row:
     return replace(row, **changes)  # type: ignore[arg-type]
 
 
-def _facts(stored: StoredSpan) -> SpanFacts:
+Events = dict[bytes, list[LogRecord]]  # a span's log records, by span id
+
+
+def _events_by_span(records: Sequence[StoredLogRecord]) -> Events:
+    events: Events = {}
+    for stored in records:
+        events.setdefault(stored.span_id, []).append(readable(LogRecord, stored.record))
+    return events
+
+
+def _facts(stored: StoredSpan, events: Events) -> SpanFacts:
+    span = readable(Span, stored.span)
+    records = events.get(stored.span_id or span.span_id)
     return span_facts(
-        readable(Span, stored.span),
+        with_log_events(span, records) if records else span,
         readable(Resource, stored.resource),
         readable(InstrumentationScope, stored.scope),
     )
@@ -96,8 +112,9 @@ def _artifact_rows(trace_id: str, facts: SpanFacts, step_id: str | None) -> list
     ]
 
 
-def _derive_whole(spans: list[StoredSpan], run_id: str) -> Payloads:
-    facts = [_facts(stored) for stored in spans]
+def _derive_whole(spans: list[StoredSpan], records: list[StoredLogRecord], run_id: str) -> Payloads:
+    events = _events_by_span(records)
+    facts = [_facts(stored, events) for stored in spans]
     derived = derive_trace(facts)
     payloads = Payloads()
     for run in derived.runs:
@@ -128,10 +145,13 @@ def _derive_whole(spans: list[StoredSpan], run_id: str) -> Payloads:
     return payloads
 
 
-def _map_spans(spans: list[StoredSpan], trace_id: str, run_id: str) -> Payloads:
+def _map_spans(
+    spans: list[StoredSpan], records: list[StoredLogRecord], trace_id: str, run_id: str
+) -> Payloads:
+    events = _events_by_span(records)
     payloads = Payloads()
     for stored in spans:
-        facts = _facts(stored)
+        facts = _facts(stored, events)
         entity_id = make_id(trace_id, facts.span_id)
         payloads.by_id[entity_id] = Payload(
             facts.input, facts.input_truncated, facts.output, facts.output_truncated,
@@ -148,14 +168,19 @@ async def payloads_of(
     run_id: str,
     span_count: int | None,
     shown_ids: Sequence[str],
+    log_reader: PostgresLogReader | None = None,
 ) -> Payloads:
-    """Whole payloads and artifacts of a run (``run_id``) and of the steps ``shown_ids``."""
+    """Whole payloads and artifacts of a run (``run_id``) and of the steps ``shown_ids``,
+    with the events its spans' log records carry (``mapping.log_events``)."""
     trace_hex = run_id[:32]
     trace_id = bytes.fromhex(trace_hex)
+    logs = log_reader if log_reader is not None else PostgresLogReader(reader.pool)
     if span_count is not None and span_count <= FULL_TRACE_MAX_SPANS:
         spans = await reader.derived_trace_spans(project_id, trace_id)
         if spans:
-            return await asyncio.to_thread(_derive_whole, spans, run_id)
+            records = await logs.trace_logs(project_id, trace_id)
+            return await asyncio.to_thread(_derive_whole, spans, records, run_id)
     wanted = [bytes.fromhex(entity_id[32:]) for entity_id in {run_id, *shown_ids}]
     spans = await reader.derived_trace_spans(project_id, trace_id, wanted)
-    return await asyncio.to_thread(_map_spans, spans, trace_hex, run_id)
+    records = await logs.trace_logs(project_id, trace_id) if spans else []
+    return await asyncio.to_thread(_map_spans, spans, records, trace_hex, run_id)

@@ -12,6 +12,7 @@ from api.schemas import (
     Metric,
     Run,
     RunDetail,
+    Score,
     Step,
 )
 from api.times import format_optional_time, format_time
@@ -23,6 +24,7 @@ from storage.query_records import (
     RunRow,
     StepRow,
 )
+from storage.scores import ScoreRow
 
 
 def _error(error_type: str | None, message: str | None) -> ErrorInfo | None:
@@ -139,3 +141,20 @@ def present_distribution(values: Percentiles) -> Distribution:
 
 def rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+def present_score(row: ScoreRow) -> Score:
+    return Score(
+        id=row.id,
+        run_id=row.run_id,
+        step_id=row.step_id,
+        step_index=row.step_index,
+        span_id=row.span_id,
+        name=row.name,
+        value=row.value,
+        label=row.label,
+        explanation=row.explanation,
+        error_type=row.error_type,
+        source=row.source,  # type: ignore[arg-type]
+        observed_at=format_time(row.observed_ns),
+    )

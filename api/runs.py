@@ -18,16 +18,37 @@ from api.params import (
     text_value,
 )
 from api.payloads import payloads_of
-from api.presenters import present_run, present_run_detail
+from api.presenters import present_run, present_run_detail, present_score
 from api.schemas import RunDetail, RunList, RunStatusName
 from storage.failure_queries import FailureQueries
-from storage.query_records import RunFilters
+from storage.query_records import RunFilters, ScoreFilter
+from storage.scores import ScoreReader
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
 
 RUN_ID_PATTERN = "^[0-9a-fA-F]{48}$"
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000
+DETAIL_MAX_SCORES = 1000
+
+
+def score_filter(
+    name: str | None, low: float | None, high: float | None, label: str | None
+) -> ScoreFilter | None:
+    """The ``score`` filter of the runs list; bounds and label refine it and need it."""
+    if name is None:
+        for given, parameter in ((low, "score_min"), (high, "score_max"), (label, "score_label")):
+            if given is not None:
+                raise invalid_parameter(parameter, "needs score (the name of the score)")
+        return None
+    if low is not None and high is not None and low > high:
+        raise invalid_parameter("score_max", "must not be less than score_min")
+    return ScoreFilter(
+        name=text_value(name, "score") or name,
+        min=low,
+        max=high,
+        label=text_value(label, "score_label"),
+    )
 
 
 @router.get(
@@ -72,6 +93,24 @@ async def list_runs(
         str | None,
         Query(description="failed runs with this failure signature id", pattern="^[0-9a-f]{16}$"),
     ] = None,
+    score: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            description="runs with a score of this name, on the run or one of its steps",
+        ),
+    ] = None,
+    score_min: Annotated[
+        float | None,
+        Query(allow_inf_nan=False, description="with score: one such score's value is >= this"),
+    ] = None,
+    score_max: Annotated[
+        float | None,
+        Query(allow_inf_nan=False, description="with score: one such score's value is <= this"),
+    ] = None,
+    score_label: Annotated[
+        str | None, Query(description="with score: one such score has this label")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 50,
     cursor: Annotated[
         str | None, Query(description="next_cursor of the previous page, as given")
@@ -103,6 +142,7 @@ async def list_runs(
         has_error=has_error,
         min_cost=min_cost,
         signature=signature,
+        score=score_filter(score, score_min, score_max, score_label),
     )
     page = await queries.list_runs(
         filters, after=after, limit=limit, offset=offset, by_cost=sort == "cost"
@@ -139,6 +179,12 @@ async def get_run(
     detail.steps = [payloads.step(step) for step in detail.steps]
     detail.artifacts = payloads.all_artifacts()
     answer = present_run_detail(detail)
+    answer.scores = [
+        present_score(row)
+        for row in await ScoreReader(request.app.state.store.pool, queries.project_id).of_run(
+            bytes.fromhex(run_id[:32]), bytes.fromhex(run_id[32:]), limit=DETAIL_MAX_SCORES
+        )
+    ]
     if detail.run.status == "FAILED":
         answer.failure = await run_failure(
             FailureQueries(request.app.state.store.pool, queries.project_id), run_id

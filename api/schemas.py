@@ -163,6 +163,28 @@ class Metric(BaseModel):
     tags: dict[str, Any]
 
 
+class Score(BaseModel):
+    """A judgement on a run or on one of its steps."""
+
+    id: int = Field(description="the score's id, unique in its project")
+    run_id: str
+    step_id: str | None = Field(description="the step judged; null when the run itself is")
+    step_index: int | None = Field(description="the judged step's index in the run")
+    span_id: str = Field(description="the span of the run or step judged")
+    name: str
+    value: float | None
+    label: str | None
+    explanation: str | None
+    error_type: str | None = Field(
+        description="set when the evaluation itself failed (from an evaluation event)"
+    )
+    source: Literal["api", "event"] = Field(
+        description="api: posted to /v1/runs/{run_id}/scores; event: a gen_ai.evaluation.result "
+        "event of the trace"
+    )
+    observed_at: Timestamp = Field(description="when the judgement was made")
+
+
 class RunDetail(Run):
     """A run with its steps in order, its metrics, artifacts and the runs it invoked."""
 
@@ -184,6 +206,11 @@ class RunDetail(Run):
     failure: RunFailure | None = Field(
         default=None,
         description="for a failed run: its failure signature and how many other runs failed so",
+    )
+    scores: list[Score] = Field(
+        default_factory=list,
+        description="judgements on the run and its steps, oldest first (at most 1000: "
+        "GET /v1/runs/{run_id}/scores pages through all)",
     )
 
 
@@ -295,6 +322,24 @@ class CostSummary(BaseModel):
     )
 
 
+class ScoreAggregate(BaseModel):
+    """The scores of one name, of the runs in the window."""
+
+    name: str
+    count: int = Field(description="scores of this name (with a value, a label or neither)")
+    value_count: int = Field(description="of which with a finite value")
+    mean: float | None = Field(description="of the finite values; null when there is none")
+    min: float | None
+    max: float | None
+    error_count: int = Field(description="evaluations that failed (error_type set)")
+    labels: dict[str, int] = Field(description="scores by label (the 20 most frequent labels)")
+
+
+class BucketScore(BaseModel):
+    count: int = Field(description="scores of this name in the bucket")
+    mean: float | None = Field(description="mean of their finite values; null when there is none")
+
+
 class Summary(BaseModel):
     since: Timestamp | None = Field(
         description="start of the window summed: from the rollups, widened to whole minutes"
@@ -315,6 +360,11 @@ class Summary(BaseModel):
     top_failing_tools: list[FailingTool]
     top_errors: list[ErrorCount] = Field(description="the errors of failed runs, most frequent")
     cost: CostSummary
+    scores: list[ScoreAggregate] = Field(
+        default_factory=list,
+        description="per score name, the scores of the runs in the window (the 100 most "
+        "frequent names), computed from the scores themselves",
+    )
 
 
 class Bucket(BaseModel):
@@ -328,6 +378,11 @@ class Bucket(BaseModel):
         description="USD of the priced LLM calls of the bucket's runs; null when none was priced"
     )
     unpriced_llm_calls: int
+    scores: dict[str, BucketScore] = Field(
+        default_factory=dict,
+        description="by score name (the 20 most frequent in the whole range): the scores of "
+        "the bucket's runs; names without a score in the bucket are left out",
+    )
 
 
 class Timeseries(BaseModel):

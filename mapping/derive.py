@@ -17,6 +17,8 @@ from mapping.model import (
     DerivedTrace,
     Run,
     RunStatus,
+    Score,
+    ScoreFacts,
     SpanFacts,
     Step,
     StepKind,
@@ -464,6 +466,36 @@ def _artifacts(trace_id: str, run_id: str, anchor: Anchor) -> list[Artifact]:
     return artifacts
 
 
+def _scores(run: Run, anchor: Anchor) -> list[Score]:
+    """The scores of the evaluation events on the run's spans, by (span start, span id), then
+    event time and content."""
+    scores = []
+    for member in sorted(anchor.members, key=lambda m: _order(m.facts)):
+        f = member.facts
+        for s in sorted(f.scores, key=_score_order):
+            scores.append(
+                Score(
+                    run_id=run.id,
+                    trace_id=run.trace_id,
+                    run_span_id=run.span_id,
+                    span_id=f.span_id,
+                    run_start_ns=run.start_ns,
+                    name=s.name,
+                    value=s.value,
+                    label=s.label,
+                    explanation=s.explanation,
+                    error_type=s.error_type,
+                    time_ns=s.time_ns,
+                )
+            )
+    return scores
+
+
+def _score_order(s: ScoreFacts) -> tuple[int, str, float, str, str, str]:
+    value = s.value if s.value is not None else float("-inf")
+    return s.time_ns, s.name, value, s.label or "", s.explanation or "", s.error_type or ""
+
+
 def _agents(runs: list[Run]) -> list[AgentSeen]:
     """The agents of the runs, by name. An id the spans gave wins over the derived one."""
     seen: dict[str, AgentSeen] = {}
@@ -522,5 +554,6 @@ def derive_trace(facts: Iterable[SpanFacts]) -> DerivedTrace:
         derived.steps.extend(steps)
         derived.artifacts.extend(_artifacts(trace_id, run.id, anchor))
         derived.metrics.extend(run_metrics(run, steps, anchor.facts, rs.usage_totals()))
+        derived.scores.extend(_scores(run, anchor))
     derived.agents = _agents(derived.runs)
     return derived

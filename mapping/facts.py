@@ -13,6 +13,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from mapping import registry
 from mapping.conventions import agentguide, gen_ai, openinference, otel
 from mapping.conventions.base import Shape, TextReader
+from mapping.evaluations import evaluation_scores
 from mapping.messages import NOT_JSON, answer_in, parsed, request_in
 from mapping.model import ArtifactFacts, SpanCategory, SpanFacts, SpanStatus
 from mapping.registry import Reading
@@ -254,6 +255,7 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
     has_events = len(span.events) > 0
     cut: list[str] = []
 
+    scores = evaluation_scores(span.events) if has_events else []
     artifacts = (
         _artifacts(span, attrs, category)
         if has_events or category in _DOCUMENT_CATEGORIES or gen_ai.RETRIEVAL_DOCUMENTS in attrs
@@ -401,6 +403,7 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
         user_id=user_id,
         usage=usage,
         artifacts=artifacts,
+        scores=scores,
         declared_status=declared_status,
         truncated_fields=tuple(cut),
     )

@@ -73,6 +73,19 @@ class ArtifactFacts:
     truncated_fields: tuple[str, ...] = ()  # every field that was cut: "name", "content", "url"
 
 
+@dataclass(frozen=True, slots=True)
+class ScoreFacts:
+    """One judgement a span's evaluation events carry (``mapping.evaluations``)."""
+
+    name: str
+    value: float | None
+    label: str | None
+    explanation: str | None
+    error_type: str | None
+    time_ns: int
+    truncated_fields: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class SpanFacts:
     """What mapping reads from one span, independent of every other span.
@@ -123,6 +136,7 @@ class SpanFacts:
     user_id: str | None = None
     usage: dict[str, float] = field(default_factory=dict)
     artifacts: list[ArtifactFacts] = field(default_factory=list)
+    scores: list[ScoreFacts] = field(default_factory=list)  # its evaluation events
     # A lifecycle status the span states itself (AgentGuide's REST ingest): PENDING, RUNNING,
     # SUCCESS, FAILED or CANCELLED. A run or step still PENDING or RUNNING has no end yet.
     declared_status: str | None = None
@@ -219,6 +233,24 @@ class Artifact:
 
 
 @dataclass(slots=True)
+class Score:
+    """A judgement from an evaluation event, on a run (``span_id`` is the run's span) or on
+    one of its steps or other spans."""
+
+    run_id: str
+    trace_id: str
+    run_span_id: str
+    span_id: str
+    run_start_ns: int
+    name: str
+    value: float | None
+    label: str | None
+    explanation: str | None
+    error_type: str | None
+    time_ns: int
+
+
+@dataclass(slots=True)
 class Metric:
     run_id: str
     trace_id: str
@@ -245,6 +277,7 @@ class DerivedTrace:
     artifacts: list[Artifact] = field(default_factory=list)
     metrics: list[Metric] = field(default_factory=list)
     agents: list[AgentSeen] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
 
 
 def make_id(trace_id: str, span_id: str) -> str:

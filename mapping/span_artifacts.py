@@ -10,12 +10,20 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from mapping.conventions import otel
 from mapping.conventions.openinference import DOCUMENT_PREFIXES as OPENINFERENCE_DOCUMENT_PREFIXES
+from mapping.messages import NOT_JSON, parsed
 from mapping.model import ArtifactFacts
 from mapping.text import display, identifier
 from mapping.values import as_text, display_text, python_value
 
 _EXCEPTION_EVENT = otel.EXCEPTION_EVENT
 _CHOICE_EVENT = "gen_ai.choice"
+_DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+# The content keys of the inference-details event, with the artifact type of their messages.
+_DETAILS_CONTENT = (
+    ("gen_ai.system_instructions", "message"),
+    ("gen_ai.input.messages", "message"),
+    ("gen_ai.output.messages", "choice"),
+)
 _URL_KEYS = ("url", "uri", "source", "link", "href")
 
 
@@ -66,9 +74,27 @@ def _is_message_event(name: str) -> bool:
     return name == _CHOICE_EVENT or (name.startswith("gen_ai.") and name.endswith(".message"))
 
 
+def _details_artifacts(event: Span.Event) -> list[ArtifactFacts]:
+    """One artifact per message of an inference-details event: its system instructions and
+    input messages (type message), its output messages (type choice), each named by the key
+    it came from, content the message as compact JSON."""
+    attrs = _event_attributes(event)
+    artifacts = []
+    for key, type_ in _DETAILS_CONTENT:
+        if key not in attrs:
+            continue
+        value = parsed(attrs[key])
+        items = value if isinstance(value, list) else [attrs[key] if value is NOT_JSON else value]
+        for item in items:
+            content = display_text(item) or None
+            artifacts.append(_artifact(type_, key, content, time_ns=event.time_unix_nano))
+    return artifacts
+
+
 def event_artifacts(events: Iterable[Span.Event]) -> list[ArtifactFacts]:
-    """Exception events (name = exception type, content = message and stack trace) and GenAI
-    message/choice events (name = event name, content = compact JSON of its attributes)."""
+    """Exception events (name = exception type, content = message and stack trace), GenAI
+    message/choice events (name = event name, content = compact JSON of its attributes) and
+    the messages of inference-details events (``_details_artifacts``)."""
     artifacts = []
     for event in events:
         name = event.name
@@ -86,6 +112,8 @@ def event_artifacts(events: Iterable[Span.Event]) -> list[ArtifactFacts]:
             type_ = "choice" if name == _CHOICE_EVENT else "message"
             content = display_text(_event_attributes(event)) or None
             artifacts.append(_artifact(type_, name, content, time_ns=event.time_unix_nano))
+        elif name == _DETAILS_EVENT:
+            artifacts.extend(_details_artifacts(event))
     return artifacts
 
 

@@ -17,13 +17,22 @@ from typing import Any, TypeVar
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 _LENIENT_PREFIX = "agentguide.lenient."
-_STRICT_ROOTS = (ExportTraceServiceRequest, Span, Resource, InstrumentationScope)
+_STRICT_ROOTS = (
+    ExportTraceServiceRequest,
+    Span,
+    Resource,
+    InstrumentationScope,
+    ExportLogsServiceRequest,
+    LogRecord,
+)
 
 M = TypeVar("M", bound=Message)
 

@@ -18,11 +18,17 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Final, TypeVar
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from mapping.wire import parse_lenient, readable
 from receiver.ingest import PreparedRequest, prepare_request
+from receiver.log_ingest import PreparedLogs, prepare_logs
 from receiver.otlp_json import request_from_json_bytes, serialized_request_from_json
+from receiver.otlp_json_logs import (
+    logs_request_from_json_bytes,
+    serialized_logs_request_from_json,
+)
 
 PROCESS_THRESHOLD_BYTES: Final = 1024 * 1024
 DECODE_THREADS: Final = 2
@@ -36,9 +42,11 @@ class DecoderUnavailable(Exception):
 
 
 def _decode_in_process(
-    body: bytes, release_memory: Callable[[], None] | None
+    body: bytes, release_memory: Callable[[], None] | None, logs: bool = False
 ) -> tuple[bytes, list[str]]:
     try:
+        if logs:
+            return serialized_logs_request_from_json(body)
         return serialized_request_from_json(body)
     finally:
         if release_memory is not None:
@@ -69,34 +77,41 @@ class Decoder:
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
 
-    async def protobuf(self, payload: bytes) -> tuple[Any, bool]:
-        """An export request, and whether it had strings that are not UTF-8. Raises
-        DecodeError.
+    async def protobuf(
+        self, payload: bytes, message_type: type[Any] = ExportTraceServiceRequest
+    ) -> tuple[Any, bool]:
+        """An export request (of traces, or of ``message_type``), and whether it had strings
+        that are not UTF-8. Raises DecodeError.
 
         Such strings are stored as sent: the deriver and the API read stored spans through
         ``mapping.wire.readable``, which shows them with U+FFFD.
         """
-        message, lenient = await self._in_thread(parse_lenient, ExportTraceServiceRequest, payload)
+        message, lenient = await self._in_thread(parse_lenient, message_type, payload)
         if lenient and not STORE_INVALID_UTF8_AS_SENT:
-            message = await self._in_thread(readable, ExportTraceServiceRequest, payload)
+            message = await self._in_thread(readable, message_type, payload)
         return message, lenient
 
-    async def json(self, body: bytes) -> tuple[ExportTraceServiceRequest, list[str]]:
-        """An OTLP/JSON body decoded, and the spans it leaves out. Raises OtlpJsonError or
-        DecoderUnavailable."""
+    async def json(self, body: bytes, *, logs: bool = False) -> tuple[Any, list[str]]:
+        """An OTLP/JSON body decoded (a traces request, or with ``logs`` a logs request), and
+        the spans (records) it leaves out. Raises OtlpJsonError or DecoderUnavailable."""
         if len(body) < self.process_threshold_bytes:
-            return await self._in_thread(request_from_json_bytes, body)
+            decode = logs_request_from_json_bytes if logs else request_from_json_bytes
+            return await self._in_thread(decode, body)
         loop = asyncio.get_running_loop()
         try:
             payload, rejected = await loop.run_in_executor(
-                self._decoding_process(), _decode_in_process, body, self._release_memory
+                self._decoding_process(), _decode_in_process, body, self._release_memory, logs
             )
         except BrokenProcessPool as exc:
             self._process = None
             raise DecoderUnavailable(f"the JSON decoding process stopped: {exc}") from exc
         del body
-        request = await self._in_thread(ExportTraceServiceRequest.FromString, payload)
+        message_type = ExportLogsServiceRequest if logs else ExportTraceServiceRequest
+        request = await self._in_thread(message_type.FromString, payload)
         return request, rejected
+
+    async def prepare_logs(self, request: Any, earlier_errors: Sequence[str]) -> PreparedLogs:
+        return await self._in_thread(prepare_logs, request, earlier_errors)
 
     async def prepare(self, request: Any, earlier_errors: Sequence[str]) -> PreparedRequest:
         return await self._in_thread(prepare_request, request, earlier_errors)

@@ -1,4 +1,5 @@
-"""OTLP/gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+"""OTLP/gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` (and the logs
+service, ``receiver.logs_grpc``).
 
 The method is served as client-streaming, which on the wire is the same as unary (a unary call
 is a stream of one message), so that the handler runs when the call starts, before gRPC has
@@ -23,6 +24,7 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from receiver.admission import Overloaded
 from receiver.auth import (
@@ -68,8 +70,20 @@ def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
 
 
 class TraceServiceHandler:
+    """``TraceService/Export``; ``receiver.logs_grpc`` serves ``LogsService/Export`` by
+    overriding what differs per signal."""
+
+    request_type: type[Any] = ExportTraceServiceRequest
+
     def __init__(self, service: IngestService) -> None:
         self.service = service
+
+    async def _export_request(self, principal: Any, request: Any) -> Any:
+        return await self.service.export_as(principal, request, PROTOCOL)
+
+    @staticmethod
+    def _rejected(response: Any) -> int:
+        return int(response.partial_success.rejected_spans)
 
     async def export(
         self, _requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
@@ -139,16 +153,16 @@ class TraceServiceHandler:
                 )
             await ticket.resize(len(raw))
             try:
-                request, _ = await service.decoder.protobuf(raw)
+                request, _ = await service.decoder.protobuf(raw, self.request_type)
             except DecodeError as exc:
                 result.outcome = "invalid"
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT,
-                    f"message is not a protobuf ExportTraceServiceRequest: {exc}",
+                    f"message is not a protobuf {self.request_type.DESCRIPTOR.name}: {exc}",
                 )
             del raw
             try:
-                response = await service.export_as(principal, request, PROTOCOL)
+                response = await self._export_request(principal, request)
             except TooManySpans as exc:
                 result.outcome = "too_many_spans"
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -163,7 +177,7 @@ class TraceServiceHandler:
             except (StorageUnavailable, DecoderUnavailable) as exc:
                 result.outcome = "unavailable"
                 await self._abort_unavailable(context, exc)
-            result.outcome = "partial" if response.partial_success.rejected_spans else "ok"
+            result.outcome = "partial" if self._rejected(response) else "ok"
             return response.SerializeToString()
         finally:
             service.admission.leave(ticket)
@@ -218,6 +232,9 @@ async def start_grpc_server(
             ("grpc.http2.bdp_probe", 0),
         ],
     )
+    from receiver.logs_grpc import LOGS_SERVICE_NAME, LogsServiceHandler, metrics_handler
+
+    logs_handler = LogsServiceHandler(service)
     server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
@@ -228,6 +245,15 @@ async def start_grpc_server(
                     )
                 },
             ),
+            grpc.method_handlers_generic_handler(
+                LOGS_SERVICE_NAME,
+                {
+                    "Export": grpc.stream_unary_rpc_method_handler(
+                        logs_handler.export, request_deserializer=None, response_serializer=None
+                    )
+                },
+            ),
+            metrics_handler(),
         )
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,4 +1,4 @@
-"""OTLP/HTTP: ``POST /v1/traces`` with protobuf or JSON bodies, gzip or not.
+"""OTLP/HTTP: ``POST /v1/traces`` (and ``/v1/logs``) with protobuf or JSON bodies, gzip or not.
 
 Errors are answered with a ``google.rpc.Status`` in the request's encoding, per the OTLP
 specification; retryable ones (429, 503) carry ``Retry-After``. An export is admitted
@@ -21,6 +21,7 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -47,6 +48,7 @@ _GRPC_CODE_BY_STATUS: Final = {
     408: code_pb2.DEADLINE_EXCEEDED,
     401: code_pb2.UNAUTHENTICATED,
     403: code_pb2.PERMISSION_DENIED,
+    404: code_pb2.UNIMPLEMENTED,
     405: code_pb2.UNIMPLEMENTED,
     413: code_pb2.INVALID_ARGUMENT,
     415: code_pb2.INVALID_ARGUMENT,
@@ -165,10 +167,24 @@ def _media_type(request: Request) -> str | None:
 
 
 class OtlpHttpReceiver:
-    """The Starlette endpoint for ``POST /v1/traces``."""
+    """The Starlette endpoint for ``POST /v1/traces``; ``receiver.logs_http`` serves
+    ``POST /v1/logs`` by overriding what differs per signal (the request type, decoding,
+    storing, and what the answer rejected)."""
+
+    request_type: type[Any] = ExportTraceServiceRequest
 
     def __init__(self, service: IngestService) -> None:
         self.service = service
+
+    async def _decode_json(self, body: bytes) -> tuple[Any, list[str]]:
+        return await self.service.decoder.json(body)
+
+    async def _export(self, principal: Any, request: Any, decode_errors: list[str]) -> Any:
+        return await self.service.export_as(principal, request, PROTOCOL, decode_errors)
+
+    @staticmethod
+    def _rejected(response: Any) -> int:
+        return int(response.partial_success.rejected_spans)
 
     async def handle(self, request: Request) -> Response:
         with self.service.metrics.export(PROTOCOL) as result:
@@ -237,18 +253,19 @@ class OtlpHttpReceiver:
             decode_errors: list[str] = []
             if media_type == PROTOBUF:
                 try:
-                    export_request, _ = await service.decoder.protobuf(body)
+                    export_request, _ = await service.decoder.protobuf(body, self.request_type)
                 except DecodeError as exc:
                     raise BodyError(
-                        400, f"body is not a protobuf ExportTraceServiceRequest: {exc}"
+                        400,
+                        f"body is not a protobuf {self.request_type.DESCRIPTOR.name}: {exc}",
                     ) from None
             else:
                 try:
-                    export_request, decode_errors = await service.decoder.json(body)
+                    export_request, decode_errors = await self._decode_json(body)
                 except OtlpJsonError as exc:
                     raise BodyError(400, str(exc)) from None
             del body
-            response = await service.export_as(principal, export_request, PROTOCOL, decode_errors)
+            response = await self._export(principal, export_request, decode_errors)
         except BodyError as exc:
             outcome = {413: "too_large", 408: "timeout"}.get(exc.status_code, "invalid")
             return error_response(exc.status_code, exc.message, media_type), outcome
@@ -262,7 +279,7 @@ class OtlpHttpReceiver:
             return _overloaded(exc, media_type), "overloaded"
         except (StorageUnavailable, DecoderUnavailable) as exc:
             return _unavailable(exc, media_type, limits.retry_after_unavailable_s), "unavailable"
-        outcome = "partial" if response.partial_success.rejected_spans else "ok"
+        outcome = "partial" if self._rejected(response) else "ok"
         if media_type == PROTOBUF:
             return Response(response.SerializeToString(), media_type=PROTOBUF), outcome
         body_json = orjson.dumps(json_format.MessageToDict(response))

@@ -52,6 +52,25 @@ class ServerMetrics:
             ["protocol", "reason"],
             registry=r,
         )
+        self.log_records_received = Counter(
+            "agentguide_log_records_received",
+            "Log records in decoded OTLP logs export requests",
+            ["protocol"],
+            registry=r,
+        )
+        self.log_records_accepted = Counter(
+            "agentguide_log_records_accepted",
+            "Log records committed to the store",
+            ["protocol"],
+            registry=r,
+        )
+        self.log_records_rejected = Counter(
+            "agentguide_log_records_rejected",
+            "Log records of decoded requests that were not stored, by reason (invalid, "
+            "too_many_records, rate_limited, unavailable)",
+            ["protocol", "reason"],
+            registry=r,
+        )
         self.export_seconds = Histogram(
             "agentguide_export_duration_seconds",
             "Time from receiving an OTLP export request to answering it",
@@ -99,3 +118,16 @@ class ServerMetrics:
         """A decoded request whose spans were all refused (received, not stored)."""
         self.spans_received.labels(protocol).inc(count)
         self.spans_rejected.labels(protocol, reason).inc(count)
+
+    def log_records(self, protocol: str, *, received: int, rejected: int) -> None:
+        if received:
+            self.log_records_received.labels(protocol).inc(received)
+        if received - rejected:
+            self.log_records_accepted.labels(protocol).inc(received - rejected)
+        if rejected:
+            self.log_records_rejected.labels(protocol, "invalid").inc(rejected)
+
+    def log_records_refused(self, protocol: str, reason: str, count: int) -> None:
+        """A decoded logs request whose records were all refused (received, not stored)."""
+        self.log_records_received.labels(protocol).inc(count)
+        self.log_records_rejected.labels(protocol, reason).inc(count)

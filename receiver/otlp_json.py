@@ -199,8 +199,8 @@ def _spec(descriptor: Descriptor) -> dict[str, _Field]:
     if spec is not None:
         return spec
     spec = {}
-    # Ids are hex in OTLP/JSON wherever a span or link carries them.
-    ids_in_hex = descriptor.name in ("Span", "Link")
+    # Ids are hex in OTLP/JSON wherever a span, link or log record carries them.
+    ids_in_hex = descriptor.name in ("Span", "Link", "LogRecord")
     for field in descriptor.fields:
         if field.message_type is not None:
             entry = _Field(field.name, field.is_repeated, field.message_type, None)

@@ -30,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from mapping import derive_trace, span_facts
 from mapping.failure_signature import signature_of_run
+from mapping.log_events import with_log_events
 from mapping.model import DerivedTrace, SpanFacts
 from mapping.pricing import PriceOverrides
 from mapping.trace_costs import TraceCosts, price_trace
@@ -42,6 +43,8 @@ from storage.derived_rows import RUN_PREVIEW_CHARS, TraceRows, diff_rows, trace_
 from storage.derived_writer import PostgresDerivedRowWriter, RegistryEntry, TraceUpdate
 from storage.errors import means_transient, means_unreachable
 from storage.locks import hold_partitions_steady, lock_traces
+from storage.log_index import LogIndex
+from storage.score_writer import replace_event_scores
 from storage.trace_cache import CachedSpan, CachedTrace, TraceCache
 
 logger = logging.getLogger(__name__)
@@ -429,6 +432,8 @@ class DeriveEngine:
         self, conn: psycopg.AsyncConnection[Any], items: Sequence[_TraceWork]
     ) -> None:
         changes = [item.change for item in items if item.change is not None]
+        if changes:
+            await replace_event_scores(conn, changes[0].project_id, changes)
         for extension in self.extensions:
             if changes:
                 await extension.apply(conn, changes)
@@ -442,6 +447,7 @@ class DeriveEngine:
     ) -> None:
         """Fill each trace's spans: cached facts for spans whose block is unchanged, mapped
         ones for the rest. Each span is read from the earliest block holding it."""
+        log_index = await LogIndex.read(conn, project_id, list(work))
         fresh = [t for t, w in work.items() if w.cached is None]
         cached = [t for t, w in work.items() if w.cached is not None]
         blocks: list[tuple[Any, ...]] = []  # rows with the block's bytes
@@ -462,7 +468,11 @@ class DeriveEngine:
                 entry = work[trace_id].cached
                 assert entry is not None
                 known = entry.spans.get(span_id)
-                if known is not None and known.version == block[1]:
+                if (
+                    known is not None
+                    and known.version == block[1]
+                    and known.logs == log_index.blocks_of(trace_id, span_id)
+                ):
                     work[trace_id].spans[span_id] = known
                 else:
                     wanted.setdefault(trace_id, set()).add(span_id)
@@ -492,14 +502,21 @@ class DeriveEngine:
             conn, _SELECT_SCOPES, project_id, {row[6] for row in blocks}, InstrumentationScope,
             self._scopes,
         )  # fmt: skip
+        to_map = _block_spans(blocks, wanted)
+        events = await log_index.records(
+            conn, project_id, [(trace_id, span_id) for trace_id, span_id, _, _ in to_map]
+        )
         started = time.perf_counter()
-        for trace_id, span_id, block, span in _block_spans(blocks, wanted):
+        for trace_id, span_id, block, span in to_map:
             item = work[trace_id]
             if item.error is not None:
                 continue
             _, block_id, _, start_ns, _, resource_id, scope_id, _ = block
             try:
                 parsed = readable(Span, span)
+                records = events.get((trace_id, span_id))
+                if records:
+                    parsed = with_log_events(parsed, records)
                 resource = resources.get(resource_id)
                 scope = scopes.get(scope_id)
                 if isinstance(resource, Exception) or isinstance(scope, Exception):
@@ -511,7 +528,9 @@ class DeriveEngine:
                 logger.warning("cannot map a span of trace %s: %s", trace_id.hex(), exc)
                 item.error = f"a span does not map ({span_id.hex()}): {type(exc).__name__}: {exc}"
                 continue
-            item.spans[span_id] = CachedSpan(block_id, start_ns, facts)
+            item.spans[span_id] = CachedSpan(
+                block_id, start_ns, facts, log_index.blocks_of(trace_id, span_id)
+            )
             if self.extensions:
                 item.parsed[facts.span_id] = (
                     parsed,

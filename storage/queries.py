@@ -35,6 +35,7 @@ from storage.query_records import (
     RunKey,
     RunPage,
     RunRow,
+    ScoreFilter,
     StepRow,
     SummaryRows,
     TimeWindow,
@@ -52,6 +53,10 @@ EXACT_MAX_WINDOW_NS = 7 * 86_400 * 10**9
 
 # A page of runs is a LIMIT over an ordered index scan: parallel workers only add start-up time.
 _PAGE_SETTINGS = {"max_parallel_workers_per_gather": "0"}
+# Runs with a tool: the distinct runs of the tool's steps must stream in index order (a Unique
+# over the partitions' merged index scans) so the LIMIT stops early; a hash aggregate would
+# read every call of the tool first.
+_TOOL_PAGE_SETTINGS = {**_PAGE_SETTINGS, "enable_hashagg": "off"}
 _AGGREGATE_SETTINGS = {"work_mem": "32MB"}
 
 RUN_SELECT = sql.SQL(
@@ -201,6 +206,8 @@ def _run_conditions(project_id: int, filters: RunFilters, *, tool: bool = True) 
         )
     if filters.signature is not None:
         where.add("r.signature = %s", filters.signature)
+    if filters.score is not None:
+        _score_condition(where, filters.score)
     if filters.min_duration_ms is not None:
         where.add("r.duration_ms >= %s", filters.min_duration_ms)
     if filters.min_cost is not None:
@@ -210,6 +217,25 @@ def _run_conditions(project_id: int, filters: RunFilters, *, tool: bool = True) 
     elif filters.has_error is False:
         where.add("NOT " + _HAS_ERROR)
     return where
+
+
+def _score_condition(where: _Conditions, score: ScoreFilter) -> None:
+    """A score of the run or of its steps (index scores_by_run) that meets ``score``."""
+    exists = _Conditions()
+    exists.add(
+        "sc.project_id = r.project_id AND sc.trace_id = r.trace_id"
+        " AND sc.run_span_id = r.span_id AND sc.name = %s",
+        score.name,
+    )
+    if score.min is not None:  # PostgreSQL orders NaN above every number: it never matches
+        exists.add("sc.value >= %s AND sc.value <> 'NaN'", score.min)
+    if score.max is not None:
+        exists.add("sc.value <= %s", score.max)
+    if score.label is not None:
+        exists.add("sc.label = %s", score.label)
+    where.add(
+        sql.SQL("EXISTS (SELECT 1 FROM scores sc WHERE {})").format(exists.sql()), *exists.params
+    )
 
 
 def _percentiles(avg: float | None, values: Sequence[float | None] | None) -> Percentiles:
@@ -275,8 +301,10 @@ class Queries:
         """Runs matching ``filters``, newest first (start time, then id, descending); with
         ``by_cost``, most expensive first, runs without a cost last, then newest first."""
         query: sql.Composed
+        settings = _PAGE_SETTINGS
         if filters.tool is not None and not by_cost:
             query, params = self._runs_with_tool(filters, after, limit, offset)
+            settings = _TOOL_PAGE_SETTINGS
         else:
             where = _run_conditions(self.project_id, filters)
             order = _COST_ORDER if by_cost else _TIME_ORDER
@@ -296,7 +324,7 @@ class Queries:
                 "SELECT {columns} FROM runs r WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s"
             ).format(columns=RUN_SELECT, where=where.sql(), order=order)
             params = [*where.params, limit + 1, offset]
-        async with self._connection(_PAGE_SETTINGS) as conn:
+        async with self._connection(settings) as conn:
             cursor = conn.cursor(row_factory=class_row(RunRow))
             await cursor.execute(query, params)
             rows = await cursor.fetchall()
@@ -328,7 +356,7 @@ class Queries:
             " ORDER BY s.run_start_ns DESC, s.trace_id DESC, s.run_span_id DESC) k"
             " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
             " AND r.start_ns = k.run_start_ns AND r.trace_id = k.trace_id"
-            " AND r.span_id = k.run_span_id AND {runs}) r"
+            " AND r.span_id = k.run_span_id AND {runs} LIMIT 1) r"  # LIMIT: an index probe per run
             " ORDER BY k.run_start_ns DESC, k.trace_id DESC, k.run_span_id DESC"
             " LIMIT %s OFFSET %s"
         ).format(columns=RUN_SELECT, calls=calls.sql(), runs=runs.sql())
@@ -709,9 +737,11 @@ class Queries:
             " sum(unpriced_calls)::int8"
             " FROM rollup_runs WHERE {where} GROUP BY 1"
         ).format(where=where)
+        # The sketches are merged here: over many buckets, unnesting and grouping them in SQL
+        # costs several times more than reading them.
         hists = sql.SQL(
-            "SELECT (bucket_ns - %s) / %s AS b, k, sum(c)::int8 FROM rollup_runs,"
-            " unnest(duration_keys, duration_counts) AS h(k, c) WHERE {where} GROUP BY 1, 2"
+            "SELECT (bucket_ns - %s) / %s AS b, duration_keys, duration_counts FROM rollup_runs"
+            " WHERE {where}"
         ).format(where=where)
         async with self._connection(_AGGREGATE_SETTINGS) as conn:
             first = conn.cursor()
@@ -723,9 +753,11 @@ class Queries:
             hist_rows = await second.fetchall()
         by_bucket = {int(row[0]): row[1:] for row in sum_rows}
         hist_by_bucket: dict[int, dict[int, int]] = {}
-        for b, k, c in hist_rows:
-            if c:
-                hist_by_bucket.setdefault(int(b), {})[int(k)] = int(c)
+        for b, keys, counts in hist_rows:
+            merged = hist_by_bucket.setdefault(int(b), {})
+            for k, c in zip(keys, counts, strict=True):
+                if c:
+                    merged[k] = merged.get(k, 0) + c
         answer = []
         for k in range(buckets):
             found = by_bucket.get(k)

@@ -24,6 +24,17 @@ class RunKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoreFilter:
+    """Runs with a score named ``name`` (on the run or one of its steps); with bounds or a
+    label, one such score must meet all of them. Bounds are inclusive."""
+
+    name: str
+    min: float | None = None
+    max: float | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunFilters:
     """What ``list_runs`` selects; None means no condition."""
 
@@ -38,6 +49,7 @@ class RunFilters:
     has_error: bool | None = None
     min_cost: float | None = None
     signature: str | None = None  # failure signature id
+    score: ScoreFilter | None = None
 
 
 @dataclass(slots=True)

@@ -51,3 +51,34 @@ class StoredSpan:
     scope_schema_url: str
     span_id: bytes = b""
     start_ns: int = 0
+
+
+@dataclass(slots=True)
+class LogBatch:
+    """The log records of one export request, column by column, ready for a bulk insert.
+
+    ``trace_ids`` are 16 zero bytes and ``span_ids`` 8 zero bytes for a record without them.
+    """
+
+    trace_ids: list[bytes] = field(default_factory=list)
+    span_ids: list[bytes] = field(default_factory=list)
+    time_ns: list[int] = field(default_factory=list)  # its time, else its observed time
+    resource_hashes: list[bytes] = field(default_factory=list)
+    scope_hashes: list[bytes] = field(default_factory=list)
+    records: list[bytes] = field(default_factory=list)  # serialized LogRecord, as received
+    resources: dict[bytes, ResourceRecord] = field(default_factory=dict)
+    scopes: dict[bytes, ScopeRecord] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+@dataclass(slots=True)
+class StoredLogRecord:
+    """One stored log record (its protobuf as received) with its resource and scope."""
+
+    record: bytes
+    resource: bytes
+    scope: bytes
+    span_id: bytes  # 8 zero bytes when it has none
+    time_ns: int

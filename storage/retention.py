@@ -10,6 +10,10 @@ Rows in the default partitions (days without a partition of their own) are delet
 row, their traces marked for derivation. Sessions that had runs on the day are recomputed
 from the runs left, or deleted when none is; the users of the day's runs lose them.
 
+Scores (not partitioned) go with their run: those whose run started before the first day kept
+are deleted row by row (index ``scores_by_age``), whatever their source. Log records (not
+partitioned) are deleted row by row by their time, their traces marked for derivation.
+
 Resources, scopes and agents stay: they are shared by content hash or name, small, and an
 ingest may be about to reference one.
 """
@@ -65,6 +69,30 @@ WITH gone AS (
 SELECT coalesce(sum(span_count), 0) FROM gone
 """
 
+# Log records go by their own time, row by row (a trace's records are a handful of blocks); a
+# trace that loses records is derived again from what is left.
+_OLD_LOG_RECORDS = """
+WITH gone AS (
+    DELETE FROM log_records WHERE time_ns < %(horizon)s
+    RETURNING trace_id, project_id, time_ns
+), marked AS (
+    INSERT INTO dirty_traces (trace_id, project_id, from_ns, to_ns, spans)
+    SELECT trace_id, project_id, min(time_ns), max(time_ns), 0 FROM gone
+    WHERE trace_id <> %(no_trace)s
+    GROUP BY 1, 2
+)
+SELECT count(*) FROM gone
+"""
+
+
+_FORGET_SCORES = "DELETE FROM scores WHERE run_start_ns < %s"
+
+
+async def forget_scores(conn: psycopg.AsyncConnection[Any], before_ns: int) -> int:
+    """Delete the scores of the runs that started before ``before_ns``; how many went."""
+    cursor = await conn.execute(_FORGET_SCORES, (before_ns,))
+    return max(cursor.rowcount, 0)
+
 
 @dataclass(slots=True)
 class RetentionPass:
@@ -74,6 +102,8 @@ class RetentionPass:
     partitions: int = 0
     straddling_traces: int = 0
     default_rows: int = 0
+    scores: int = 0  # scores of the runs dropped
+    log_blocks: int = 0  # blocks of log records deleted
 
 
 class Retention:
@@ -103,6 +133,13 @@ class Retention:
                 )
                 row = await cursor.fetchone()
                 done.default_rows = int(row[0]) if row else 0
+                horizon = first_kept_day * partitions.NS_PER_DAY
+                done.scores = await forget_scores(conn, horizon)
+                cursor = await conn.execute(
+                    _OLD_LOG_RECORDS, {"horizon": horizon, "no_trace": bytes(16)}
+                )
+                row = await cursor.fetchone()
+                done.log_blocks = int(row[0]) if row else 0
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(str(exc)) from exc
         return done

@@ -19,7 +19,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from storage.derive_queue import PostgresDeriveQueue
 from storage.errors import StorageUnavailable
 from storage.locks import trace_lock_key
-from storage.records import SpanBatch, StoredSpan
+from storage.log_reader import PostgresLogReader
+from storage.log_writer import PostgresLogWriter
+from storage.records import LogBatch, SpanBatch, StoredSpan
 from storage.span_reader import PostgresSpanReader
 from storage.span_writer import PostgresSpanWriter
 
@@ -40,6 +42,8 @@ class Store:
         self.spans = PostgresSpanWriter(pool)
         self.reader = PostgresSpanReader(pool)
         self.queue = PostgresDeriveQueue(pool)
+        self.logs = PostgresLogWriter(pool, self.spans.after_commit)
+        self.log_reader = PostgresLogReader(pool)
 
     @classmethod
     async def open(
@@ -64,7 +68,7 @@ class Store:
 
     @property
     def after_commit(self) -> list[Callable[[], None]]:
-        """Called after each committed span write (the server wakes its derivers)."""
+        """Called after each committed span or log write (the server wakes its derivers)."""
         return self.spans.after_commit
 
     async def close(self) -> None:
@@ -81,6 +85,9 @@ class Store:
 
     async def write_spans(self, project_id: int, batch: SpanBatch) -> None:
         await self.spans.write_spans(project_id, batch)
+
+    async def write_logs(self, project_id: int, batch: LogBatch) -> None:
+        await self.logs.write_logs(project_id, batch)
 
     async def get_trace(self, project_id: int, trace_id: bytes) -> list[StoredSpan]:
         return await self.reader.get_trace(project_id, trace_id)

@@ -1,7 +1,8 @@
 """What a deriver remembers of the traces it derived, so deriving one again costs what changed.
 
-Per trace: the version the registry gave its last derivation, each span's row version
-(PostgreSQL's ``xmin``) with its mapping facts, and the rows written. An entry is used only
+Per trace: the version the registry gave its last derivation, each span's block id and the
+ids of the log blocks with records of that span (its events) with its mapping facts, and the
+rows written. An entry is used only
 when its version is still the registry's: any other deriver (another process or server) that
 derived the trace meanwhile bumped the version, and the entry is ignored. Entries are evicted
 least recently used, by an estimate of the bytes they hold.
@@ -26,9 +27,10 @@ def facts_size(facts: SpanFacts) -> int:
 
 @dataclass(slots=True)
 class CachedSpan:
-    version: int  # the row's xmin
+    version: int  # the id of the block it was read from
     start_ns: int
     facts: SpanFacts
+    logs: tuple[int, ...] = ()  # the log blocks holding records of this span, when mapped
 
 
 @dataclass(slots=True)

@@ -141,7 +141,8 @@ def port_of(endpoint: str) -> int:
 
 
 def collector_config_problems(config: dict[str, Any]) -> list[str]:
-    """Why a Collector config would not deliver traces durably to AgentGuide ([] if fine)."""
+    """Why a Collector config would not deliver traces (and logs) durably to AgentGuide ([] if
+    fine)."""
     problems: list[str] = []
     extensions = config.get("extensions") or {}
     service = config.get("service") or {}
@@ -163,13 +164,20 @@ def collector_config_problems(config: dict[str, Any]) -> list[str]:
         if not retry.get("enabled", True):
             problems.append(f"{owner}: retry_on_failure must be enabled")
 
+    pipelines = service.get("pipelines") or {}
+    # Traces and logs pipelines must reach AgentGuide durably; metrics must not go there.
     traces_pipelines = {
         name: pipeline
-        for name, pipeline in (service.get("pipelines") or {}).items()
-        if component_type(name) == "traces"
+        for name, pipeline in pipelines.items()
+        if component_type(name) in ("traces", "logs")
     }
-    if not traces_pipelines:
+    if not any(component_type(name) == "traces" for name in pipelines):
         problems.append("no traces pipeline")
+    for name, pipeline in pipelines.items():
+        if component_type(name) == "metrics":
+            for exporter_id in pipeline.get("exporters") or []:
+                if exporter_id in {e for p in traces_pipelines.values() for e in p["exporters"]}:
+                    problems.append(f"pipeline {name}: AgentGuide takes no metrics")
     for name, pipeline in traces_pipelines.items():
         for kind in ("receivers", "processors", "exporters"):
             for component in pipeline.get(kind) or []:
@@ -211,7 +219,7 @@ def collector_config_problems(config: dict[str, Any]) -> list[str]:
                         problems.append(f"{exporter_id}: {target} is not an AgentGuide gRPC port")
                 check_queue(exporter_id, settings)
             else:
-                problems.append(f"{exporter_id}: traces leave through a non-OTLP exporter")
+                problems.append(f"{exporter_id}: {name} leave through a non-OTLP exporter")
     return problems
 
 
@@ -222,6 +230,14 @@ def test_collector_config_routes_traces_durably_to_agentguide(yaml, path):
     grpc = config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
     http = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
     assert (grpc, http) == ("0.0.0.0:4317", "0.0.0.0:4318"), "receive OTLP on the standard ports"
+
+
+def test_compose_collector_sends_logs_to_agentguide_too(yaml):
+    config = load_yaml(yaml, OTEL_CONFIG / "collector.yaml")
+    pipelines = config["service"]["pipelines"]
+    assert pipelines["logs"]["exporters"] == pipelines["traces"]["exporters"]
+    assert pipelines["logs"]["receivers"] == ["otlp"]
+    assert not any(component_type(name) == "metrics" for name in pipelines)
 
 
 def test_compose_collector_forwards_to_the_agentguide_service(yaml):
@@ -262,6 +278,16 @@ BREAKAGES = {
     "undefined exporter": (
         lambda c: c["service"]["pipelines"]["traces"]["exporters"].append("debug"),
         "undefined exporter",
+    ),
+    "logs exporter undefined": (
+        lambda c: c["service"]["pipelines"]["logs"]["exporters"].append("debug"),
+        "pipeline logs: undefined exporter",
+    ),
+    "metrics to AgentGuide": (
+        lambda c: c["service"]["pipelines"].update(
+            metrics={"receivers": ["otlp"], "exporters": ["otlp/agentguide"]}
+        ),
+        "takes no metrics",
     ),
     "undefined extension": (
         lambda c: c["service"]["extensions"].append("pprof"),

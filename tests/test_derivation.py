@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from receiver.grpc_server import SERVICE_NAME
-from storage.derived_rows import STEP_PREVIEW_CHARS
+from storage.derived_rows import RUN_PREVIEW_CHARS, STEP_PREVIEW_CHARS
 from tests.derived_state import derived_state
 from tests.fakes.otlp_bodies import trace_request
 from tests.otlp_helpers import make_request, make_span, post_protobuf, stored_spans
@@ -173,25 +173,26 @@ def test_fixture_traces_in_random_orders(agentguide_server: RunningServer, scena
 
 @pytest.mark.parametrize("scenario", _scenarios(), ids=lambda p: f"{p.parent.name}-{p.name}")
 def test_fixture_golden_through_otlp(fresh_database_url: str, scenario: Path) -> None:
-    """Each capture, posted body by body as it was recorded, yields its expected.json."""
+    """Each capture, posted body by body as it was recorded (traces, then its log records),
+    yields its expected.json."""
     expected = json.loads((scenario / "expected.json").read_text())
     with running_server(fresh_database_url) as server:
-        for body in sorted(scenario.glob("*.body.bin")):
-            meta = json.loads(
-                body.with_name(body.name.replace(".body.bin", ".meta.json")).read_text()
-            )
+        bodies = [(body, ".body.bin", ".meta.json") for body in sorted(scenario.glob("*.body.bin"))]
+        bodies += [(b, ".logs.bin", ".logs.meta.json") for b in sorted(scenario.glob("*.logs.bin"))]
+        for body, suffix, meta_suffix in bodies:
+            meta = json.loads(body.with_name(body.name.replace(suffix, meta_suffix)).read_text())
             headers = {"Content-Type": meta["content_type"]}
             if meta.get("content_encoding"):
                 headers["Content-Encoding"] = meta["content_encoding"]
             response = httpx.post(
-                server.http_url + "/v1/traces", content=body.read_bytes(), headers=headers
+                server.http_url + meta["path"], content=body.read_bytes(), headers=headers
             )
             assert response.status_code == 200
         wait_derived(fresh_database_url)
         with psycopg.connect(fresh_database_url) as conn:
             runs = conn.execute(
                 "SELECT trace_id, span_id, agent_name, status, error_message, parent_span_id,"
-                " input_tokens, output_tokens FROM runs ORDER BY start_ns, span_id"
+                " input_tokens, output_tokens, input FROM runs ORDER BY start_ns, span_id"
             ).fetchall()
             runs_by_span = {bytes(r[1]).hex(): r for r in runs}
             assert sorted(runs_by_span) == sorted(r["span_id"] for r in expected["runs"])
@@ -201,6 +202,8 @@ def test_fixture_golden_through_otlp(fresh_database_url: str, scenario: Path) ->
                 assert run[3] == expected_run["status"]
                 if expected_run["error_message"]:
                     assert expected_run["error_message"] in (run[4] or "")
+                summary = expected_run.get("input_summary")
+                assert run[8] == (summary[:RUN_PREVIEW_CHARS] if summary else None)
                 parent_span = bytes(run[5]).hex() if run[5] else None
                 assert parent_span == expected_run["parent_run_span_id"]
                 steps = conn.execute(

@@ -191,6 +191,7 @@ def test_summary_of_an_agent(api: httpx.Client, fleet: Fleet, exact: bool) -> No
                  "reasoning_tokens": 0},
             ],
         },
+        "scores": [],
     }  # fmt: skip
 
 
@@ -234,14 +235,14 @@ def test_timeseries_hourly_with_empty_buckets(api: httpx.Client, fleet: Fleet) -
             {"start": iso(T1), "runs": 1, "failures": 0, "success_rate": 1.0,
              "avg_duration_ms": 2000.0,
              "p95_duration_ms": pytest.approx(2000.0, rel=RELATIVE_ERROR),
-             "cost": None, "unpriced_llm_calls": 1},
+             "cost": None, "unpriced_llm_calls": 1, "scores": {}},
             {"start": iso(T1 + HOUR_NS), "runs": 1, "failures": 1, "success_rate": 0.0,
              "avg_duration_ms": 3000.0,
              "p95_duration_ms": pytest.approx(3000.0, rel=RELATIVE_ERROR),
-             "cost": None, "unpriced_llm_calls": 0},
+             "cost": None, "unpriced_llm_calls": 0, "scores": {}},
             {"start": iso(T1 + 2 * HOUR_NS), "runs": 0, "failures": 0, "success_rate": None,
              "avg_duration_ms": None, "p95_duration_ms": None, "cost": None,
-             "unpriced_llm_calls": 0},
+             "unpriced_llm_calls": 0, "scores": {}},
         ],
     }  # fmt: skip
 

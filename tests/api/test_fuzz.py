@@ -69,12 +69,24 @@ UNICODE_PROBES = ["💥", "\u202eevil", "ü", "\ufeff", "\x00", "a\x00b", "\x7f"
 RAW_QUERY_PROBES = ["%ED%A0%80", "%FF%FE", "%00", "%", "%%", "a%2", "%C0%AF"]
 
 TEXT_PARAMETERS = {
-    "/v1/runs": ["agent", "session_id", "user_id", "tool", "status", "trace_id", "cursor"],
+    "/v1/runs": [
+        "agent",
+        "session_id",
+        "user_id",
+        "tool",
+        "status",
+        "trace_id",
+        "cursor",
+        "score",
+        "score_label",
+    ],
     "/v1/tools": ["agent"],
     "/v1/metrics/summary": ["agent"],
     "/v1/metrics/timeseries": ["agent", "bucket"],
 }
-NUMBER_PARAMETERS = {"/v1/runs": ["limit", "offset", "min_duration_ms", "has_error"]}
+NUMBER_PARAMETERS = {
+    "/v1/runs": ["limit", "offset", "min_duration_ms", "has_error", "score_min", "score_max"]
+}
 TIME_PARAMETERS = {
     path: ["since", "until"]
     for path in ("/v1/runs", "/v1/tools", "/v1/metrics/summary", "/v1/metrics/timeseries")
@@ -168,6 +180,29 @@ def test_hostile_run_ids(client: httpx.Client, run_id: str) -> None:
     assert_no_server_error(client.patch(f"/v1/runs/{run_id}", json={"status": "SUCCESS"}))
     assert_no_server_error(client.post(f"/v1/runs/{run_id}/steps", json={"tool_name": "t"}))
     assert_no_server_error(client.patch(f"/v1/runs/{run_id}/steps/{run_id}", json={}))
+    score = {"name": "n", "value": 1}
+    assert_no_server_error(client.post(f"/v1/runs/{run_id}/scores", json=score))
+    assert_no_server_error(client.post(f"/v1/runs/{run_id}/steps/{run_id}/scores", json=score))
+    assert_no_server_error(client.get(f"/v1/runs/{run_id}/scores"))
+
+
+def test_hostile_score_bodies(client: httpx.Client) -> None:
+    run_id = client.get("/v1/runs", params={"agent": "fuzz-agent"}).json()["items"][0]["id"]
+    bodies: list[Any] = [
+        *({"name": probe, "value": 1} for probe in [*SQL_PROBES, *UNICODE_PROBES, "a" * 2000]),
+        *({"name": "n", "value": probe} for probe in [2**70, -(2**70), 1e308, -0.0, {}, "1"]),
+        *({"name": "n", "label": probe} for probe in [*SQL_PROBES, "", "💥" * 200]),
+        *({"name": "n", "value": 1, "observed_at": probe} for probe in [*TIME_PROBES, 2**70]),
+        [{"name": "n", "value": 1}, None],
+        [[{"name": "n", "value": 1}]],
+    ]
+    for body in bodies:
+        assert_no_server_error(client.post(f"/v1/runs/{run_id}/scores", json=body))
+    for probe in SQL_PROBES:  # each was stored as a name on this run, and matches only itself
+        response = client.get("/v1/runs", params={"score": probe})
+        assert [run["id"] for run in response.json()["items"]] == [run_id], probe
+    for path in ("/v1/metrics/summary", "/v1/metrics/timeseries"):
+        assert_no_server_error(client.get(path, params={"since": "0"}))
 
 
 @pytest.mark.parametrize(

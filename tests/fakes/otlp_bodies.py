@@ -83,3 +83,14 @@ def trace_request(body_path: Path) -> ExportTraceServiceRequest:
     )
     assert isinstance(message, ExportTraceServiceRequest)
     return message
+
+
+def logs_request(body_path: Path) -> ExportLogsServiceRequest:
+    """A captured ``NNNN.logs.bin`` decoded as its ``NNNN.logs.meta.json`` says."""
+    meta_path = body_path.with_name(body_path.name.replace(".logs.bin", ".logs.meta.json"))
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    message = decode(
+        "logs", body_path.read_bytes(), meta.get("content_type"), meta.get("content_encoding")
+    )
+    assert isinstance(message, ExportLogsServiceRequest)
+    return message

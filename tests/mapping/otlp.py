@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from mapping import span_facts
+from mapping.log_events import with_log_events
 from mapping.model import SpanFacts
-from tests.fakes.otlp_bodies import trace_request
+from tests.fakes.otlp_bodies import logs_request, trace_request
 
 TRACE_ID = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 TRACE_ID_HEX = TRACE_ID.hex()
@@ -36,10 +38,26 @@ def spans_of_bodies(paths: list[Path]) -> Iterator[tuple[Span, Resource, Instrum
                     yield span, resource_spans.resource, scope_spans.scope
 
 
+def log_records_of(scenario: Path) -> dict[bytes, list[LogRecord]]:
+    """The log records a scenario captured (``NNNN.logs.bin``), by span id."""
+    records: dict[bytes, list[LogRecord]] = {}
+    for path in sorted(scenario.glob("*.logs.bin")):
+        for resource_logs in logs_request(path).resource_logs:
+            for scope_logs in resource_logs.scope_logs:
+                for record in scope_logs.log_records:
+                    records.setdefault(record.span_id, []).append(record)
+    return records
+
+
 def scenario_facts(scenario: Path) -> list[SpanFacts]:
-    """The facts of every span of a scenario, in arrival order."""
+    """The facts of every span of a scenario, in arrival order, with the events its log
+    records carry (``mapping.log_events``), as the deriver maps them."""
     bodies = sorted(scenario.glob("*.body.bin"))
-    return [span_facts(*triple) for triple in spans_of_bodies(bodies)]
+    records = log_records_of(scenario)
+    return [
+        span_facts(with_log_events(span, records.get(span.span_id, [])), resource, scope)
+        for span, resource, scope in spans_of_bodies(bodies)
+    ]
 
 
 def set_any_value(target: AnyValue, value: Any) -> None:

@@ -569,6 +569,7 @@ def test_the_llm_spans_of_the_captured_fixtures_are_priced_as_the_library_prices
         "openai-agents": {("computed", None)},
         "openai-agents-js": {("computed", None)},
         "openai-js": {("computed", None)},
+        "openai-v2-events": {("computed", None)},
         "vercel-ai": {("computed", None)},
         "vercel-ai-otel": {("computed", None)},
         "traceloop": {("computed", None)},

@@ -87,6 +87,8 @@ export const api = {
   timeline: (runId, options) => getJSON(`/v1/runs/${encodeURIComponent(runId)}/timeline`, null, options),
   steps: (runId, offset, limit, options) =>
     getJSON(`/v1/runs/${encodeURIComponent(runId)}/steps`, { offset, limit }, options),
+  scores: (runId, params, options) =>
+    getJSON(`/v1/runs/${encodeURIComponent(runId)}/scores`, params, options),
   agents: (options) => getJSON("/v1/agents", null, options),
   tools: (params, options) => getJSON("/v1/tools", params, options),
   summary: (params, options) => getJSON("/v1/metrics/summary", params, options),
@@ -97,6 +99,8 @@ export const api = {
   similar: (runId, params, options) =>
     getJSON(`/v1/runs/${encodeURIComponent(runId)}/similar`, params, options),
   compare: (a, b, options) => getJSON("/v1/runs/compare", { a, b }, options),
+  traceLogs: (traceId, spanId, options) =>
+    getJSON(`/v1/traces/${encodeURIComponent(traceId)}/logs`, { span_id: spanId }, options),
 };
 
 export function isAbort(error) {

@@ -11,6 +11,7 @@ import {
   parseTime,
 } from "./format.js";
 import { href } from "./router.js";
+import { stepLogs } from "./step-logs.js";
 import { valueView } from "./value-view.js";
 
 function section(title, ...body) {
@@ -140,6 +141,7 @@ export function stepDetail(step, { runStartMs, rawLink, rootRunId, nestedRun = n
     section("Input", valueView(step.input, { truncated: step.input_truncated, rawLink })),
     section("Output", valueView(step.output, { truncated: step.output_truncated, rawLink })),
     artifactList(step.artifacts, rawLink),
+    stepLogs(step.id),
   );
 }
 

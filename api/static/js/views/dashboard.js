@@ -17,6 +17,7 @@ import {
 } from "../format.js";
 import { BUCKET_MS, RANGES, bucketFor, findRange } from "../ranges.js";
 import { href, navigate } from "../router.js";
+import { scoresTable, topScoreMeans } from "../scores.js";
 
 const DEFAULT_RANGE = "24h";
 
@@ -84,6 +85,24 @@ function windowOf(params) {
   }
   const range = findRange(params.get("range")) || findRange(DEFAULT_RANGE);
   return { since: until - range.ms, until, range, bucket: range.bucket };
+}
+
+/** Scores per name and the most frequent one's mean per bucket, when the runs have scores. */
+function scorePanels(summary, series, runsLink, bucketMs) {
+  if (!summary.scores.length) return [];
+  const panels = [chartPanel("Scores", h("div", { class: "scores-summary" }, scoresTable(summary.scores, runsLink)))];
+  const means = topScoreMeans(summary, series);
+  if (means) {
+    const chart = lineChart({
+      label: `Mean ${means.name} per ${series.bucket}`,
+      points: means.points,
+      bucketMs,
+      className: "line-score",
+      formatValue: formatNumber,
+    });
+    panels.push(chartPanel(`Mean ${means.name} per ${series.bucket}`, h("div", { class: "score-means" }, chart)));
+  }
+  return panels;
 }
 
 export function mountDashboard(container, route) {
@@ -290,6 +309,7 @@ export function mountDashboard(container, route) {
           h("a", { href: href("/tools", { agent: selectedAgent || undefined }) }, "All tools"),
         ),
         chartPanel("Most frequent errors", errors),
+        ...scorePanels(summary, series, runsLink, bucketMs),
       ),
     );
   }

@@ -14,6 +14,7 @@ import {
   shortId,
 } from "../format.js";
 import { href, replaceParams } from "../router.js";
+import { scoresPanel } from "../scores.js";
 import { runDetail, stepDetail } from "../step-detail.js";
 import { failureNote, similarRunsPanel } from "../triage.js";
 import { RunNode, Waterfall } from "../waterfall.js";
@@ -330,6 +331,7 @@ export function mountRun(container, route) {
       ),
       runHeader(timeline),
       failureNote(timeline, { signal: controller.signal }),
+      scoresPanel(timeline, { signal: controller.signal }),
       h(
         "div",
         { class: "run-body" },

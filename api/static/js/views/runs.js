@@ -48,6 +48,18 @@ const TEXT_FILTERS = [
     "Failure signature",
     { pattern: "[0-9a-f]{16}", title: "16 hexadecimal characters", placeholder: "16 hex characters" },
   ],
+  ["score", "Score", { title: "runs with a score of this name", placeholder: "e.g. relevance" }],
+  [
+    "score_min",
+    "Score at least",
+    { inputmode: "decimal", pattern: "-?[0-9]*[.]?[0-9]*", title: "with Score: a value at least this" },
+  ],
+  [
+    "score_max",
+    "Score at most",
+    { inputmode: "decimal", pattern: "-?[0-9]*[.]?[0-9]*", title: "with Score: a value at most this" },
+  ],
+  ["score_label", "Score label", { title: "with Score: this label, e.g. pass" }],
 ];
 const FILTER_KEYS = [
   "agent",
