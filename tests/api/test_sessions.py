@@ -249,10 +249,11 @@ def test_unknown_session_and_user_are_404(api: httpx.Client) -> None:
         assert response.json()["error"]["code"] == "not_found"
 
 
-def test_nul_in_a_session_id_is_refused(api: httpx.Client) -> None:
-    response = api.get("/v1/sessions/a%00b")
+@pytest.mark.parametrize(("path", "named"), [("sessions", "session_id"), ("users", "user_id")])
+def test_nul_in_an_id_is_refused(api: httpx.Client, path: str, named: str) -> None:
+    response = api.get(f"/v1/{path}/a%00b")
     assert response.status_code == 422, response.text
-    assert response.json()["error"]["parameters"] == ["session_id"]
+    assert response.json()["error"]["parameters"] == [named]
 
 
 # --- a captured conversation ----------------------------------------------------------------
