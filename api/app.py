@@ -20,6 +20,7 @@ from api import (
     run_steps,
     runs,
     scores,
+    sessions,
     similar,
     simulate,
     tools,
@@ -82,6 +83,7 @@ def create_app(
         (admin_derive.router, admin),
         (failures.router, read),
         (similar.router, read),
+        (sessions.router, read),
         (admin_alerts.router, admin),
     ):
         app.include_router(router, dependencies=needs, responses=AUTH_RESPONSES)

@@ -1,7 +1,8 @@
 """Query API benchmark: bytes stored per span, and p50/p95 of every API query the viewer makes,
 over ~1,000,000 stored spans (``--spans 10000000`` for ten million).
 
-Loads agent traces (about 11 spans per run, several agents, 30 days ending now) through the
+Loads agent traces (about 11 spans per run, several agents, 30 days ending now, each run in one
+of 20,000 sessions and of 2,000 users) through the
 store's writer exactly as ingest does (``prepare_request`` + ``Store.write_spans``; the day
 partitions made first, as the server's partition keeper does) and derives them with the
 derivers' engine, two at a time, into a fresh database; prints the bytes stored per span
@@ -35,6 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import psycopg
@@ -314,6 +316,7 @@ _SIZE_FAMILIES = (
     ("runs", "runs"),
     ("steps", "steps"),
     ("rollups", "rollup_"),
+    ("sessions and users", "sessions|users|user_agents"),
     ("trace registry", "traces"),
     ("resources and scopes", "resources|scopes"),
     ("search documents", "run_search"),
@@ -474,6 +477,7 @@ def cases(sample: Sample, client: httpx.Client, now_ns: int) -> dict[str, Callab
     pick = random.choice
     first_page = client.get("/v1/runs", params={"limit": 50}).json()
     cursor = first_page["next_cursor"]
+    session_cursor = client.get("/v1/sessions", params={"limit": 50}).json()["next_cursor"]
     return {
         "healthz (HTTP baseline)": lambda: "/healthz",
         "runs (no filter)": lambda: "/v1/runs",
@@ -509,6 +513,16 @@ def cases(sample: Sample, client: httpx.Client, now_ns: int) -> dict[str, Callab
         "runs/{id}/steps/{step_id}": lambda: (lambda ids: f"/v1/runs/{ids[:48]}/steps/{ids[48:]}")(
             pick(sample.step_ids)
         ),
+        "sessions (no filter)": lambda: "/v1/sessions",
+        "sessions ?agent": lambda: f"/v1/sessions?agent={pick(sample.agents)}",
+        "sessions ?user_id": lambda: f"/v1/sessions?user_id={pick(sample.users)}",
+        "sessions ?status=failed": lambda: "/v1/sessions?status=failed",
+        "sessions ?since=24h": lambda: f"/v1/sessions?since={day_ago}",
+        "sessions ?cursor (page 2)": lambda: f"/v1/sessions?cursor={session_cursor}",
+        "sessions/{id}": lambda: f"/v1/sessions/{quote(pick(sample.sessions), safe='')}",
+        "users (no filter)": lambda: "/v1/users",
+        "users ?since=24h": lambda: f"/v1/users?since={day_ago}",
+        "users/{id}": lambda: f"/v1/users/{quote(pick(sample.users), safe='')}",
         "agents": lambda: "/v1/agents",
         "tools 24h": lambda: f"/v1/tools?since={day_ago}",
         "tools 30d": lambda: f"/v1/tools?since={month_ago}",
@@ -543,7 +557,8 @@ def measure(base_url: str, sample: Sample, requests: int) -> list[tuple[str, flo
                 timings.append((time.perf_counter() - started) * 1000)
                 response.raise_for_status()
                 body = response.json()
-                items = len(body.get("items", body.get("buckets", body.get("steps", ()))))
+                listed = ("items", "buckets", "steps", "runs")
+                items = next((len(body[key]) for key in listed if key in body), 1)
             q = statistics.quantiles(timings, n=100, method="inclusive")
             results.append((name, q[49], q[94], items))
     return results

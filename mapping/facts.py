@@ -323,7 +323,11 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
             attrs, keys.provider, "provider", cut, ignored.get("provider", _NOTHING_IGNORED)
         )
         session_id = _identifier_at(attrs, keys.session_id, "session_id", cut)
+        if session_id is None and reading.session_id_from_attributes is not None:
+            session_id = _bounded(reading.session_id_from_attributes(attrs), "session_id", cut)
         user_id = _identifier_at(attrs, keys.user_id, "user_id", cut)
+        if user_id is None and reading.user_id_from_attributes is not None:
+            user_id = _bounded(reading.user_id_from_attributes(attrs), "user_id", cut)
         declared = _first(attrs, keys.run_status if category == "agent" else keys.step_status)
         if declared in agentguide.DECLARABLE_STATUSES:
             declared_status = declared

@@ -18,6 +18,7 @@ from mapping.conventions import (
     gen_ai,
     google_adk,
     heuristics,
+    langfuse,
     langgraph,
     llamaindex,
     openai_agents,
@@ -64,6 +65,7 @@ REGISTRY: tuple[Convention, ...] = (
     traceloop.CONVENTION,
     pydantic_ai.CONVENTION,
     heuristics.CONVENTION,
+    langfuse.CONVENTION,  # keys only: a session and user named for Langfuse
 )
 
 
@@ -91,6 +93,8 @@ class Reading:
         "output_readers_before_keys",
         "output_readers_without_events",
         "request_shapes",
+        "session_id_from_attributes",
+        "user_id_from_attributes",
     )
 
     def __init__(self, own: Convention | None, registry: tuple[Convention, ...]) -> None:
@@ -134,6 +138,12 @@ class Reading:
             own.agent_name_hint_from_attributes if own is not None else None
         )
         self.agent_text_from_llm_calls = own.agent_text_from_llm_calls if own else False
+        self.session_id_from_attributes: Callable[[Attributes], str | None] | None = (
+            own.session_id_from_attributes if own is not None else None
+        )
+        self.user_id_from_attributes: Callable[[Attributes], str | None] | None = (
+            own.user_id_from_attributes if own is not None else None
+        )
         # readers that go before the keys are their own convention's only
         self.input_readers_before_keys: tuple[TextReader, ...] = tuple(
             r for r in (own.input_readers if own else ()) if r.before_keys

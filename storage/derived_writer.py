@@ -27,6 +27,8 @@ from storage.derived_rows import (
     clean_text,
     normalise_stored,
 )
+from storage.session_rollup import recompute_sessions, touched_sessions
+from storage.user_rollup import apply_user_deltas, user_deltas
 
 
 @dataclass(slots=True)
@@ -203,6 +205,9 @@ class PostgresDerivedRowWriter:
                 deltas.add_rows(project_id, update.new_rows, 1)
         if deltas:
             await rollups.apply(conn, deltas.nonzero())
+        changed = [(u.old_rows, u.new_rows) for u in updates]
+        await recompute_sessions(conn, project_id, sorted(touched_sessions(changed)))
+        await apply_user_deltas(conn, project_id, user_deltas(changed))
         return await self._register(conn, project_id, updates, mapping_version)
 
     @staticmethod

@@ -7,7 +7,8 @@ the partitions dropped). Dropping is cheap whatever the day held: no row is dele
 one. A trace whose spans straddle the horizon keeps its newer spans: its registry version is
 bumped (every deriver's cached copy of it is stale) and it is derived again from what is left.
 Rows in the default partitions (days without a partition of their own) are deleted row by
-row, their traces marked for derivation.
+row, their traces marked for derivation. Sessions that had runs on the day are recomputed
+from the runs left, or deleted when none is; the users of the day's runs lose them.
 
 Scores (not partitioned) go with their run: those whose run started before the first day kept
 are deleted row by row (index ``scores_by_age``), whatever their source. Log records (not
@@ -29,6 +30,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from storage import partitions
 from storage.errors import StorageUnavailable
 from storage.locks import lock_partition_changes
+from storage.session_rollup import recompute_sessions
+from storage.user_rollup import apply_user_deltas, runs_leaving
 
 # DETACH waits for the queries reading a partition; it must not queue every new query behind it
 # for long (a lock request blocks the ones after it), so it gives up and the next pass retries.
@@ -47,6 +50,10 @@ SELECT trace_id, project_id, %(end)s, spans_to_ns FROM straddling
 # the first went, and its deriver removes its entry once no span is left).
 _FORGET_TRACES = "DELETE FROM traces WHERE spans_from_ns >= %s AND spans_to_ns < %s"
 _DROP_ROLLUPS = "DELETE FROM {} WHERE bucket_ns >= %s AND bucket_ns < %s"
+# sessions that had runs on a dropped day: recomputed from the runs left (or deleted)
+_SESSIONS_BEFORE = (
+    "SELECT project_id, array_agg(session_id) FROM sessions WHERE first_ns < %s GROUP BY 1"
+)
 _ROLLUP_TABLES = ("rollup_runs", "rollup_tools", "rollup_models", "rollup_errors")
 # Rows of the day that wait in a default partition (a partition of one table was missing).
 _DROP_DEFAULT_ROWS = "DELETE FROM {} WHERE {} >= %s AND {} < %s"
@@ -145,6 +152,7 @@ class Retention:
             await lock_partition_changes(conn)
             dropped = 0
             existing = await partitions.list_partitions(conn)
+            leaving = await runs_leaving(conn, start, end)
             for table in partitions.PARTITIONED_TABLES:
                 if day not in existing.days.get(table, ()):
                     continue
@@ -172,4 +180,9 @@ class Retention:
                 await conn.execute(
                     sql.SQL(_DROP_ROLLUPS).format(sql.Identifier(table)), (start, end)
                 )
+            cursor = await conn.execute(_SESSIONS_BEFORE, (end,))
+            for project_id, session_ids in await cursor.fetchall():
+                await recompute_sessions(conn, project_id, session_ids)
+            for project_id, deltas in sorted(leaving.items()):
+                await apply_user_deltas(conn, project_id, deltas)
         return dropped, straddling

@@ -132,6 +132,9 @@ class Convention:
     ``agent_text_from_llm_calls``: an agent span of this convention carries no request or
     answer a person reads (a serialised workflow state): its run shows its first LLM call's
     request and its last LLM call's answer.
+    ``session_id_from_attributes`` / ``user_id_from_attributes``: where no key gives one, the
+    session (user) id read from the attributes of a span this convention classified (a field
+    inside a JSON value, such as LangChain's ``metadata``).
     ``reads``: exact keys the classifier or readers use beyond ``keys``.
     ``usage_prefixes``: numeric attributes under these prefixes are usage figures (summed
     per run as metrics).
@@ -152,6 +155,8 @@ class Convention:
     ignored_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
     agent_name_hint_from_attributes: Callable[[Attributes], str | None] | None = None
     agent_text_from_llm_calls: bool = False
+    session_id_from_attributes: Callable[[Attributes], str | None] | None = None
+    user_id_from_attributes: Callable[[Attributes], str | None] | None = None
     reads: frozenset[str] = frozenset()
     usage_prefixes: tuple[str, ...] = ()
     input_readers: tuple[TextReader, ...] = ()

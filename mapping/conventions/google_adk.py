@@ -32,6 +32,7 @@ CALL_LLM_SPAN_NAME = "call_llm"
 TRANSCRIPT_PREFIX = "For context:"  # ADK quoting another agent to a sub-agent
 # ADK's marker in gen_ai.system on its schema 1 spans: the framework, not the model's provider
 SYSTEM_MARKER = "gcp.vertex.agent"
+SESSION_ID = "gcp.vertex.agent.session_id"  # schema 1 (later ADKs say gen_ai.conversation.id)
 
 
 def classify(attrs: Attributes, span_name: str, scope_name: str) -> SpanCategory | None:
@@ -61,6 +62,7 @@ CONVENTION = Convention(
         gen_ai.CONVENTION.keys,
         input=(TOOL_CALL_ARGS, LLM_REQUEST, *gen_ai.CONVENTION.keys.input),
         output=(TOOL_RESPONSE, LLM_RESPONSE, *gen_ai.CONVENTION.keys.output),
+        session_id=(*gen_ai.CONVENTION.keys.session_id, SESSION_ID),
     ),
     markers=(gen_ai.OPERATION_NAME, gen_ai.REQUEST_MODEL),
     ignored_values={"provider": frozenset({SYSTEM_MARKER})},

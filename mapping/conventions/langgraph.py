@@ -28,11 +28,37 @@ SCOPES = ("openinference.instrumentation.langchain",)
 METADATA = "metadata"
 LANGGRAPH_NODE = "langgraph_node"
 LS_INTEGRATION = "ls_integration"
+# Where LangGraph (its checkpointer's ``configurable``) and LangChain apps put a conversation's
+# id in a run's metadata; OpenInference copies them into ``session.id`` in recent versions.
+SESSION_METADATA_KEYS = ("session_id", "thread_id", "conversation_id")
+USER_METADATA_KEYS = ("user_id",)
 
 
 def _metadata(attrs: Attributes) -> dict[str, Any]:
     value = parsed(attrs.get(METADATA))
     return value if value is not NOT_JSON and isinstance(value, dict) else {}
+
+
+def _metadata_text(attrs: Attributes, names: tuple[str, ...]) -> str | None:
+    if METADATA not in attrs:
+        return None
+    metadata = _metadata(attrs)
+    for name in names:
+        value = metadata.get(name)
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def session_id_from_metadata(attrs: Attributes) -> str | None:
+    """The session a span's LangChain ``metadata`` names (``thread_id`` and its kin)."""
+    return _metadata_text(attrs, SESSION_METADATA_KEYS)
+
+
+def user_id_from_metadata(attrs: Attributes) -> str | None:
+    return _metadata_text(attrs, USER_METADATA_KEYS)
 
 
 def classify(attrs: Attributes, span_name: str, scope_name: str) -> SpanCategory | None:
@@ -76,5 +102,7 @@ CONVENTION = Convention(
     reads=frozenset({METADATA}),
     usage_prefixes=openinference.CONVENTION.usage_prefixes,
     agent_name_from_span_name=agent_name_from_span_name,
+    session_id_from_attributes=session_id_from_metadata,
+    user_id_from_attributes=user_id_from_metadata,
     answer_shapes=(final_ai_text,),
 )

@@ -36,6 +36,15 @@ USAGE_CACHE_CREATION_TOKENS = "gen_ai.usage.cache_creation_input_tokens"
 AGENT_SPAN_NAME_SUFFIX = ".agent"
 INDEXED_PROMPT_PREFIX = "gen_ai.prompt."
 INDEXED_COMPLETION_PREFIX = "gen_ai.completion."
+# ``Traceloop.set_association_properties({...})`` / ``withAssociationProperties``: the app's own
+# names, snake_case from Python and camelCase from TypeScript by custom; LangChain metadata
+# (a LangGraph ``thread_id``) lands here too.
+ASSOCIATION_PREFIX = "traceloop.association.properties."
+ASSOCIATION_SESSION_IDS = tuple(
+    ASSOCIATION_PREFIX + name
+    for name in ("session_id", "sessionId", "thread_id", "threadId", "conversation_id")
+)
+ASSOCIATION_USER_IDS = tuple(ASSOCIATION_PREFIX + name for name in ("user_id", "userId"))
 
 KIND_CATEGORIES: Mapping[str, SpanCategory] = {
     "workflow": "container",
@@ -104,6 +113,8 @@ CONVENTION = Convention(
         tool_name=(ENTITY_NAME,),
         input=(ENTITY_INPUT,),
         output=(ENTITY_OUTPUT,),
+        session_id=ASSOCIATION_SESSION_IDS,
+        user_id=ASSOCIATION_USER_IDS,
         input_tokens=(USAGE_PROMPT_TOKENS,),
         output_tokens=(USAGE_COMPLETION_TOKENS,),
         total_tokens=(USAGE_TOTAL_TOKENS,),

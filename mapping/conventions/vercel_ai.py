@@ -40,6 +40,13 @@ TOOL_CALL_ARGS = "ai.toolCall.args"
 TOOL_CALL_RESULT = "ai.toolCall.result"
 EMBED_VALUE = "ai.value"
 USAGE_PREFIX = "ai.usage."
+# ``experimental_telemetry: {metadata: {sessionId, userId}}``: the names Langfuse and others
+# document for the AI SDK (any metadata key becomes ``ai.telemetry.metadata.<key>``).
+METADATA_PREFIX = "ai.telemetry.metadata."
+METADATA_SESSION_IDS = tuple(
+    METADATA_PREFIX + name for name in ("sessionId", "session_id", "threadId", "conversationId")
+)
+METADATA_USER_IDS = tuple(METADATA_PREFIX + name for name in ("userId", "user_id"))
 
 OPERATION_CATEGORIES: Mapping[str, SpanCategory] = {
     "ai.generateText": "agent",
@@ -90,6 +97,8 @@ CONVENTION = Convention(
         provider=(MODEL_PROVIDER,),
         input=(TOOL_CALL_ARGS, PROMPT, PROMPT_MESSAGES, EMBED_VALUE),
         output=(TOOL_CALL_RESULT, RESPONSE_TEXT, RESPONSE_OBJECT, RESPONSE_TOOL_CALLS),
+        session_id=METADATA_SESSION_IDS,
+        user_id=METADATA_USER_IDS,
         input_tokens=(USAGE_PREFIX + "inputTokens", USAGE_PREFIX + "promptTokens"),
         output_tokens=(USAGE_PREFIX + "outputTokens", USAGE_PREFIX + "completionTokens"),
         total_tokens=(USAGE_PREFIX + "totalTokens",),

@@ -28,6 +28,8 @@ const [
   { mountTools },
   { mountFailures },
   { mountCompare },
+  { mountSessions },
+  { mountUsers },
 ] = await Promise.all([
   import("./dom.js"),
   import("./views/agents.js"),
@@ -38,6 +40,8 @@ const [
   import("./views/tools.js"),
   import("./views/failures.js"),
   import("./views/compare.js"),
+  import("./views/sessions.js"),
+  import("./views/users.js"),
 ]);
 
 const VIEWS = {
@@ -48,6 +52,8 @@ const VIEWS = {
   tools: { mount: mountTools, nav: "tools", title: "Tools" },
   failures: { mount: mountFailures, nav: "failures", title: "Failures" },
   compare: { mount: mountCompare, nav: "runs", title: "Compare runs" },
+  sessions: { mount: mountSessions, nav: "sessions", title: "Sessions" },
+  users: { mount: mountUsers, nav: "users", title: "Users" },
 };
 
 const main = document.getElementById("main");

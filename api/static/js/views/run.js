@@ -114,7 +114,7 @@ function runHeader(run) {
       costFact(run),
       run.models.length ? fact("Models", run.models.join(", ")) : null,
       run.session_id
-        ? fact("Session", h("a", { href: href("/runs", { session_id: run.session_id }) }, run.session_id))
+        ? fact("Session", h("a", { href: `#/sessions/${encodeURIComponent(run.session_id)}` }, run.session_id))
         : null,
       run.user_id
         ? fact("User", h("a", { href: href("/runs", { user_id: run.user_id }) }, run.user_id))
