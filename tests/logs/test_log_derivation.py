@@ -61,7 +61,9 @@ def test_a_run_shows_messages_scores_and_logs_from_log_records(
     assert "What is 2+2?" in llm_step["input"]
     names = [a["name"] for a in llm_step["artifacts"] if a["span_id"] == LLM.hex()]
     assert names == ["gen_ai.system.message", "gen_ai.user.message", "gen_ai.choice"]
-    listed = httpx.get(f"{server.http_url}/v1/runs").json()["items"]
+    listed = httpx.get(f"{server.http_url}/v1/runs", params={"trace_id": trace_id.hex()}).json()[
+        "items"
+    ]
     assert any(run["id"] == run_id and run["input"] == "What is 2+2?" for run in listed)
 
     scores = _scores(database_url, trace_id)
