@@ -68,21 +68,41 @@ def _scope_text(out: list[AttributePair], key: str, text: str) -> None:
         out.append((key, valid_text(text)) if len(text) <= MAX_VALUE_CHARS else (key, None))
 
 
-def span_attributes(
-    span: Span, resource: Resource, scope: InstrumentationScope
-) -> tuple[AttributePair, ...]:
-    """The bounded, flattened attribute pairs of a span, without repeats, in order."""
+# The pairs of the resources and scopes seen last: the spans of a batch share a few of them.
+# Each entry holds its objects, so that their ids stay theirs while the entry lives.
+_SHARED_CACHE_SIZE = 256
+_shared_pairs: dict[tuple[int, int], tuple[Resource, InstrumentationScope, list[AttributePair]]]
+_shared_pairs = {}
+
+
+def _resource_and_scope_pairs(
+    resource: Resource, scope: InstrumentationScope
+) -> list[AttributePair]:
+    key = (id(resource), id(scope))
+    cached = _shared_pairs.get(key)
+    if cached is not None and cached[0] is resource and cached[1] is scope:
+        return cached[2]
     found: list[AttributePair] = []
-    groups: tuple[Iterable[KeyValue], ...] = (
-        span.attributes,
-        resource.attributes,
-        scope.attributes,
-    )
+    groups: tuple[Iterable[KeyValue], ...] = (resource.attributes, scope.attributes)
     for group in groups:
         for kv in group:
             _add(found, kv.key, kv.value, 0)
     _scope_text(found, "otel.scope.name", scope.name)
     _scope_text(found, "otel.scope.version", scope.version)
+    if len(_shared_pairs) >= _SHARED_CACHE_SIZE:
+        _shared_pairs.clear()
+    _shared_pairs[key] = (resource, scope, found)
+    return found
+
+
+def span_attributes(
+    span: Span, resource: Resource, scope: InstrumentationScope
+) -> tuple[AttributePair, ...]:
+    """The bounded, flattened attribute pairs of a span, without repeats, in order."""
+    found: list[AttributePair] = []
+    for kv in span.attributes:
+        _add(found, kv.key, kv.value, 0)
+    found += _resource_and_scope_pairs(resource, scope)
     seen: set[tuple[str, type, Scalar | None]] = set()
     kept: list[AttributePair] = []
     for key, value in found:

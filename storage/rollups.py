@@ -248,7 +248,8 @@ def _upsert(
 ) -> str:
     hist_columns = [f"{h}_{part}" for h in hists for part in ("keys", "counts")]
     columns = [*key_columns, *sums, *hist_columns]
-    placeholders = ", ".join(["%s"] * len(columns))
+    # The sketches' arrays go in binary (%b): the text format escapes every element.
+    placeholders = ", ".join(["%s"] * (len(key_columns) + len(sums)) + ["%b"] * len(hist_columns))
     updates = [_sum_assignments(table, sums)] + [_hist_assignment(table, h) for h in hists]
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "

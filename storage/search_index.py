@@ -32,8 +32,8 @@ _INSERT = """
 INSERT INTO run_search (trace_id, project_id, span_id, start_ns, digest, attributes, body,
                         folded, words, segments)
 SELECT t, %s, s, st, d, a::jsonb, b, f, strip(to_tsvector('simple', f)), g::jsonb
-FROM unnest(%s::bytea[], %s::bytea[], %s::int8[], %s::bytea[], %s::text[], %s::text[],
-            %s::text[], %s::text[]) AS x(t, s, st, d, a, b, f, g)
+FROM unnest(%b::bytea[], %b::bytea[], %b::int8[], %b::bytea[], %b::text[], %b::text[],
+            %b::text[], %b::text[]) AS x(t, s, st, d, a, b, f, g)
 ON CONFLICT (trace_id, project_id, span_id, start_ns) DO UPDATE SET
     digest = EXCLUDED.digest, attributes = EXCLUDED.attributes, body = EXCLUDED.body,
     folded = EXCLUDED.folded, words = EXCLUDED.words, segments = EXCLUDED.segments
