@@ -143,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--derive-workers",
         type=int,
         default=env_int("AGENTGUIDE_DERIVE_WORKERS", default_derive_workers()),
-        help="derive worker processes (env AGENTGUIDE_DERIVE_WORKERS; default one per two "
-        f"cores, 1 to 4: {default_derive_workers()} here)",
+        help="derive worker processes (env AGENTGUIDE_DERIVE_WORKERS; default one per "
+        f"core, 1 to 4: {default_derive_workers()} here)",
     )
     serve.add_argument(
         "--log-level",

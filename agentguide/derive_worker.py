@@ -36,6 +36,7 @@ from storage.partitions import ensure_partitions_locked
 from storage.prices import PriceOverrideCache
 from storage.retention import Retention
 from storage.store import Store
+from storage.trace_cache import DEFAULT_CACHE_BYTES, TraceCache
 
 logger = logging.getLogger("agentguide.derive")
 
@@ -202,7 +203,12 @@ async def _run(
     store = await Store.open(database_url, max_size=pool_size)
     extensions, similar = await triage_extensions(store.pool, keeper=keeper)
     engine = DeriveEngine(
-        store.pool, shard=shard, extensions=extensions, price_overrides=PriceOverrideCache()
+        store.pool,
+        shard=shard,
+        extensions=extensions,
+        price_overrides=PriceOverrideCache(),
+        # The workers share one memory budget for cached facts, however many there are.
+        cache=TraceCache(max_bytes=DEFAULT_CACHE_BYTES // max(1, shard[1])),
     )
     deriver = Deriver(engine, on_batch=metrics.derived, on_pause=metrics.paused)
     retention = (
