@@ -6,9 +6,9 @@ Started by ``agentguide serve`` (``--derive-workers N``), so that deriving and d
 hold up the event loop that answers exports. Each reads wake-ups from a pipe (one byte per
 commit, coalesced) and stops when the pipe closes, which also happens when the server dies.
 Worker i of N claims the traces of its shard first (so a trace arriving in many requests
-keeps hitting the same worker's cache) and any other when its shard has none. Metrics go to
-files in ``metrics_dir`` (prometheus-client multiprocess mode), which the server's /metrics
-reads.
+keeps hitting the same worker's cache) and others' new or long-waiting traces when its
+shard has none. Metrics go to files in ``metrics_dir`` (prometheus-client multiprocess
+mode), which the server's /metrics reads.
 """
 
 from __future__ import annotations

@@ -78,12 +78,11 @@ class DeriveQueue(Protocol):
     ) -> None: ...
 
 
-def _claim_sql(sharded: bool) -> str:
-    shard = "WHERE get_byte(trace_id, 15) %% %(shards)s = %(shard)s" if sharded else ""
+def _claim_sql(where: str) -> str:
     return f"""
 DELETE FROM dirty_traces d
 USING (
-    SELECT ctid FROM dirty_traces {shard}
+    SELECT ctid FROM dirty_traces {where}
     ORDER BY background, marked_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -94,8 +93,17 @@ RETURNING d.project_id, d.trace_id, d.from_ns, d.to_ns, d.background, d.spans,
 """
 
 
-_CLAIM_ANY = _claim_sql(False)
-_CLAIM_SHARD = _claim_sql(True)
+_CLAIM_ANY = _claim_sql("")
+_CLAIM_SHARD = _claim_sql("WHERE get_byte(trace_id, 15) %% %(shards)s = %(shard)s")
+# Another shard's traces that no worker has cached (never derived), or that have waited long:
+# a worker helps with a burst of new traces, but leaves a trace arriving in many requests to
+# the worker that has its spans cached.
+_CLAIM_OTHERS = _claim_sql(
+    "d WHERE NOT EXISTS (SELECT 1 FROM traces t"
+    " WHERE t.trace_id = d.trace_id AND t.project_id = d.project_id)"
+    " OR d.marked_at < clock_timestamp() - %(waited_s)s * interval '1 second'"
+)
+STEAL_AFTER_S = 10.0
 
 # A trace may be marked by several requests: the rest of its marks go with the first claimed
 # (marks a concurrent claim holds stay with it; that deriver derives the trace after us).
@@ -222,14 +230,19 @@ class PostgresDeriveQueue:
         self, conn: psycopg.AsyncConnection[Any], max_traces: int, shard: tuple[int, int] | None
     ) -> list[ClaimedTrace]:
         """Claim up to ``max_traces`` dirty traces within the caller's transaction: those of
-        ``shard`` (index, count) first, any when the shard has none."""
-        rows: list[tuple[Any, ...]] = []
+        ``shard`` (index, count) first; when the shard has none, others' that were never
+        derived or have waited ``STEAL_AFTER_S``."""
         if shard is not None and shard[1] > 1:
             cursor = await conn.execute(
                 _CLAIM_SHARD, {"limit": max_traces, "shard": shard[0], "shards": shard[1]}
             )
             rows = await cursor.fetchall()
-        if not rows:
+            if not rows:
+                cursor = await conn.execute(
+                    _CLAIM_OTHERS, {"limit": max_traces, "waited_s": STEAL_AFTER_S}
+                )
+                rows = await cursor.fetchall()
+        else:
             cursor = await conn.execute(_CLAIM_ANY, {"limit": max_traces})
             rows = await cursor.fetchall()
         if not rows:

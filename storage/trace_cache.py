@@ -74,8 +74,10 @@ class TraceCache:
         self.discard(key)
         entry.size = sum(facts_size(s.facts) for s in entry.spans.values())
         entry.size += entry.rows.size_estimate()
-        if entry.size > self.max_bytes // 2:
-            return  # one huge trace would evict everything else
+        if entry.size > self.max_bytes:
+            return
+        # A long trace may take the whole budget: mapping it again at each of its many
+        # requests would cost far more than mapping the traces it evicts once more.
         self._entries[key] = entry
         self.size += entry.size
         while self.size > self.max_bytes and self._entries:
