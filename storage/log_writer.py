@@ -27,6 +27,7 @@ from storage.span_writer import (
     _field_of,
     _refuses_the_data,
     content_id,
+    resource_and_scope_params,
 )
 
 logger = logging.getLogger(__name__)
@@ -99,8 +100,6 @@ def _encode(blocks: list[LogBlock]) -> list[tuple[bytes, int]]:
 def log_batch_params(
     project_id: int, batch: LogBatch, blocks: list[LogBlock], encoded: list[tuple[bytes, int]]
 ) -> dict[str, Any]:
-    resources = list(batch.resources.items())
-    scopes = list(batch.scopes.items())
     ranges: dict[bytes, list[int]] = {}
     for block in blocks:
         if block.trace_id == NO_TRACE_ID:
@@ -111,12 +110,7 @@ def log_batch_params(
     dirty = sorted(ranges.items())
     return {
         "project_id": project_id,
-        "resource_ids": [content_id(h) for h, _ in resources],
-        "resources": [r.resource for _, r in resources],
-        "resource_schema_urls": [r.schema_url for _, r in resources],
-        "scope_ids": [content_id(h) for h, _ in scopes],
-        "scopes": [s.scope for _, s in scopes],
-        "scope_schema_urls": [s.schema_url for _, s in scopes],
+        **resource_and_scope_params(batch),
         "block_trace_ids": [b.trace_id for b in blocks],
         "block_hashes": [content_hash for _, content_hash in encoded],
         "block_times": [b.time_ns for b in blocks],

@@ -28,7 +28,7 @@ from storage.errors import (
     means_unreachable,
 )
 from storage.partitions import NS_PER_DAY
-from storage.records import SpanBatch
+from storage.records import LogBatch, SpanBatch
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +136,24 @@ def encode_blocks(blocks: list[Block]) -> list[tuple[bytes, int]]:
     return [encode_block(block.spans) for block in blocks]
 
 
+def resource_and_scope_params(batch: SpanBatch | LogBatch) -> dict[str, Any]:
+    """The parameters that store a batch's resources and scopes (of spans or log records)."""
+    resources = list(batch.resources.items())
+    scopes = list(batch.scopes.items())
+    return {
+        "resource_ids": [content_id(h) for h, _ in resources],
+        "resources": [r.resource for _, r in resources],
+        "resource_schema_urls": [r.schema_url for _, r in resources],
+        "scope_ids": [content_id(h) for h, _ in scopes],
+        "scopes": [s.scope for _, s in scopes],
+        "scope_schema_urls": [s.schema_url for _, s in scopes],
+    }
+
+
 def batch_params(
     project_id: int, batch: SpanBatch, blocks: list[Block], encoded: list[tuple[bytes, int]]
 ) -> dict[str, Any]:
     """The statement parameters of a batch whose blocks are encoded."""
-    resources = list(batch.resources.items())
-    scopes = list(batch.scopes.items())
     ranges: dict[bytes, list[int]] = {}  # trace id: [first block date, last, spans]
     for block in blocks:
         seen = ranges.get(block.trace_id)
@@ -154,12 +166,7 @@ def batch_params(
     dirty = sorted(ranges.items())
     return {
         "project_id": project_id,
-        "resource_ids": [content_id(h) for h, _ in resources],
-        "resources": [r.resource for _, r in resources],
-        "resource_schema_urls": [r.schema_url for _, r in resources],
-        "scope_ids": [content_id(h) for h, _ in scopes],
-        "scopes": [s.scope for _, s in scopes],
-        "scope_schema_urls": [s.schema_url for _, s in scopes],
+        **resource_and_scope_params(batch),
         "block_trace_ids": [b.trace_id for b in blocks],
         "block_hashes": [content_hash for _, content_hash in encoded],
         "block_starts": [b.start_ns for b in blocks],
