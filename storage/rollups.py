@@ -12,7 +12,6 @@ the rows it covers, whatever the order, late data or re-derivation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,133 +230,130 @@ def _counted_llm_steps(rows: TraceRows) -> set[bytes]:
     return counted
 
 
-def _sum_assignments(table: str, columns: Iterable[str]) -> str:
-    return ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns)
+_KEY_TYPES = {
+    "project_id": "int4",
+    "level": "int2",
+    "bucket_ns": "int8",
+    "agent_name": "text",
+    "tool_name": "text",
+    "model": "text",
+    "signature": "text",
+}
+_FLOAT_SUMS = frozenset(("duration_sum_ms", "cost"))
 
 
-def _hist_assignment(table: str, name: str) -> str:
-    return (
-        f"({name}_keys, {name}_counts) = (SELECT keys, counts FROM agentguide_hist_merge("
-        f"{table}.{name}_keys, {table}.{name}_counts, EXCLUDED.{name}_keys, "
-        f"EXCLUDED.{name}_counts))"
-    )
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """How one rollup table is written: a set-based upsert of every delta row of a batch (one
+    statement rather than one per bucket), then a delete of the buckets that fell to zero."""
 
+    name: str
+    keys: tuple[str, ...]
+    sums: tuple[str, ...]
+    hists: tuple[str, ...] = ()
+    samples: tuple[str, ...] = ()  # kept from the first row that had them (error rollups)
 
-def _upsert(
-    table: str, key_columns: tuple[str, ...], sums: tuple[str, ...], hists: tuple[str, ...]
-) -> str:
-    hist_columns = [f"{h}_{part}" for h in hists for part in ("keys", "counts")]
-    columns = [*key_columns, *sums, *hist_columns]
-    # The sketches' arrays go in binary (%b): the text format escapes every element.
-    placeholders = ", ".join(["%s"] * (len(key_columns) + len(sums)) + ["%b"] * len(hist_columns))
-    updates = [_sum_assignments(table, sums)] + [_hist_assignment(table, h) for h in hists]
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "
-        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {', '.join(updates)}"
-    )
+    def upsert(self) -> str:
+        # Every column is one array parameter; a row's sketch is a slice of one flat array
+        # (the sketches differ in length, and PostgreSQL has no ragged arrays).
+        inputs = [f"%b::{_KEY_TYPES[k]}[]" for k in self.keys]
+        inputs += [f"%b::{'float8' if s in _FLOAT_SUMS else 'int8'}[]" for s in self.sums]
+        inputs += ["%b::text[]" for _ in self.samples]
+        names = [*self.keys, *self.sums, *self.samples]
+        selected = [f"d.{name}" for name in names]
+        for hist in self.hists:
+            inputs += ["%b::int4[]", "%b::int4[]"]
+            names += [f"{hist}_at", f"{hist}_len"]
+            selected += [
+                f"(%b::int2[])[d.{hist}_at + 1 : d.{hist}_at + d.{hist}_len]",
+                f"(%b::int8[])[d.{hist}_at + 1 : d.{hist}_at + d.{hist}_len]",
+            ]
+        columns = [*self.keys, *self.sums, *self.samples]
+        columns += [f"{h}_{part}" for h in self.hists for part in ("keys", "counts")]
+        updates = [f"{c} = {self.name}.{c} + EXCLUDED.{c}" for c in self.sums]
+        updates += [f"{c} = coalesce({self.name}.{c}, EXCLUDED.{c})" for c in self.samples]
+        updates += [
+            f"({h}_keys, {h}_counts) = (SELECT keys, counts FROM agentguide_hist_merge("
+            f"{self.name}.{h}_keys, {self.name}.{h}_counts, EXCLUDED.{h}_keys, "
+            f"EXCLUDED.{h}_counts))"
+            for h in self.hists
+        ]
+        # In key order: concurrent derivers lock the buckets in the same order.
+        return (
+            f"INSERT INTO {self.name} ({', '.join(columns)}) "
+            f"SELECT {', '.join(selected)} "
+            f"FROM unnest({', '.join(inputs)}) WITH ORDINALITY AS d({', '.join(names)}, nth) "
+            f"ORDER BY d.nth "
+            f"ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {', '.join(updates)}"
+        )
+
+    def delete_empty(self) -> str:
+        inputs = ", ".join(f"%b::{_KEY_TYPES[k]}[]" for k in self.keys)
+        matches = " AND ".join(f"t.{k} = d.{k}" for k in self.keys)
+        return (
+            f"DELETE FROM {self.name} t USING unnest({inputs}) AS d({', '.join(self.keys)}) "
+            f"WHERE t.{self.sums[0]} = 0 AND {matches}"
+        )
+
+    def upsert_params(self, cells: dict[Key, Cell], keys: list[Key]) -> list[Any]:
+        params: list[Any] = [[key[i] for key in keys] for i in range(len(self.keys))]
+        for i, name in enumerate(self.sums):
+            if name in _FLOAT_SUMS:
+                params.append([float(cells[key].sums[i]) for key in keys])
+            else:
+                params.append([int(cells[key].sums[i]) for key in keys])
+        for i in range(len(self.samples)):
+            params.append([(cells[key].sample or (None,) * len(self.samples))[i] for key in keys])
+        flat: list[Any] = []
+        for hist in self.hists:
+            starts: list[int] = []
+            lengths: list[int] = []
+            bucket_keys: list[int] = []
+            counts: list[int] = []
+            for key in keys:
+                hist_keys, hist_counts = sketch.as_arrays(cells[key].hists.get(hist, {}))
+                starts.append(len(bucket_keys))
+                lengths.append(len(hist_keys))
+                bucket_keys += hist_keys
+                counts += hist_counts
+            params += [starts, lengths]
+            flat += [bucket_keys, counts]
+        return flat + params  # the sketches' flat arrays come first in the statement
+
+    def key_params(self, keys: list[Key]) -> list[Any]:
+        return [[key[i] for key in keys] for i in range(len(self.keys))]
 
 
 _KEYS = ("project_id", "level", "bucket_ns", "agent_name")
-_UPSERT_RUNS = _upsert("rollup_runs", _KEYS, RUN_SUMS, ("duration", "step"))
-_UPSERT_TOOLS = _upsert("rollup_tools", (*_KEYS, "tool_name"), TOOL_SUMS, ("duration",))
-_UPSERT_MODELS = _upsert("rollup_models", (*_KEYS, "model"), MODEL_SUMS, ())
-_UPSERT_ERRORS = """
-INSERT INTO rollup_errors (project_id, level, bucket_ns, agent_name, signature, failures,
-                           error_type, error_message)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (project_id, level, bucket_ns, agent_name, signature) DO UPDATE SET
-    failures = rollup_errors.failures + EXCLUDED.failures,
-    error_type = coalesce(rollup_errors.error_type, EXCLUDED.error_type),
-    error_message = coalesce(rollup_errors.error_message, EXCLUDED.error_message)
-"""
-# Buckets whose every count fell to zero are dropped, so rollups hold only data that exists.
-_DELETE_EMPTY = {
-    "rollup_runs": "DELETE FROM rollup_runs WHERE runs = 0 AND project_id = %s AND level = %s"
-    " AND bucket_ns = %s AND agent_name = %s",
-    "rollup_tools": "DELETE FROM rollup_tools WHERE calls = 0 AND project_id = %s AND level = %s"
-    " AND bucket_ns = %s AND agent_name = %s AND tool_name = %s",
-    "rollup_models": "DELETE FROM rollup_models WHERE calls = 0 AND project_id = %s"
-    " AND level = %s AND bucket_ns = %s AND agent_name = %s AND model = %s",
-    "rollup_errors": "DELETE FROM rollup_errors WHERE failures = 0 AND project_id = %s"
-    " AND level = %s AND bucket_ns = %s AND agent_name = %s AND signature = %s",
-}
-
-
-def _row(key: Key, cell: Cell, sums: tuple[str, ...], hists: tuple[str, ...]) -> list[Any]:
-    values: list[Any] = list(key)
-    values += [_number(name, value) for name, value in zip(sums, cell.sums, strict=True)]
-    for name in hists:
-        keys, counts = sketch.as_arrays(cell.hists.get(name, {}))
-        values += [keys, counts]
-    return values
-
-
-def _number(name: str, value: float) -> float | int:
-    return value if name in ("duration_sum_ms", "cost") else int(value)
+_RUNS = _Table("rollup_runs", _KEYS, RUN_SUMS, ("duration", "step"))
+_TOOLS = _Table("rollup_tools", (*_KEYS, "tool_name"), TOOL_SUMS, ("duration",))
+_MODELS = _Table("rollup_models", (*_KEYS, "model"), MODEL_SUMS)
+_ERRORS = _Table(
+    "rollup_errors", (*_KEYS, "signature"), ("failures",), samples=("error_type", "error_message")
+)
+_STATEMENTS = {table.name: (table.upsert(), table.delete_empty()) for table in (
+    _RUNS, _TOOLS, _MODELS, _ERRORS
+)}  # fmt: skip
 
 
 async def apply(conn: psycopg.AsyncConnection[Any], deltas: Contributions) -> None:
-    """Add the deltas to the rollup tables, in key order (concurrent derivers lock rows in the
-    same order, so they wait for each other but never deadlock)."""
-    plan: list[tuple[str, str, list[list[Any]], list[Key]]] = []
-    if deltas.runs:
-        keys = sorted(deltas.runs)
-        rows = [_row(k, deltas.runs[k], RUN_SUMS, ("duration", "step")) for k in keys]
-        plan.append(
-            (
-                "rollup_runs",
-                _UPSERT_RUNS,
-                rows,
-                [k for k in keys if _decreases(deltas.runs[k], "runs")],
-            )
-        )
-    if deltas.tools:
-        keys = sorted(deltas.tools)
-        rows = [_row(k, deltas.tools[k], TOOL_SUMS, ("duration",)) for k in keys]
-        plan.append(
-            (
-                "rollup_tools",
-                _UPSERT_TOOLS,
-                rows,
-                [k for k in keys if _decreases(deltas.tools[k], "calls")],
-            )
-        )
-    if deltas.models:
-        keys = sorted(deltas.models)
-        rows = [_row(k, deltas.models[k], MODEL_SUMS, ()) for k in keys]
-        plan.append(
-            (
-                "rollup_models",
-                _UPSERT_MODELS,
-                rows,
-                [k for k in keys if _decreases(deltas.models[k], "calls")],
-            )
-        )
-    if deltas.errors:
-        keys = sorted(deltas.errors)
-        rows = []
-        for key in keys:
-            cell = deltas.errors[key]
-            sample = cell.sample or (None, None)
-            rows.append([*key, int(cell.sums[0]), sample[0], sample[1]])
-        plan.append(
-            (
-                "rollup_errors",
-                _UPSERT_ERRORS,
-                rows,
-                [k for k in keys if _decreases(deltas.errors[k], "failures")],
-            )
-        )
-    async with conn.cursor() as cursor:
-        for table, statement, rows, shrinking in plan:
-            await cursor.executemany(statement, rows)
-            if shrinking:
-                await cursor.executemany(_DELETE_EMPTY[table], [list(k) for k in shrinking])
-
-
-def _decreases(cell: Cell, count: str) -> bool:
-    """Whether the bucket's count (the table's first sum) goes down: it may reach zero."""
-    return cell.sums[0] < 0
+    """Add the deltas to the rollup tables: one statement per table, in key order (concurrent
+    derivers lock rows in the same order, so they wait for each other but never deadlock);
+    buckets whose count fell to zero are dropped, so rollups hold only data that exists."""
+    for table, cells in (
+        (_RUNS, deltas.runs),
+        (_TOOLS, deltas.tools),
+        (_MODELS, deltas.models),
+        (_ERRORS, deltas.errors),
+    ):
+        if not cells:
+            continue
+        keys = sorted(cells)
+        upsert, delete_empty = _STATEMENTS[table.name]
+        await conn.execute(upsert, table.upsert_params(cells, keys))
+        shrinking = [key for key in keys if cells[key].sums[0] < 0]
+        if shrinking:
+            await conn.execute(delete_empty, table.key_params(shrinking))
 
 
 def contributions_delta(
