@@ -247,6 +247,50 @@ def child_pids(pid: int) -> list[int]:
     return children
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on this machine, ended backends included (the
+    postmaster's reaped children), so that a difference covers the backends of a phase."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        if name != "postgres":
+            continue
+        fields = rest.split()
+        total += sum(int(f) for f in fields[11:13])
+        if _parent_name(fields[1]) != "postgres":  # the postmaster: its reaped backends too
+            total += sum(int(f) for f in fields[13:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _parent_name(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def cpu_split(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far: the server, its derive workers, PostgreSQL, and this benchmark."""
+    return {
+        "server": cpu_seconds(server_pid),
+        "derive workers": sum(cpu_seconds(child) for child in child_pids(server_pid)),
+        "PostgreSQL": postgres_cpu_seconds(),
+        "senders (this benchmark)": cpu_seconds(os.getpid()),
+    }
+
+
 def describe_rss(pid: int) -> str:
     """Peak RSS of the server process and of its children (derive workers, JSON decoder)."""
     server = peak_rss_mb(pid)
@@ -368,6 +412,7 @@ def end_to_end_phase(server: RunningServer, traces: int, senders: int) -> None:
     requests = traces_requests(traces, 500, seed=11)
     spans = traces * 11
     since = time.time_ns() - 2 * 3_600 * 10**9
+    cpu_before = cpu_split(server.process.pid)
     started = time.perf_counter()
     acked = run_phase(
         "OTLP/gRPC", lambda: _sender_grpc(server.grpc_endpoint), [b for b, _ in requests], 500,
@@ -376,6 +421,7 @@ def end_to_end_phase(server: RunningServer, traces: int, senders: int) -> None:
     acked_at = time.perf_counter()
     wait_derived(server.database_url, timeout=900)
     derived_at = time.perf_counter()
+    cpu_after = cpu_split(server.process.pid)
     print(f"{traces:,} traces, {spans:,} spans, {len(requests)} requests, {senders} gRPC senders")
     print(f"acknowledged       {spans / (acked_at - started):>10,.0f} spans/s ({acked.line()})")
     print(
@@ -383,6 +429,14 @@ def end_to_end_phase(server: RunningServer, traces: int, senders: int) -> None:
         f"(first export to last run derived: {derived_at - started:.1f} s)"
     )
     print(f"derived lag after the last acknowledgement: {derived_at - acked_at:.2f} s")
+    print(
+        "CPU from the first export to the last run derived: "
+        + ", ".join(
+            f"{name} {cpu_after[name] - cpu_before[name]:.1f} s "
+            f"({(cpu_after[name] - cpu_before[name]) / spans * 1e6:.0f} µs/span)"
+            for name in cpu_before
+        )
+    )
     found = derived_trace_ids(server.database_url, since)
     print(f"runs finished: {len({t for _, ids in requests for t in ids} & found):,} of {traces:,}")
 

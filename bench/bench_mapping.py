@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -20,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mapping import derive_trace, span_facts
 from mapping.model import SpanFacts
+from tests.fakes.otlp_bodies import trace_request
 
 Triple = tuple[Span, Resource, InstrumentationScope]
 
@@ -27,7 +27,7 @@ Triple = tuple[Span, Resource, InstrumentationScope]
 def fixture_spans(root: Path) -> list[Triple]:
     spans = []
     for body in sorted(root.glob("*/*/*.body.bin")):
-        request = ExportTraceServiceRequest.FromString(body.read_bytes())
+        request = trace_request(body)  # protobuf or JSON, as its meta.json says
         for resource_spans in request.resource_spans:
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:

@@ -2,10 +2,10 @@
 over ~1,000,000 stored spans (``--spans 10000000`` for ten million).
 
 Loads agent traces (about 11 spans per run, several agents, 30 days ending now, each run in one
-of 20,000 sessions and of 2,000 users) through the
-store's writer exactly as ingest does (``prepare_request`` + ``Store.write_spans``; the day
-partitions made first, as the server's partition keeper does) and derives them with the
-derivers' engine, two at a time, into a fresh database; prints the bytes stored per span
+of 20,000 sessions and of 2,000 users) through the store's writer exactly as ingest does
+(``prepare_request`` + ``Store.write_spans``; the day partitions made first, as the server's
+partition keeper does) and derives them with the derivers' engine in ``--derive-workers``
+processes (default 2, one shard each) into a fresh database; prints the bytes stored per span
 (tables and indexes, against the OTLP bytes of the requests); times each endpoint over HTTP
 right after the load, then again after VACUUM ANALYZE. Search cases (docs/search.md): attribute
 filters (equality on a span and a resource attribute, a numeric comparison, existence with an
@@ -34,7 +34,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from urllib.parse import quote
 
@@ -270,8 +272,23 @@ def generate_requests(
         yield request
 
 
-async def load(database_url: str, spans: int, days: int, seed: int) -> int:
-    """Write and derive the spans; the OTLP bytes of the requests."""
+def derive_shard(database_url: str, shard: int, shards: int) -> int:
+    """Derive one shard's pending traces in a process of its own, as a derive worker does;
+    the traces derived."""
+
+    async def derive() -> int:
+        store = await Store.open(database_url, max_size=2)
+        try:
+            return await derive_all_pending(DeriveEngine(store.pool, shard=(shard, shards)))
+        finally:
+            await store.close()
+
+    return asyncio.run(derive())
+
+
+async def load(database_url: str, spans: int, days: int, seed: int, workers: int) -> int:
+    """Write the spans, then derive them in ``workers`` processes; the OTLP bytes of the
+    requests."""
     store = await Store.open(database_url, max_size=4)
     received_bytes = 0
     try:
@@ -299,8 +316,9 @@ async def load(database_url: str, spans: int, days: int, seed: int) -> int:
         elapsed = time.perf_counter() - started
         print(f"wrote {written:,} spans in {elapsed:.1f} s ({written / elapsed:,.0f} spans/s)")
         started = time.perf_counter()
-        engines = [DeriveEngine(store.pool, shard=(i, 2)) for i in range(2)]
-        traces = sum(await asyncio.gather(*(derive_all_pending(e) for e in engines)))
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            shards = [pool.submit(derive_shard, database_url, i, workers) for i in range(workers)]
+            traces = sum(shard.result() for shard in shards)
         elapsed = time.perf_counter() - started
         print(
             f"derived {traces:,} traces in {elapsed:.1f} s ({traces / elapsed:,.0f} traces/s, "
@@ -571,6 +589,7 @@ def main() -> int:
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--derive-workers", type=int, default=2, help="derive processes")
     parser.add_argument("--requests", type=int, default=100, help="timed requests per case")
     parser.add_argument("--reuse", action="store_true", help="query an already loaded database")
     args = parser.parse_args()
@@ -582,7 +601,9 @@ def main() -> int:
         database_url = recreate_database(args.database_url, args.database_name)
         apply_migrations(database_url)
         print(f"loading {args.spans:,} spans over {args.days} days into {args.database_name}")
-        received = asyncio.run(load(database_url, args.spans, args.days, args.seed))
+        received = asyncio.run(
+            load(database_url, args.spans, args.days, args.seed, args.derive_workers)
+        )
         sizes = storage_sizes(database_url)
         print(
             f"\nOTLP bytes received: {received:,} ({received / args.spans:,.0f} per span); "

@@ -19,7 +19,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
@@ -140,24 +140,23 @@ def _block_spans(
 
 
 def _trim(facts: SpanFacts) -> SpanFacts:
-    """Facts as the stored rows need them: payloads cut to the longest preview, artifacts
-    dropped (a detail view maps the raw span again). Keeps the cache small. An LLM call's
-    messages stay whole: a run without its own input and output reads the user's request
-    and the final answer from them."""
-    changes: dict[str, Any] = {}
-    if facts.category == "llm":
-        return replace(facts, artifacts=[]) if facts.artifacts else facts
-    if facts.input is not None and len(facts.input) > RUN_PREVIEW_CHARS:
-        changes["input"] = facts.input[:RUN_PREVIEW_CHARS]
-        changes["input_truncated"] = True
-    if facts.output is not None and len(facts.output) > RUN_PREVIEW_CHARS:
-        changes["output"] = facts.output[:RUN_PREVIEW_CHARS]
-        changes["output_truncated"] = True
-    if facts.error_message is not None and len(facts.error_message) > RUN_PREVIEW_CHARS:
-        changes["error_message"] = facts.error_message[:RUN_PREVIEW_CHARS]
+    """Facts as the stored rows need them, changed in place (they were just mapped, nothing
+    else holds them): payloads cut to the longest preview, artifacts dropped (a detail view
+    maps the raw span again). Keeps the cache small. An LLM call's messages stay whole: a run
+    without its own input and output reads the user's request and the final answer from them."""
     if facts.artifacts:
-        changes["artifacts"] = []
-    return replace(facts, **changes) if changes else facts
+        facts.artifacts = []
+    if facts.category == "llm":
+        return facts
+    if facts.input is not None and len(facts.input) > RUN_PREVIEW_CHARS:
+        facts.input = facts.input[:RUN_PREVIEW_CHARS]
+        facts.input_truncated = True
+    if facts.output is not None and len(facts.output) > RUN_PREVIEW_CHARS:
+        facts.output = facts.output[:RUN_PREVIEW_CHARS]
+        facts.output_truncated = True
+    if facts.error_message is not None and len(facts.error_message) > RUN_PREVIEW_CHARS:
+        facts.error_message = facts.error_message[:RUN_PREVIEW_CHARS]
+    return facts
 
 
 class PriceOverridesSource(Protocol):
