@@ -41,7 +41,7 @@ CJK_CHARACTERS = (
 _CJK_RUN = re.compile(f"[{CJK_CHARACTERS}]+")
 # PostgreSQL's parser reads "order-12345" as "order" and the signed integer "-12345", so
 # "12345" would not find it: the hyphen between a letter or digit and a digit becomes a space.
-_HYPHEN_BEFORE_DIGIT = re.compile(r"(?<=[^\W_])-(?=\d)")
+_HYPHEN_BEFORE_DIGIT = re.compile(r"-(?=\d)")  # the letter or digit before: _split_hyphen
 # The parser keeps an e-mail address or a path as one word ('user@example.com',
 # '/var/log/app.log'): cut there, "example.com" and "app.log" are words of their own.
 _SEPARATORS = str.maketrans({"/": " ", "@": " "})
@@ -84,14 +84,23 @@ def _bigrams(match: re.Match[str]) -> str:
     return " " + " ".join(run[i : i + 2] for i in range(len(run) - 1)) + " "
 
 
+def _split_hyphen(match: re.Match[str]) -> str:
+    at = match.start()
+    before = match.string[at - 1] if at else " "
+    return " " if before.isalnum() else "-"
+
+
 def words_text(text: str) -> str:
     """The text whose 'simple' tsvector holds the words of ``text`` (a document or a searched
     word): folded, cut at "/" and "@" and between "x-" and a digit, every run of CJK characters
     made its overlapping bigrams (a lone one stays), each whitespace-separated token once (the
     tsvector keeps no positions: order and repeats do not matter, and PostgreSQL's parsing
     costs by the character)."""
-    folded = _HYPHEN_BEFORE_DIGIT.sub(" ", fold(text).translate(_SEPARATORS))
-    folded = _CJK_RUN.sub(_bigrams, folded)
+    folded = fold(text).translate(_SEPARATORS)
+    if "-" in folded:
+        folded = _HYPHEN_BEFORE_DIGIT.sub(_split_hyphen, folded)
+    if not folded.isascii():
+        folded = _CJK_RUN.sub(_bigrams, folded)
     return " ".join(dict.fromkeys(folded.split()))
 
 

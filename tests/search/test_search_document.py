@@ -193,3 +193,14 @@ def test_query_words(q: str, words: tuple[str, ...]) -> None:
 def test_bad_queries(q: str) -> None:
     with pytest.raises(RequestValidationError):
         search_words(q)
+
+
+def test_the_digest_marks_the_format_of_the_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new words format changes every row's digest, so a derivation rewrites old rows."""
+    from storage import search_index
+
+    facts = _trace(["args"])
+    [document] = run_documents(derive_trace(facts), {f.span_id: f for f in facts})
+    before = search_index._Row(b"t" * 16, document).digest
+    monkeypatch.setattr(search_index, "WORDS_FORMAT", search_index.WORDS_FORMAT + 1)
+    assert search_index._Row(b"t" * 16, document).digest != before
