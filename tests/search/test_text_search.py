@@ -188,7 +188,7 @@ def test_whole_words_rank_above_prefixes(api: httpx.Client, data: Data) -> None:
     [
         "'", "''", "\\", "a'b", "it's", "\\'; DROP TABLE runs; --", "a & b", "a | b", "!a",
         "(a", "a)", "a:*", "a:A", "<->", "a <-> b", "'a':*", "pass\\word", "password'",
-        '"pass word', "%", "_", "%_", "x\ty",
+        '"pass word', "%", "_", "%_", "x\ty", "²", "½", "٣", "e\u0301", "\u200b", "雨",
     ],
 )  # fmt: skip
 def test_hostile_words_are_searched_or_refused(api: httpx.Client, data: Data, q: str) -> None:
