@@ -10,7 +10,8 @@
   above (``eq:*``, ``eq:gt:1``).
 
 ``q``: words separated by spaces, or a phrase in double quotes; every word must occur in the
-run's search document, matched case-insensitively, anywhere (inside longer words too).
+run's search document, case-insensitively, as a whole word or the start of one (CJK by
+bigrams; docs/search.md). A word without a letter or digit is left out.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ ATTRIBUTE_DESCRIPTION = (
     "of any of its steps (docs/search.md)"
 )
 QUERY_DESCRIPTION = (
-    "words (or a \"quoted phrase\") that must all occur in the run's or its steps' input, "
-    "output or error, in any language, case-insensitively, also inside longer words"
+    'words (or a "quoted phrase", whose words must all occur) that must all occur in the '
+    "run's or its steps' input, output or error, in any language, case-insensitively, as whole "
+    "words or the start of longer ones"
 )
 
 
@@ -106,11 +108,11 @@ def search_words(q: str | None) -> tuple[str, ...]:
         raise invalid_parameter("q", f"must be at most {MAX_QUERY_CHARS} characters")
     words = []
     for match in _WORD.finditer(q):
-        word = (match.group(1) if match.group(1) is not None else match.group(2)).strip()
-        if word and fold(word) not in words:
-            words.append(fold(word))
+        word = fold((match.group(1) if match.group(1) is not None else match.group(2)).strip())
+        if any(c.isalnum() for c in word) and word not in words:
+            words.append(word)
     if not words:
-        raise invalid_parameter("q", "needs at least one word")
+        raise invalid_parameter("q", "needs at least one word (letters or digits)")
     if len(words) > MAX_WORDS:
         raise invalid_parameter("q", f"at most {MAX_WORDS} words, got {len(words)}")
     return tuple(words)

@@ -17,7 +17,8 @@ class SearchMatch(BaseModel):
 
     score: float | None = Field(
         description="relevance (sort=relevance): PostgreSQL ts_rank of the run's words "
-        "against q's, 0 when the words occur only inside longer words; null in the other orders"
+        "against q's, 0 when the words occur only as the start of longer words; null in the "
+        "other orders"
     )
     step_id: str | None = Field(
         description="the run or step (48 hex characters, trace id then span id) whose text "

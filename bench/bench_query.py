@@ -52,6 +52,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status  # noqa: E402
 
+from mapping.search_document import fold  # noqa: E402
 from receiver.ingest import prepare_request  # noqa: E402
 from storage.database import apply_migrations  # noqa: E402
 from storage.deriver import DeriveEngine, derive_all_pending  # noqa: E402
@@ -426,7 +427,10 @@ def draw_sample(database_url: str) -> Sample:
             )
         }
         words, pairs = _search_words(
-            column("SELECT folded FROM run_search ORDER BY random() LIMIT 500")
+            [
+                fold(body)
+                for body in column("SELECT body FROM run_search ORDER BY random() LIMIT 500")
+            ]
         )
         return Sample(
             agents=column("SELECT DISTINCT agent_name FROM runs"),

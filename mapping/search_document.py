@@ -8,10 +8,15 @@ The document is the run's input, output and error message, then each step's inpu
 step's input is its arguments), output and error message, in step order, each cut to
 ``SEGMENT_CHARS`` and all of it to ``DOCUMENT_CHARS``; every segment records where it starts
 and which span, name and field it came from, so a match can say which step it is in.
+
+The words of a document (``words_text``) are what its tsvector is made of: the body folded,
+each run of CJK characters cut into overlapping bigrams, so Chinese and Japanese words are
+found without a word breaker (docs/search.md).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -23,6 +28,23 @@ MAX_KEYS = 256  # attribute keys kept per run
 MAX_VALUES = 32  # distinct values kept per key and run
 
 Scalar = str | int | float | bool
+
+# Raise when words_text changes what it makes of a body: stored rows are then rewritten.
+WORDS_FORMAT = 2  # 1: the folded body; 2: CJK bigrams, cut at "/", "@" and "x-1", deduplicated
+
+# Han (with 々 〆 〇), Hiragana, Katakana (not the middle dot ・), Hangul, half-width Katakana.
+CJK_CHARACTERS = (
+    "\u1100-\u11ff\u3005-\u3007\u3041-\u309f\u30a1-\u30fa\u30fc-\u30ff\u3131-\u318e"
+    "\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff"
+    "\uff66-\uff9f\U00020000-\U0003134f"
+)
+_CJK_RUN = re.compile(f"[{CJK_CHARACTERS}]+")
+# PostgreSQL's parser reads "order-12345" as "order" and the signed integer "-12345", so
+# "12345" would not find it: the hyphen between a letter or digit and a digit becomes a space.
+_HYPHEN_BEFORE_DIGIT = re.compile(r"-(?=\d)")  # the letter or digit before: _split_hyphen
+# The parser keeps an e-mail address or a path as one word ('user@example.com',
+# '/var/log/app.log'): cut there, "example.com" and "app.log" are words of their own.
+_SEPARATORS = str.maketrans({"/": " ", "@": " "})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +75,33 @@ def fold(text: str) -> str:
     if len(lowered) == len(text):
         return lowered
     return "".join(c if len(low := c.lower()) != 1 else low for c in text)
+
+
+def _bigrams(match: re.Match[str]) -> str:
+    run = match.group()
+    if len(run) == 1:
+        return f" {run} "
+    return " " + " ".join(run[i : i + 2] for i in range(len(run) - 1)) + " "
+
+
+def _split_hyphen(match: re.Match[str]) -> str:
+    at = match.start()
+    before = match.string[at - 1] if at else " "
+    return " " if before.isalnum() else "-"
+
+
+def words_text(text: str) -> str:
+    """The text whose 'simple' tsvector holds the words of ``text`` (a document or a searched
+    word): folded, cut at "/" and "@" and between "x-" and a digit, every run of CJK characters
+    made its overlapping bigrams (a lone one stays), each whitespace-separated token once (the
+    tsvector keeps no positions: order and repeats do not matter, and PostgreSQL's parsing
+    costs by the character)."""
+    folded = fold(text).translate(_SEPARATORS)
+    if "-" in folded:
+        folded = _HYPHEN_BEFORE_DIGIT.sub(_split_hyphen, folded)
+    if not folded.isascii():
+        folded = _CJK_RUN.sub(_bigrams, folded)
+    return " ".join(dict.fromkeys(folded.split()))
 
 
 def merge_attributes(

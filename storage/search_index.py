@@ -3,7 +3,8 @@
 A ``DerivedExtension``: for every trace a batch derives, it builds each run's search document
 (``mapping.search_document``), compares its digest with the stored one and rewrites only the
 runs whose document changed, deleting those of runs that are gone. It writes in the
-derivation's transaction, so documents and runs commit together.
+derivation's transaction, so documents and runs commit together. ``words`` is the stripped
+'simple' tsvector of ``words_text(body)``, made by the server.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from mapping.search_document import SearchDocument, fold, run_documents
+from mapping.search_document import WORDS_FORMAT, SearchDocument, run_documents, words_text
 from storage.derived_extensions import TraceChange
 from storage.derived_rows import clean_text
 
@@ -30,32 +31,33 @@ WHERE x.project_id = %s AND x.trace_id = k.t AND x.span_id = k.s AND x.start_ns 
 """
 _INSERT = """
 INSERT INTO run_search (trace_id, project_id, span_id, start_ns, digest, attributes, body,
-                        folded, words, segments)
-SELECT t, %s, s, st, d, a::jsonb, b, f, strip(to_tsvector('simple', f)), g::jsonb
+                        words, segments)
+SELECT t, %s, s, st, d, a::jsonb, b, strip(to_tsvector('simple', w)), g::jsonb
 FROM unnest(%b::bytea[], %b::bytea[], %b::int8[], %b::bytea[], %b::text[], %b::text[],
-            %b::text[], %b::text[]) AS x(t, s, st, d, a, b, f, g)
+            %b::text[], %b::text[]) AS x(t, s, st, d, a, b, w, g)
 ON CONFLICT (trace_id, project_id, span_id, start_ns) DO UPDATE SET
     digest = EXCLUDED.digest, attributes = EXCLUDED.attributes, body = EXCLUDED.body,
-    folded = EXCLUDED.folded, words = EXCLUDED.words, segments = EXCLUDED.segments
+    words = EXCLUDED.words, segments = EXCLUDED.segments
 """
 
 Key = tuple[bytes, bytes, int]  # trace id, span id, start
 
 
 class _Row:
-    __slots__ = ("attributes", "body", "digest", "folded", "key", "segments")
+    __slots__ = ("attributes", "body", "digest", "key", "segments", "words")
 
     def __init__(self, trace_id: bytes, document: SearchDocument) -> None:
         self.key: Key = (trace_id, bytes.fromhex(document.span_id), document.start_ns)
         body = clean_text(document.body) or ""
         self.body = body
-        self.folded = fold(body)
+        self.words = words_text(body)
         self.attributes = orjson.dumps(document.attributes).decode()
         self.segments = orjson.dumps(
             [[s.offset, s.span_id, clean_text(s.name), s.field] for s in document.segments]
         ).decode()
         self.digest = hashlib.blake2b(
-            "\x1f".join((self.attributes, body, self.segments)).encode(), digest_size=8
+            "\x1f".join((str(WORDS_FORMAT), self.attributes, body, self.segments)).encode(),
+            digest_size=8,
         ).digest()
 
 
@@ -116,7 +118,7 @@ class SearchIndex:
                     [row.digest for row in fresh],
                     [row.attributes for row in fresh],
                     [row.body for row in fresh],
-                    [row.folded for row in fresh],
+                    [row.words for row in fresh],
                     [row.segments for row in fresh],
                 ),
             )

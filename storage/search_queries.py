@@ -7,12 +7,13 @@ Conditions are on the search row ``s`` of a run (migration 0012):
   boolean it reads as (GIN index);
 - compares with a number: ``s.attributes @? '$."key"[*] ? (@ > n)'`` (the GIN index finds the
   runs having the key, the comparison is checked on those);
-- a word occurs: ``s.folded LIKE '%word%'`` (trigram index; a word of fewer than 3 characters
-  cannot use it and is checked on every run of the window).
+- a word occurs: ``s.words @@ search_word_query(words_text(word))`` (GIN index of words;
+  migration 0013: every lexeme of the word, as a prefix unless of one or two ASCII
+  characters, CJK as bigrams).
 
-The ranked search scores each matching run by ``ts_rank`` of its 'simple' tsvector against
-the words (whole words score, a word found only inside a longer one scores 0), best first,
-then newest first.
+The ranked search scores each matching run by ``ts_rank`` of its tsvector against the words'
+exact lexemes (a word found whole scores, a word found only as the prefix of a longer one
+scores 0), best first, then newest first.
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
+from mapping.search_document import words_text
 from storage.query_records import AttributeFilter, RunFilters, RunKey, RunRow
 
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
-# The planner does not count the cost of decompressing a document to match LIKE against it, and
-# so reads whole partitions rather than their trigram index: a text search forbids that.
+# The planner does not count the cost of decompressing a tsvector to match it, and so may read
+# whole partitions rather than their words index: a text search forbids that.
 SEARCH_SETTINGS = {"enable_seqscan": "off", "max_parallel_workers_per_gather": "0"}
-# When more search rows than this match, the trigram index would hand over every one of them
-# to be decompressed and matched: the search walks the rows newest first instead (index
+# When more search rows than this match, the words index would hand over every one of them
+# (and a ranked search score them all): the search walks the rows newest first instead (index
 # run_search_start; bitmap scans off), and a ranked search scores only this many newest runs.
 RANKED_CANDIDATES = 2000
 
@@ -60,12 +62,6 @@ async def many_matches(
 async def walk_newest_first(conn: psycopg.AsyncConnection[Any]) -> None:
     """Make this transaction's search read search rows newest first, not by bitmap."""
     await conn.execute("SELECT set_config('enable_bitmapscan', 'off', true)")
-
-
-def like_pattern(word: str) -> str:
-    """A LIKE pattern finding ``word`` anywhere (its own % and _ taken literally)."""
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _number_literal(value: float) -> str:
@@ -119,15 +115,15 @@ def search_conditions(filters: RunFilters) -> tuple[list[sql.Composable], list[A
         parts.append(part)
         params.extend(values)
     for word in filters.words:
-        parts.append(sql.SQL("s.folded LIKE %s"))
-        params.append(like_pattern(word))
+        parts.append(sql.SQL("s.words @@ search_word_query(%s)"))
+        params.append(words_text(word))
     return parts, params
 
 
 def _search_rows(project_id: int, filters: RunFilters) -> tuple[list[sql.Composable], list[Any]]:
     """The conditions on search rows ``s`` of a project: its window, attributes and words."""
     # "+ 0": the project is a filter, not an index condition; else the planner scans the
-    # primary key for it rather than the trigram or attribute index.
+    # primary key for it rather than the words or attribute index.
     parts: list[sql.Composable] = [sql.SQL("s.project_id + 0 = %s")]
     params: list[Any] = [project_id]
     if filters.window.since_ns is not None:
@@ -208,8 +204,9 @@ class SearchPage:
 
 
 def _tsquery(words: Sequence[str]) -> tuple[sql.Composable, list[Any]]:
+    """The query scoring runs: any word, each as its exact lexemes (all of them)."""
     parts = [sql.SQL("plainto_tsquery('simple', %s)")] * len(words)
-    return sql.SQL("({})").format(sql.SQL(" || ").join(parts)), list(words)
+    return sql.SQL("({})").format(sql.SQL(" || ").join(parts)), [words_text(w) for w in words]
 
 
 _SELECT_HITS = """

@@ -37,7 +37,7 @@ def _run(database_url: str, work: Callable[[Queries], Awaitable[T]]) -> T:
 def word_runs(agentguide_server: RunningServer) -> tuple[str, list[AgentRun]]:
     word = unique("plentiful").replace("-", "")
     agent = unique("many-agent")
-    inputs = [f"{word} here", f"pre{word}", f"{word} again", f"x{word}y", f"{word}", f"{word}!"]
+    inputs = [f"{word} here", f"{word}ness", f"{word} again", f"{word}y", f"{word}", f"{word}!"]
     runs = [AgentRun(agent, T0 + i * HOUR_NS, 100, input=text) for i, text in enumerate(inputs)]
     send_runs(agentguide_server.http_url, runs)
     wait_derived(agentguide_server.database_url)
@@ -87,7 +87,7 @@ def test_relevance_ranks_the_newest_candidates(
             after = page.next_key
 
     found = _run(agentguide_server.database_url, pages)
-    # the 3 newest: runs 5 ("word!", a whole word), 4 ("word", whole), 3 ("xwordy", inside)
+    # the 3 newest: runs 5 ("word!", a whole word), 4 ("word", whole), 3 ("wordy", a prefix)
     assert [run_id for run_id, _ in found] == [runs[5].id, runs[4].id, runs[3].id]
     scores = [score for _, score in found]
     assert scores[0] is not None and scores[0] > 0

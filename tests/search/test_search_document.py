@@ -19,6 +19,7 @@ from mapping.search_document import (
     fold,
     merge_attributes,
     run_documents,
+    words_text,
 )
 from mapping.span_attributes import MAX_KEY_CHARS, MAX_PAIRS, MAX_VALUE_CHARS, span_attributes
 from tests.otlp_helpers import attr, make_span, random_span_id, random_trace_id
@@ -125,6 +126,41 @@ def test_fold_keeps_offsets() -> None:
     assert fold(text).endswith("abc")
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("MÜNCHEN ist groß", "münchen ist groß"),
+        ("今天北京的天气", "今天 天北 北京 京的 的天 天气"),
+        ("東京の天気を", "東京 京の の天 天気 気を"),
+        ("서울에서 날씨", "서울 울에 에서 날씨"),
+        ("雨 iPhone用です", "雨 iphone 用で です"),
+        ("カレー・ライス", "カレ レー ・ ライ イス"),  # the middle dot is not a letter
+        ("order-12345 e-mail x-1", "order 12345 e-mail x 1"),
+        ("the cat and the cat", "the cat and"),
+        ("to user@example.com: see /var/log/a.log", "to user example.com: see var log a.log"),
+    ],
+)
+def test_words_text(text: str, words: str) -> None:
+    assert words_text(text) == words
+
+
+def test_snippets_find_words_as_the_database_does() -> None:
+    segments = [[0, "s", "run", "input"]]
+
+    def marked(body: str, word: str) -> list[str]:
+        fragments = snippet(body, segments, [word])["fragments"]
+        return [f["text"] for f in fragments if f["match"]]
+
+    assert marked("the Weather today", "weath") == ["Weather"]
+    assert marked("the redeployment", "deploy") == []
+    assert marked("call get_weather now", "weather") == ["weather"]
+    assert marked("mail User@Example.com.", "user@example.com") == ["User@Example.com"]
+    assert marked("ticket order-12345", "12345") == ["12345"]
+    assert marked("order was 12345", "order-12345") == ["order", "12345"]
+    assert marked("今天北京的天气怎么样", "天气") == ["天气"]
+    assert marked("用iPhone", "iphone") == ["iPhone"]
+
+
 def test_snippets_mark_every_occurrence_in_the_first_matching_segment() -> None:
     body = "intro text\n" + "a" * 100 + " Needle and needle " + "b" * 200
     segments = [[0, "s1", "run", "input"], [11, "s2", "step", "output"]]
@@ -144,13 +180,27 @@ def test_snippets_mark_every_occurrence_in_the_first_matching_segment() -> None:
         ('"reset my password" now', ("reset my password", "now")),
         ("天气  北京", ("天气", "北京")),
         ("dup DUP", ("dup",)),
+        ("it's & ! weather", ("it's", "weather")),
     ],
 )
 def test_query_words(q: str, words: tuple[str, ...]) -> None:
     assert search_words(q) == words
 
 
-@pytest.mark.parametrize("q", ["", "  ", '""', "x" * 201, " ".join("abcdefghi"), "a\x00"])
+@pytest.mark.parametrize(
+    "q", ["", "  ", '""', "x" * 201, " ".join("abcdefghi"), "a\x00", "&|!", "' \\ :*"]
+)
 def test_bad_queries(q: str) -> None:
     with pytest.raises(RequestValidationError):
         search_words(q)
+
+
+def test_the_digest_marks_the_format_of_the_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new words format changes every row's digest, so a derivation rewrites old rows."""
+    from storage import search_index
+
+    facts = _trace(["args"])
+    [document] = run_documents(derive_trace(facts), {f.span_id: f for f in facts})
+    before = search_index._Row(b"t" * 16, document).digest
+    monkeypatch.setattr(search_index, "WORDS_FORMAT", search_index.WORDS_FORMAT + 1)
+    assert search_index._Row(b"t" * 16, document).digest != before

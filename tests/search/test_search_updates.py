@@ -56,3 +56,23 @@ def test_a_later_step_is_searchable(api: httpx.Client, agentguide_server: Runnin
     assert _ids(api, agent=run.agent, q="first part") == [run.id]
     assert _ids(api, agent=run.agent, **{"attr.app.late": "true"}) == [run.id]
     assert _digest(agentguide_server.database_url, run) != before
+
+
+def test_every_partition_has_the_words_index(agentguide_server: RunningServer) -> None:
+    """Indexes of run_search cascade to its partitions, those made later included."""
+    with psycopg.connect(agentguide_server.database_url) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, array_agg(pg_get_indexdef(x.indexrelid)::text)"
+            " FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid"
+            " JOIN pg_index x ON x.indrelid = c.oid"
+            " WHERE h.inhparent = 'run_search'::regclass GROUP BY c.relname"
+        ).fetchall()
+        columns = conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'run_search'::regclass"
+            " AND attnum > 0 AND NOT attisdropped"
+        ).fetchall()
+    assert len(rows) > 1  # the default partition and day partitions
+    for name, definitions in rows:
+        assert any("USING gin (words)" in d for d in definitions), (name, definitions)
+        assert not any("folded" in d for d in definitions), (name, definitions)
+    assert ("folded",) not in columns

@@ -58,12 +58,12 @@ def test_search_highlights_the_words_and_names_the_step(
     page.goto(f"{agentguide_server.http_url}/#/runs?agent={agent}")
     expect(page.locator("tr.run-row")).to_have_count(3)
     box = page.get_by_label("Search", exact=True)
-    box.fill("dampfschiff")
+    box.fill("donaudampf")
     box.press("Enter")
     expect(page.locator("tr.run-row")).to_have_count(1)
-    assert query(page)["q"] == ["dampfschiff"]
+    assert query(page)["q"] == ["donaudampf"]
     assert run_ids(page) == [searched["german"].id]
-    expect(page.locator(".run-match mark")).to_have_text(["dampfschiff"])
+    expect(page.locator(".run-match mark")).to_have_text(["Donaudampfschifffahrtsgesellschaft"])
     expect(page.get_by_label("Order", exact=True).locator("option").first).to_have_text(
         "Best match first"
     )
