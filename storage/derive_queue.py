@@ -18,6 +18,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from storage.errors import StorageUnavailable
+from storage.locks import try_lock_traces
 
 # Backoff of a quarantined trace: 10 s, doubling per failed attempt, at most an hour.
 QUARANTINE_FIRST_RETRY_S = 10.0
@@ -242,9 +243,28 @@ class PostgresDeriveQueue:
                     _CLAIM_OTHERS, {"limit": max_traces, "waited_s": STEAL_AFTER_S}
                 )
                 rows = await cursor.fetchall()
+                if rows:
+                    return await self._unless_busy(conn, rows)
         else:
             cursor = await conn.execute(_CLAIM_ANY, {"limit": max_traces})
             rows = await cursor.fetchall()
+        return await self._with_siblings(conn, rows)
+
+    async def _unless_busy(
+        self, conn: psycopg.AsyncConnection[Any], rows: list[tuple[Any, ...]]
+    ) -> list[ClaimedTrace]:
+        """Claims of other shards' traces, except those another deriver is deriving now
+        (their lock is taken): those go back to the queue rather than waiting for the lock and
+        deriving the trace again, from spans this deriver has not cached."""
+        claims = await self._with_siblings(conn, rows)
+        free = await try_lock_traces(conn, [(c.project_id, c.trace_id) for c in claims])
+        await self.unclaim(conn, [c for c in claims if (c.project_id, c.trace_id) not in free])
+        return [c for c in claims if (c.project_id, c.trace_id) in free]
+
+    async def _with_siblings(
+        self, conn: psycopg.AsyncConnection[Any], rows: list[tuple[Any, ...]]
+    ) -> list[ClaimedTrace]:
+        """The claims of these rows, with the other marks of their traces claimed too."""
         if not rows:
             return []
         claimed = _claims(rows)

@@ -29,6 +29,27 @@ async def lock_traces(
         await conn.execute(_LOCK_TRACES, (keys,))
 
 
+_TRY_LOCK_TRACES = """
+SELECT k FROM (SELECT k FROM unnest(%s::int8[]) AS k ORDER BY k) AS keys
+WHERE pg_try_advisory_xact_lock(k)
+"""
+
+
+async def try_lock_traces(
+    conn: psycopg.AsyncConnection[Any], traces: Iterable[tuple[int, bytes]]
+) -> set[tuple[int, bytes]]:
+    """Take, without waiting, the transaction-scoped locks of these (project, trace) pairs;
+    the pairs whose lock was taken (the others are held by another transaction)."""
+    by_key = {
+        trace_lock_key(project_id, trace_id): (project_id, trace_id)
+        for project_id, trace_id in traces
+    }
+    if not by_key:
+        return set()
+    cursor = await conn.execute(_TRY_LOCK_TRACES, (sorted(by_key),))
+    return {by_key[int(row[0])] for row in await cursor.fetchall()}
+
+
 # Partitions change (a day attached with rows moved in from a default partition, days dropped)
 # under this lock taken exclusively; derivation batches take it shared, so a batch never runs
 # while rows change partitions (it could read a moved row in neither place).
