@@ -296,7 +296,7 @@ class _Table:
         )
 
     def upsert_params(self, cells: dict[Key, Cell], keys: list[Key]) -> list[Any]:
-        params: list[Any] = [[key[i] for key in keys] for i in range(len(self.keys))]
+        params = self.key_params(keys)
         for i, name in enumerate(self.sums):
             if name in _FLOAT_SUMS:
                 params.append([float(cells[key].sums[i]) for key in keys])
@@ -321,6 +321,7 @@ class _Table:
         return flat + params  # the sketches' flat arrays come first in the statement
 
     def key_params(self, keys: list[Key]) -> list[Any]:
+        """One array per key column."""
         return [[key[i] for key in keys] for i in range(len(self.keys))]
 
 
