@@ -26,10 +26,11 @@ from pathlib import Path
 from psycopg_pool import AsyncConnectionPool
 
 from agentguide.logs import configure_logging
-from agentguide.memory import tune_allocator
+from agentguide.memory import tune_allocator, tune_garbage_collector
 from agentguide.retention_job import RetentionJob
 from agentguide.triage_jobs import start_triage_jobs, triage_extensions
 from agentguide.worker_metrics import WORKER_METRICS_DIR_ENV, WorkerMetrics
+from mapping.pricing.catalogue import load_price_data
 from mapping.version import MAPPING_VERSION
 from storage.deriver import DeriveEngine, Deriver
 from storage.partitions import ensure_partitions_locked
@@ -211,6 +212,8 @@ async def _run(
         cache=TraceCache(max_bytes=DEFAULT_CACHE_BYTES // max(1, shard[1])),
     )
     deriver = Deriver(engine, on_batch=metrics.derived, on_pause=metrics.paused)
+    load_price_data()
+    tune_garbage_collector()
     retention = (
         RetentionJob(
             Retention(store.pool),

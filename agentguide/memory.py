@@ -9,10 +9,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import logging
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+# Container allocations between two collections of the youngest generation (CPython: 700).
+YOUNG_COLLECTION_THRESHOLD = 10_000
 
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
@@ -64,3 +68,19 @@ def tune_allocator(mmap_threshold: int = 128 * 1024, arena_max: int = 2) -> bool
     if not applied:
         logger.debug("mallopt not applied: not glibc")
     return applied
+
+
+def tune_garbage_collector(young_threshold: int = YOUNG_COLLECTION_THRESHOLD) -> None:
+    """Make the cycle collector cheap for a process that allocates many short-lived objects
+    and keeps a large cache: everything alive now (modules, the price catalogue, protobuf
+    descriptors) is frozen out of every later collection, and the youngest generation is
+    collected every ``young_threshold`` allocations instead of every 700.
+
+    Measured on a derive worker (bench_query's traces): the collector took about a quarter of
+    its CPU time with CPython's defaults (25-37 µs a span), 5-9 µs so tuned. Call it once the
+    process has loaded what it keeps.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(young_threshold, middle, oldest)

@@ -16,7 +16,7 @@ import uvicorn
 from agentguide.config import ServeSettings, default_data_dir
 from agentguide.derive_worker import DeriveWorkers, WorkerOptions
 from agentguide.ingest_setup import build_ingest_service
-from agentguide.memory import release_free_memory, tune_allocator
+from agentguide.memory import release_free_memory, tune_allocator, tune_garbage_collector
 from agentguide.self_metrics import build_registry
 from api.app import create_app
 from mapping.version import MAPPING_VERSION
@@ -79,6 +79,7 @@ async def serve(settings: ServeSettings) -> None:
             )
         )
 
+        tune_garbage_collector()
         loop = asyncio.get_running_loop()
         grpc_stopping: list[asyncio.Task[None]] = []
 

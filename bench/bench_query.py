@@ -52,6 +52,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status  # noqa: E402
 
+from agentguide.memory import tune_garbage_collector  # noqa: E402
+from mapping.pricing.catalogue import load_price_data  # noqa: E402
 from mapping.search_document import fold  # noqa: E402
 from receiver.ingest import prepare_request  # noqa: E402
 from storage.database import apply_migrations  # noqa: E402
@@ -279,6 +281,8 @@ def derive_shard(database_url: str, shard: int, shards: int) -> int:
 
     async def derive() -> int:
         store = await Store.open(database_url, max_size=2)
+        load_price_data()
+        tune_garbage_collector()  # as a derive worker does
         try:
             return await derive_all_pending(DeriveEngine(store.pool, shard=(shard, shards)))
         finally:

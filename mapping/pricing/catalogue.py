@@ -26,7 +26,14 @@ from mapping.pricing.providers import library_provider_id
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, ModelPrice, Provider
 
-__all__ = ["CatalogueModel", "TokenRates", "find_model", "price_data_version", "token_cost"]
+__all__ = [
+    "CatalogueModel",
+    "TokenRates",
+    "find_model",
+    "load_price_data",
+    "price_data_version",
+    "token_cost",
+]
 
 TOKENS_PER_PRICE = 1_000_000  # prices are per million tokens
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -105,6 +112,14 @@ def price_data_version() -> str:
     import genai_prices
 
     return f"genai-prices {genai_prices.__version__}"
+
+
+def load_price_data() -> None:
+    """Load the price catalogue now rather than at the first priced call (a long-lived
+    process loads it before it freezes its start-up objects: ``agentguide.memory``)."""
+    from genai_prices.data_snapshot import get_snapshot
+
+    get_snapshot()
 
 
 def find_model(
