@@ -18,7 +18,12 @@ from mapping.messages import NOT_JSON, answer_in, parsed, request_in
 from mapping.model import ArtifactFacts, SpanCategory, SpanFacts, SpanStatus
 from mapping.registry import Reading
 from mapping.span_artifacts import document_artifacts, event_artifacts, last_exception
-from mapping.span_attributes import span_attributes
+from mapping.span_attributes import (
+    AttributePair,
+    add_pairs,
+    distinct_pairs,
+    shared_attributes,
+)
 from mapping.text import MAX_DISPLAY_CHARS, MAX_IDENTIFIER_BYTES, display, identifier
 from mapping.values import as_int, as_text, display_text, python_value, read_prefixed
 
@@ -35,36 +40,38 @@ _JSON_STARTS = frozenset('{["')
 _SHORT_IDENTIFIER = MAX_IDENTIFIER_BYTES // 4  # this many characters fit in any encoding
 
 
-def read_attributes(attributes: Iterable[KeyValue]) -> tuple[dict[str, Any], dict[str, float]]:
-    """In one pass: the values of the keys mapping reads, and the numeric usage attributes
-    (keyed by valid identifiers: a usage key becomes a metric name)."""
+def read_attributes(
+    attributes: Iterable[KeyValue],
+) -> tuple[dict[str, Any], dict[str, float], tuple[AttributePair, ...]]:
+    """In one pass: the values of the keys mapping reads, the numeric usage attributes (keyed
+    by valid identifiers: a usage key becomes a metric name), and the span's own attribute
+    pairs as attribute filters search them (``mapping.span_attributes``)."""
     wanted = registry.WANTED_KEYS
     usage_prefixes = registry.USAGE_PREFIXES
     values: dict[str, Any] = {}
     usage: dict[str, float] = {}
+    pairs: list[AttributePair] = []
     for kv in attributes:
         key = kv.key
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            text = value.string_value
+            if key in wanted:
+                values[key] = text
+            add_pairs(pairs, key, value, kind, text)
+            continue
         if key in wanted:
-            value = kv.value
-            if value.WhichOneof("value") == "string_value":
-                values[key] = value.string_value
-            else:
-                values[key] = python_value(value)
-        elif key.startswith(usage_prefixes):
-            value = kv.value
-            kind = value.WhichOneof("value")
-            if kind == "int_value":
-                number: float = value.int_value
-            elif kind == "double_value":
-                number = value.double_value
-                if not isfinite(number):
-                    continue
-            else:
-                continue
-            if len(key) > _SHORT_IDENTIFIER or "\x00" in key:
-                key = identifier(key)[0]
-            usage[key] = number
-    return values, usage
+            values[key] = python_value(value)
+        elif key.startswith(usage_prefixes) and (kind == "int_value" or kind == "double_value"):
+            number: float = value.int_value if kind == "int_value" else value.double_value
+            if isfinite(number):
+                usage_key = key
+                if len(key) > _SHORT_IDENTIFIER or "\x00" in key:
+                    usage_key = identifier(key)[0]
+                usage[usage_key] = number
+        add_pairs(pairs, key, value, kind)
+    return values, usage, distinct_pairs(pairs)
 
 
 def _first(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
@@ -244,7 +251,7 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
     its name and the instrumentation scope's name. Every text is bounded and valid for
     PostgreSQL (``mapping.text``); the span itself is not changed.
     """
-    attrs, usage = read_attributes(span.attributes)
+    attrs, usage, own_pairs = read_attributes(span.attributes)
     name = span.name
     category, convention = registry.classify(attrs, name, scope.name)
     reading: Reading = registry.READINGS[convention]
@@ -407,5 +414,6 @@ def span_facts(span: Span, resource: Resource, scope: InstrumentationScope) -> S
         scores=scores,
         declared_status=declared_status,
         truncated_fields=tuple(cut),
-        attributes=span_attributes(span, resource, scope),
+        attributes=own_pairs,
+        shared_attributes=shared_attributes(resource, scope),
     )

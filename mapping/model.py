@@ -141,9 +141,11 @@ class SpanFacts:
     # SUCCESS, FAILED or CANCELLED. A run or step still PENDING or RUNNING has no end yet.
     declared_status: str | None = None
     truncated_fields: tuple[str, ...] = ()  # the fields cut to their bound, by field name
-    # The span's, its resource's and scope's attributes as attribute filters search them:
-    # (key, value) pairs, flattened and bounded (mapping.span_attributes).
+    # The span's own attributes, and its resource's and scope's (one tuple shared by the spans
+    # of a resource), as attribute filters search them: (key, value) pairs, flattened and
+    # bounded (mapping.span_attributes).
     attributes: tuple[tuple[str, str | int | float | bool | None], ...] = ()
+    shared_attributes: tuple[tuple[str, str | int | float | bool | None], ...] = ()
 
 
 @dataclass(slots=True)

@@ -164,10 +164,14 @@ def run_documents(derived: DerivedTrace, facts: Mapping[str, SpanFacts]) -> list
             builder.add(step.output, step.span_id, step.name, "output")
             builder.add(step.error_message, step.span_id, step.name, "error")
         pairs: list[tuple[str, Scalar | None]] = []
+        shared_seen: set[int] = set()  # a resource's pairs are the same for all its spans
         for span_id in (run.span_id, *(step.span_id for step in steps)):
             found = facts.get(span_id)
             if found is not None:
                 pairs.extend(found.attributes)
+                if id(found.shared_attributes) not in shared_seen:
+                    shared_seen.add(id(found.shared_attributes))
+                    pairs.extend(found.shared_attributes)
         documents.append(
             SearchDocument(
                 span_id=run.span_id,

@@ -77,6 +77,22 @@ def test_bounds() -> None:
     assert merge_attributes([("t", True), ("t", 1), ("t", True)]) == {"t": [True, 1]}
 
 
+def test_a_resource_s_pairs_are_shared_by_its_spans_and_not_crowded_out() -> None:
+    resource = _resource(**{"service.name": "svc", "deployment.environment": "prod"})
+    scope = InstrumentationScope(name="lib")
+    trace_id = random_trace_id()
+    crowded = make_span(trace_id, attributes={f"k{i}": i for i in range(MAX_PAIRS + 5)})
+    plain = make_span(trace_id, attributes={"a": "x"})
+    crowded_facts = span_facts(crowded, resource, scope)
+    plain_facts = span_facts(plain, resource, scope)
+    assert len(crowded_facts.attributes) == MAX_PAIRS
+    assert plain_facts.attributes == (("a", "x"),)
+    assert crowded_facts.shared_attributes is plain_facts.shared_attributes
+    assert crowded_facts.shared_attributes == (
+        ("service.name", "svc"), ("deployment.environment", "prod"), ("otel.scope.name", "lib"),
+    )  # fmt: skip
+
+
 def _trace(step_texts: list[str]) -> list[SpanFacts]:
     trace_id, root = random_trace_id(), random_span_id()
     spans = [
