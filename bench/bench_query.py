@@ -18,7 +18,8 @@ documents, one within the last day, a word found in most runs, a rarer word with
     python bench/bench_query.py --database-url ... --reuse             # skip the load
 
 The database (``--database-name``, default agentguide_bench) is dropped and re-created unless
-``--reuse`` is given; it is kept afterwards so that later runs can reuse it.
+``--reuse`` is given; it is kept afterwards so that later runs can reuse it (``--reuse`` first
+derives what a load cut short left dirty, and prints the bytes stored per span).
 """
 
 from __future__ import annotations
@@ -291,6 +292,17 @@ def derive_shard(database_url: str, shard: int, shards: int) -> int:
     return asyncio.run(derive())
 
 
+def derive_pending(database_url: str, workers: int, spans: int | None = None) -> None:
+    """Derive every dirty trace in ``workers`` processes, one shard each; print the speed."""
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        shards = [pool.submit(derive_shard, database_url, i, workers) for i in range(workers)]
+        traces = sum(shard.result() for shard in shards)
+    elapsed = time.perf_counter() - started
+    speed = f", {spans / elapsed:,.0f} spans/s" if spans else ""
+    print(f"derived {traces:,} traces in {elapsed:.1f} s ({traces / elapsed:,.0f} traces/s{speed})")
+
+
 async def load(database_url: str, spans: int, days: int, seed: int, workers: int) -> int:
     """Write the spans, then derive them in ``workers`` processes; the OTLP bytes of the
     requests."""
@@ -320,15 +332,7 @@ async def load(database_url: str, spans: int, days: int, seed: int, workers: int
         await asyncio.gather(*pending)
         elapsed = time.perf_counter() - started
         print(f"wrote {written:,} spans in {elapsed:.1f} s ({written / elapsed:,.0f} spans/s)")
-        started = time.perf_counter()
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            shards = [pool.submit(derive_shard, database_url, i, workers) for i in range(workers)]
-            traces = sum(shard.result() for shard in shards)
-        elapsed = time.perf_counter() - started
-        print(
-            f"derived {traces:,} traces in {elapsed:.1f} s ({traces / elapsed:,.0f} traces/s, "
-            f"{written / elapsed:,.0f} spans/s)"
-        )
+        derive_pending(database_url, workers, written)
     finally:
         await store.close()
     return received_bytes
@@ -605,6 +609,14 @@ def main() -> int:
     phases = ["after VACUUM ANALYZE"]
     if args.reuse:
         database_url = database_in(args.database_url, args.database_name)
+        derive_pending(database_url, args.derive_workers)  # a load cut short
+        sizes = storage_sizes(database_url)
+        with psycopg.connect(database_url) as conn:
+            spans = conn.execute("SELECT coalesce(sum(span_count), 0) FROM traces").fetchone()
+        stored_spans = int(spans[0]) if spans else 0
+        print(f"stored: {sizes['everything']:,} bytes for {stored_spans:,} spans")
+        for family, size in sizes.items():
+            print(f"  {family:<22} {size / max(1, stored_spans):>7,.0f} bytes per span")
     else:
         database_url = recreate_database(args.database_url, args.database_name)
         apply_migrations(database_url)

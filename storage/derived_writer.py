@@ -78,6 +78,13 @@ class DerivedRowWriter(Protocol):
         mapping_version: int,
     ) -> dict[bytes, int]: ...
 
+    async def write_totals(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        project_id: int,
+        updates: Sequence[TraceUpdate],
+    ) -> None: ...
+
 
 _SELECT_REGISTRY = """
 SELECT trace_id, derive_version, spans_from_ns, spans_to_ns, rows_from_ns, rows_to_ns,
@@ -193,9 +200,28 @@ class PostgresDerivedRowWriter:
         updates: Sequence[TraceUpdate],
         mapping_version: int,
     ) -> dict[bytes, int]:
-        """Apply the updates; the new derive version of each trace still having spans."""
+        """Write the rows of each trace (runs, steps, its registry entry); the new derive
+        version of each trace still having spans. ``write_totals`` then adds the updates to
+        the rows that traces share."""
         await self._delete(conn, project_id, updates)
         await self._insert(conn, updates)
+        return await self._register(conn, project_id, updates, mapping_version)
+
+    async def write_totals(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        project_id: int,
+        updates: Sequence[TraceUpdate],
+    ) -> None:
+        """Add the updates to the rows that traces share — sessions, users, agents, rollups —
+        each table's rows in key order. Every deriver locks some of these rows (a busy agent,
+        the current minute's rollups): they are written last, just before the transaction
+        commits, the hottest (agents, rollups) after the slower sessions, to be held as
+        briefly as can be."""
+        changed = [(u.old_rows, u.new_rows) for u in updates]
+        touched, left = touched_sessions(changed)
+        await recompute_sessions(conn, project_id, sorted(touched), sorted(left))
+        await apply_user_deltas(conn, project_id, user_deltas(changed))
         await self._upsert_agents(conn, project_id, updates)
         deltas = rollups.Contributions()
         for update in updates:
@@ -205,10 +231,6 @@ class PostgresDerivedRowWriter:
                 deltas.add_rows(project_id, update.new_rows, 1)
         if deltas:
             await rollups.apply(conn, deltas.nonzero())
-        changed = [(u.old_rows, u.new_rows) for u in updates]
-        await recompute_sessions(conn, project_id, sorted(touched_sessions(changed)))
-        await apply_user_deltas(conn, project_id, user_deltas(changed))
-        return await self._register(conn, project_id, updates, mapping_version)
 
     @staticmethod
     async def _delete(

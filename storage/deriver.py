@@ -402,14 +402,16 @@ class DeriveEngine:
         updates: list[TraceUpdate],
         work: dict[bytes, _TraceWork],
     ) -> dict[bytes, int]:
-        """Write every update; when the database refuses the batch, write trace by trace and
-        quarantine the traces it refuses."""
+        """Write every update — each trace's own rows, then what traces share (last: every
+        deriver locks those rows) — and when the database refuses the batch, write trace by
+        trace and quarantine the traces it refuses."""
         if not updates:
             return {}
         try:
             async with conn.transaction():
                 written = await self.writer.write(conn, project_id, updates, self.mapping_version)
                 await self._extend(conn, [work[u.trace_id] for u in updates])
+                await self.writer.write_totals(conn, project_id, updates)
                 return written
         except Exception as exc:
             if means_unreachable(exc) or means_transient(exc):
@@ -423,6 +425,7 @@ class DeriveEngine:
                         await self.writer.write(conn, project_id, [update], self.mapping_version)
                     )
                     await self._extend(conn, [work[update.trace_id]])
+                    await self.writer.write_totals(conn, project_id, [update])
             except Exception as exc:
                 if means_unreachable(exc) or means_transient(exc):
                     raise

@@ -82,30 +82,42 @@ WHERE s.project_id = %(project)s AND s.session_id = ANY(%(sessions)s::text[])
 """
 
 
-def touched_sessions(traces: Iterable[tuple[TraceRows, TraceRows]]) -> set[str]:
-    """The session ids of runs added, changed or removed: ``traces`` are (before, after)."""
+def touched_sessions(traces: Iterable[tuple[TraceRows, TraceRows]]) -> tuple[set[str], set[str]]:
+    """The session ids of runs added, changed or removed, and of those the ids of sessions
+    that a run left (removed, or now in another session): only these can be left empty.
+    ``traces`` are (before, after)."""
     touched: set[str] = set()
+    left: set[str] = set()
     for old_rows, new_rows in traces:
         old, new = old_rows.runs, new_rows.runs
         for span_id in old.keys() | new.keys():
             before, after = old.get(span_id), new.get(span_id)
             if before == after:
                 continue
-            for row in (before, after):
-                if row is not None and row[_SESSION] is not None:
-                    touched.add(row[_SESSION])
-    return touched
+            if after is not None and after[_SESSION] is not None:
+                touched.add(after[_SESSION])
+            if before is not None and before[_SESSION] is not None:
+                touched.add(before[_SESSION])
+                if after is None or after[_SESSION] != before[_SESSION]:
+                    left.add(before[_SESSION])
+    return touched, left
 
 
 async def recompute_sessions(
-    conn: psycopg.AsyncConnection[Any], project_id: int, sessions: Sequence[str]
+    conn: psycopg.AsyncConnection[Any],
+    project_id: int,
+    sessions: Sequence[str],
+    maybe_empty: Sequence[str] | None = None,
 ) -> None:
-    """Recompute (or delete) these sessions of a project from their runs, in the caller's
-    transaction."""
+    """Recompute these sessions of a project from their runs, in the caller's transaction,
+    and delete those of ``maybe_empty`` (default: all of them) that no run holds any more.
+    Looking for runs a session lacks reads every day partition: a session that only gained
+    runs is not looked at."""
     if not sessions:
         return
     ordered = sorted(sessions)
     await conn.execute(_LOCK_SESSIONS, (project_id, ordered))
-    params = {"project": project_id, "sessions": ordered}
-    await conn.execute(_RECOMPUTE, params)
-    await conn.execute(_DELETE_EMPTY, params)
+    await conn.execute(_RECOMPUTE, {"project": project_id, "sessions": ordered})
+    emptied = ordered if maybe_empty is None else sorted(maybe_empty)
+    if emptied:
+        await conn.execute(_DELETE_EMPTY, {"project": project_id, "sessions": emptied})

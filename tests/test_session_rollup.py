@@ -23,9 +23,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from mapping.version import MAPPING_VERSION
 from receiver.ingest import prepare_request
 from storage.database import apply_migrations
+from storage.derived_rows import RUN_COLUMNS, RUN_INDEX, TraceRows
 from storage.deriver import DeriveEngine, derive_all_pending
 from storage.partitions import ensure_partitions
 from storage.retention import Retention
+from storage.session_rollup import touched_sessions
 from storage.store import Store
 from tests.otlp_helpers import make_request, make_span
 from tests.support import PostgresServer
@@ -257,6 +259,23 @@ def test_sessions_equal_the_runs(
             await store.close()
 
     asyncio.run(scenario())
+
+
+def _run_in(session: str | None, status: str = "SUCCESS") -> tuple[Any, ...]:
+    row: list[Any] = [None] * len(RUN_COLUMNS)
+    row[RUN_INDEX["session_id"]] = session
+    row[RUN_INDEX["status"]] = status
+    return tuple(row)
+
+
+def test_only_a_session_a_run_left_can_be_left_empty() -> None:
+    before = TraceRows(runs={b"moved": _run_in("a"), b"gone": _run_in("b"), b"kept": _run_in("c")})
+    after = TraceRows(
+        runs={b"moved": _run_in("d"), b"kept": _run_in("c", "FAILED"), b"new": _run_in("e")}
+    )
+    touched, left = touched_sessions([(before, after), (TraceRows(), after)])
+    assert touched == {"a", "b", "c", "d", "e"}
+    assert left == {"a", "b"}  # "c" changed but kept its run; "d" and "e" only gained one
 
 
 BACKFILL_MARKER = "-- Backfill from the runs already stored"
