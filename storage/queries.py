@@ -9,7 +9,9 @@ up to ``EXACT_MAX_WINDOW_NS``, exactly from the rows when asked.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -63,6 +65,7 @@ TOP_ERRORS = 10
 TOP_MODELS = 10
 DETAIL_MAX_STEPS = 1000  # steps in a run's detail; the rest page through /steps
 EXACT_MAX_WINDOW_NS = 7 * 86_400 * 10**9
+SPLIT_BUCKETS = 100  # timeseries buckets from which the sketches are read in two halves
 
 # A page of runs is a LIMIT over an ordered index scan: parallel workers only add start-up time.
 _PAGE_SETTINGS = {"max_parallel_workers_per_gather": "0"}
@@ -71,6 +74,7 @@ _PAGE_SETTINGS = {"max_parallel_workers_per_gather": "0"}
 # read every call of the tool first.
 _TOOL_PAGE_SETTINGS = {**_PAGE_SETTINGS, "enable_hashagg": "off"}
 _AGGREGATE_SETTINGS = {"work_mem": "32MB"}
+_PERCENTILES = (0.5, 0.95, 0.99)
 
 RUN_SELECT = sql.SQL(
     "encode(r.trace_id || r.span_id, 'hex') AS id, encode(r.trace_id, 'hex') AS trace_id,"
@@ -259,9 +263,9 @@ def _percentiles(avg: float | None, values: Sequence[float | None] | None) -> Pe
     return Percentiles(avg=avg, p50=p50, p95=p95, p99=p99)
 
 
-def _sketch_percentiles(count: int, total: float, hist: dict[int, int]) -> Percentiles:
-    p50, p95, p99 = sketch.quantiles(hist, (0.5, 0.95, 0.99))
-    return Percentiles(avg=total / count if count else None, p50=p50, p95=p95, p99=p99)
+def _merged_percentiles(keys: Sequence[bytes], counts: Sequence[bytes]) -> list[float] | None:
+    """The percentiles of stored histograms merged into one; None when it is empty."""
+    return sketch.merged_quantiles([0] * len(keys), keys, counts, _PERCENTILES).get(0)
 
 
 def _run_key(key: RunKey) -> tuple[int, bytes, bytes]:
@@ -269,14 +273,6 @@ def _run_key(key: RunKey) -> tuple[int, bytes, bytes]:
     if ids is None:
         raise ValueError(f"not a run id: {key.id!r}")
     return key.start_ns, bytes.fromhex(ids[0]), bytes.fromhex(ids[1])
-
-
-def merge_hist_rows(rows: Sequence[tuple[Any, ...]]) -> dict[int, int]:
-    hist: dict[int, int] = {}
-    for bucket, count in rows:
-        if count:
-            hist[int(bucket)] = hist.get(int(bucket), 0) + int(count)
-    return hist
 
 
 class Queries:
@@ -525,29 +521,36 @@ class Queries:
             " sum(duration_sum_ms) FROM rollup_tools WHERE {where} GROUP BY tool_name"
             " HAVING sum(calls) > 0"
         ).format(where=where)
+        # Merged here, as the timeseries' are: cheaper than unnesting and grouping them in SQL.
         hists = sql.SQL(
-            "SELECT tool_name, k, sum(c)::int8 FROM rollup_tools,"
-            " unnest(duration_keys, duration_counts) AS h(k, c)"
-            " WHERE {where} GROUP BY tool_name, k"
-        ).format(where=where)
+            "SELECT tool_name, {keys}, {counts} FROM rollup_tools WHERE {where}"
+        ).format(
+            keys=sql.SQL(sketch.stored_elements("duration_keys")),
+            counts=sql.SQL(sketch.stored_elements("duration_counts")),
+            where=where,
+        )
         async with self._connection(_AGGREGATE_SETTINGS) as conn:
             first = conn.cursor()
-            second = conn.cursor()
+            second = conn.cursor(binary=True)
             async with conn.pipeline():
                 await first.execute(totals, params)
                 await second.execute(hists, params)
             total_rows = await first.fetchall()
             hist_rows = await second.fetchall()
-        by_tool: dict[str, dict[int, int]] = {}
-        for tool, bucket, count in hist_rows:
-            if count:
-                by_tool.setdefault(tool, {})[int(bucket)] = int(count)
+        tool_at: dict[str, int] = {}
+        groups = [tool_at.setdefault(tool, len(tool_at)) for tool, _, _ in hist_rows]
+        merged = sketch.merged_quantiles(
+            groups, [row[1] for row in hist_rows], [row[2] for row in hist_rows], _PERCENTILES
+        )
+        by_tool = {tool: merged.get(at) for tool, at in tool_at.items()}
         stats = [
             ToolStatsRow(
                 tool=tool,
                 calls=calls,
                 failures=failures,
-                duration_ms=_sketch_percentiles(durations, total, by_tool.get(tool, {})),
+                duration_ms=_percentiles(
+                    total / durations if durations else None, by_tool.get(tool)
+                ),
             )
             for tool, calls, failures, durations, total in total_rows
         ]
@@ -617,13 +620,17 @@ class Queries:
             " sum(cache_write_tokens)::int8, sum(reasoning_tokens)::int8"
             " FROM rollup_models WHERE {where} GROUP BY model HAVING sum(calls) > 0"
         ).format(where=where)
+        # Merged here, as the timeseries' are: cheaper than unnesting and grouping them in SQL.
         hists = sql.SQL(
-            "SELECT 'duration', k, sum(c)::int8 FROM rollup_runs,"
-            " unnest(duration_keys, duration_counts) AS h(k, c) WHERE {where} GROUP BY k"
-            " UNION ALL"
-            " SELECT 'step', k, sum(c)::int8 FROM rollup_runs,"
-            " unnest(step_keys, step_counts) AS h(k, c) WHERE {where} GROUP BY k"
-        ).format(where=where)
+            "SELECT {duration_keys}, {duration_counts}, {step_keys}, {step_counts}"
+            " FROM rollup_runs WHERE {where}"
+        ).format(
+            **{
+                column: sql.SQL(sketch.stored_elements(column))
+                for column in ("duration_keys", "duration_counts", "step_keys", "step_counts")
+            },
+            where=where,
+        )
         failing = sql.SQL(
             "SELECT tool_name, sum(failures)::int8, sum(calls)::int8 FROM rollup_tools"
             " WHERE {where} GROUP BY tool_name HAVING sum(failures) > 0"
@@ -636,10 +643,10 @@ class Queries:
             " min(error_message) NULLS LAST LIMIT %s"
         ).format(where=where)
         async with self._connection(_AGGREGATE_SETTINGS) as conn:
-            cursors = [conn.cursor() for _ in range(5)]
+            cursors = [conn.cursor(binary=index == 1) for index in range(5)]
             async with conn.pipeline():
                 await cursors[0].execute(totals, params)
-                await cursors[1].execute(hists, [*params, *params])
+                await cursors[1].execute(hists, params)
                 await cursors[2].execute(failing, [*params, TOP_FAILING_TOOLS])
                 await cursors[3].execute(errors, [*params, TOP_ERRORS])
                 await cursors[4].execute(models, params)
@@ -651,8 +658,9 @@ class Queries:
         assert row is not None
         pending, running, succeeded, failed, cancelled, durations, duration_sum = row[:7]
         runs, steps, tokens_in, tokens_out, tokens, cost, priced_runs = row[7:]
-        duration_hist = merge_hist_rows([(k, c) for kind, k, c in hist_rows if kind == "duration"])
-        step_hist = merge_hist_rows([(k, c) for kind, k, c in hist_rows if kind == "step"])
+        duration_keys, duration_counts, step_keys, step_counts = (
+            zip(*hist_rows, strict=True) if hist_rows else ((),) * 4
+        )
         return SummaryRows(
             runs_by_status={
                 "PENDING": pending,
@@ -661,8 +669,13 @@ class Queries:
                 "FAILED": failed,
                 "CANCELLED": cancelled,
             },
-            duration_ms=_sketch_percentiles(durations, duration_sum, duration_hist),
-            steps_per_run=_sketch_percentiles(runs, steps, step_hist),
+            duration_ms=_percentiles(
+                duration_sum / durations if durations else None,
+                _merged_percentiles(duration_keys, duration_counts),
+            ),
+            steps_per_run=_percentiles(
+                steps / runs if runs else None, _merged_percentiles(step_keys, step_counts)
+            ),
             input_tokens=tokens_in,
             output_tokens=tokens_out,
             total_tokens=tokens,
@@ -786,50 +799,30 @@ class Queries:
         whole minutes. Every bucket is present, empty ones with zero runs."""
         level = level_for_width(bucket_ns)
         end_ns = first_ns + buckets * bucket_ns
-        where: sql.Composable = sql.SQL(
-            "project_id = %s AND level = %s AND bucket_ns >= %s AND bucket_ns < %s"
+        # Reading the sketches is most of the work: from SPLIT_BUCKETS buckets on, each half of
+        # the range is read over a connection of its own, at the same time as the sums (on one
+        # connection too, each statement would see a snapshot of its own).
+        edges = [first_ns, end_ns]
+        if buckets >= SPLIT_BUCKETS:
+            edges.insert(1, first_ns + buckets // 2 * bucket_ns)
+        sums, p95_parts = await asyncio.gather(
+            self._bucket_sums(agent, level, first_ns, bucket_ns, end_ns),
+            asyncio.gather(
+                *(
+                    self._bucket_p95s(agent, level, first_ns, bucket_ns, low, high)
+                    for low, high in itertools.pairwise(edges)
+                )
+            ),
         )
-        params: list[Any] = [self.project_id, level, first_ns, end_ns]
-        if agent is not None:
-            where = where + sql.SQL(" AND agent_name = %s")
-            params.append(agent)
-        sums = sql.SQL(
-            "SELECT (bucket_ns - %s) / %s AS b, sum(runs)::int8, sum(failed)::int8,"
-            " sum(succeeded)::int8, sum(succeeded + failed + cancelled)::int8,"
-            " sum(durations)::int8, sum(duration_sum_ms), sum(cost), sum(priced_runs)::int8,"
-            " sum(unpriced_calls)::int8"
-            " FROM rollup_runs WHERE {where} GROUP BY 1"
-        ).format(where=where)
-        # The sketches are merged here: over many buckets, unnesting and grouping them in SQL
-        # costs several times more than reading them.
-        hists = sql.SQL(
-            "SELECT (bucket_ns - %s) / %s AS b, duration_keys, duration_counts FROM rollup_runs"
-            " WHERE {where}"
-        ).format(where=where)
-        async with self._connection(_AGGREGATE_SETTINGS) as conn:
-            first = conn.cursor()
-            second = conn.cursor()
-            async with conn.pipeline():
-                await first.execute(sums, [first_ns, bucket_ns, *params])
-                await second.execute(hists, [first_ns, bucket_ns, *params])
-            sum_rows = await first.fetchall()
-            hist_rows = await second.fetchall()
-        by_bucket = {int(row[0]): row[1:] for row in sum_rows}
-        hist_by_bucket: dict[int, dict[int, int]] = {}
-        for b, keys, counts in hist_rows:
-            merged = hist_by_bucket.setdefault(int(b), {})
-            for k, c in zip(keys, counts, strict=True):
-                if c:
-                    merged[k] = merged.get(k, 0) + c
+        p95_by_bucket = {k: p95 for part in p95_parts for k, p95 in part.items()}
         answer = []
         for k in range(buckets):
-            found = by_bucket.get(k)
+            found = sums.get(k)
             if found is None:
                 answer.append(BucketRow(first_ns + k * bucket_ns, 0, 0, 0, 0, None, None))
                 continue
             runs, failures, successes, finished, durations, duration_sum = found[:6]
             cost, priced_runs, unpriced_calls = found[6:]
-            p95 = sketch.quantiles(hist_by_bucket.get(k, {}), (0.95,))[0]
             answer.append(
                 BucketRow(
                     start_ns=first_ns + k * bucket_ns,
@@ -838,12 +831,73 @@ class Queries:
                     successes=successes,
                     finished=finished,
                     avg_duration_ms=duration_sum / durations if durations else None,
-                    p95_duration_ms=p95,
+                    p95_duration_ms=p95_by_bucket.get(k),
                     cost=cost if priced_runs else None,
                     unpriced_calls=unpriced_calls,
                 )
             )
         return answer
+
+    def _bucket_where(
+        self, agent: str | None, level: int, low_ns: int, high_ns: int
+    ) -> tuple[sql.Composable, list[Any]]:
+        where: sql.Composable = sql.SQL(
+            "project_id = %s AND level = %s AND bucket_ns >= %s AND bucket_ns < %s"
+        )
+        params: list[Any] = [self.project_id, level, low_ns, high_ns]
+        if agent is not None:
+            where = where + sql.SQL(" AND agent_name = %s")
+            params.append(agent)
+        return where, params
+
+    async def _bucket_sums(
+        self, agent: str | None, level: int, first_ns: int, bucket_ns: int, end_ns: int
+    ) -> dict[int, tuple[Any, ...]]:
+        """The run sums of each bucket index that has runs."""
+        where, params = self._bucket_where(agent, level, first_ns, end_ns)
+        query = sql.SQL(
+            "SELECT (bucket_ns - %s) / %s AS b, sum(runs)::int8, sum(failed)::int8,"
+            " sum(succeeded)::int8, sum(succeeded + failed + cancelled)::int8,"
+            " sum(durations)::int8, sum(duration_sum_ms), sum(cost), sum(priced_runs)::int8,"
+            " sum(unpriced_calls)::int8"
+            " FROM rollup_runs WHERE {where} GROUP BY 1"
+        ).format(where=where)
+        async with self._connection(_AGGREGATE_SETTINGS) as conn:
+            cursor = await conn.execute(query, [first_ns, bucket_ns, *params])
+            rows = await cursor.fetchall()
+        return {int(row[0]): row[1:] for row in rows}
+
+    async def _bucket_p95s(
+        self,
+        agent: str | None,
+        level: int,
+        first_ns: int,
+        bucket_ns: int,
+        low_ns: int,
+        high_ns: int,
+    ) -> dict[int, float]:
+        """The p95 duration of each bucket index that has durations, of the buckets from
+        ``low_ns`` to ``high_ns``."""
+        where, params = self._bucket_where(agent, level, low_ns, high_ns)
+        # The sketches are merged here: over many buckets, unnesting and grouping them in SQL
+        # costs several times more than reading them. They come in binary form, read straight
+        # into numpy: decoding them into Python ints cost more than the query.
+        query = sql.SQL(
+            "SELECT (bucket_ns - %s) / %s AS b, {keys}, {counts} FROM rollup_runs WHERE {where}"
+        ).format(
+            keys=sql.SQL(sketch.stored_elements("duration_keys")),
+            counts=sql.SQL(sketch.stored_elements("duration_counts")),
+            where=where,
+        )
+        async with self._connection() as conn:
+            cursor = conn.cursor(binary=True)
+            await cursor.execute(query, [first_ns, bucket_ns, *params])
+            rows = await cursor.fetchall()
+        if not rows:
+            return {}
+        groups, keys, counts = zip(*rows, strict=True)
+        merged = sketch.merged_quantiles(groups, keys, counts, (0.95,))
+        return {bucket: p95 for bucket, (p95,) in merged.items()}
 
 
 def _cost_rows(
