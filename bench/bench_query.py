@@ -19,7 +19,8 @@ documents, one within the last day, a word found in most runs, a rarer word with
 
 The database (``--database-name``, default agentguide_bench) is dropped and re-created unless
 ``--reuse`` is given; it is kept afterwards so that later runs can reuse it (``--reuse`` first
-derives what a load cut short left dirty, and prints the bytes stored per span).
+derives what a load cut short left dirty, prints the bytes stored per span, and measures as
+it finds the database, then after VACUUM ANALYZE).
 """
 
 from __future__ import annotations
@@ -617,6 +618,7 @@ def main() -> int:
         print(f"stored: {sizes['everything']:,} bytes for {stored_spans:,} spans")
         for family, size in sizes.items():
             print(f"  {family:<22} {size / max(1, stored_spans):>7,.0f} bytes per span")
+        phases.insert(0, "as found (before VACUUM ANALYZE)")
     else:
         database_url = recreate_database(args.database_url, args.database_name)
         apply_migrations(database_url)
