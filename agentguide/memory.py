@@ -16,7 +16,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 # Container allocations between two collections of the youngest generation (CPython: 700).
-YOUNG_COLLECTION_THRESHOLD = 10_000
+YOUNG_COLLECTION_THRESHOLD = 5_000
 
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
@@ -76,9 +76,9 @@ def tune_garbage_collector(young_threshold: int = YOUNG_COLLECTION_THRESHOLD) ->
     descriptors) is frozen out of every later collection, and the youngest generation is
     collected every ``young_threshold`` allocations instead of every 700.
 
-    Measured on a derive worker (bench_query's traces): the collector took about a quarter of
-    its CPU time with CPython's defaults (25-37 µs a span), 5-9 µs so tuned. Call it once the
-    process has loaded what it keeps.
+    Measured deriving bench_query's traces in one process: the collector took about a quarter
+    of the CPU time with CPython's defaults (25-37 µs a span), 5-11 µs so tuned (5,000 and
+    10,000 alike). Call it once the process has loaded what it keeps.
     """
     gc.collect()
     gc.freeze()

@@ -23,7 +23,6 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mapping.model import split_id
-from storage import sketch
 from storage.errors import StorageUnavailable
 from storage.query_records import (
     AgentRow,
@@ -265,7 +264,9 @@ def _percentiles(avg: float | None, values: Sequence[float | None] | None) -> Pe
 
 def _merged_percentiles(keys: Sequence[bytes], counts: Sequence[bytes]) -> list[float] | None:
     """The percentiles of stored histograms merged into one; None when it is empty."""
-    return sketch.merged_quantiles([0] * len(keys), keys, counts, _PERCENTILES).get(0)
+    from storage import sketch_merge  # numpy: loaded by the API, not by derivers
+
+    return sketch_merge.merged_quantiles([0] * len(keys), keys, counts, _PERCENTILES).get(0)
 
 
 def _run_key(key: RunKey) -> tuple[int, bytes, bytes]:
@@ -512,6 +513,8 @@ class Queries:
     ) -> list[ToolStatsRow]:
         """Per tool name: calls, failures and duration percentiles, most called first. Tool
         calls count in the window of their run's start."""
+        from storage import sketch_merge  # numpy: loaded by the API, not by derivers
+
         if exact:
             return await self._exact_tool_stats(agent, window)
         covered = cover(window.since_ns, window.until_ns)
@@ -525,8 +528,8 @@ class Queries:
         hists = sql.SQL(
             "SELECT tool_name, {keys}, {counts} FROM rollup_tools WHERE {where}"
         ).format(
-            keys=sql.SQL(sketch.stored_elements("duration_keys")),
-            counts=sql.SQL(sketch.stored_elements("duration_counts")),
+            keys=sql.SQL(sketch_merge.stored_elements("duration_keys")),
+            counts=sql.SQL(sketch_merge.stored_elements("duration_counts")),
             where=where,
         )
         async with self._connection(_AGGREGATE_SETTINGS) as conn:
@@ -539,7 +542,7 @@ class Queries:
             hist_rows = await second.fetchall()
         tool_at: dict[str, int] = {}
         groups = [tool_at.setdefault(tool, len(tool_at)) for tool, _, _ in hist_rows]
-        merged = sketch.merged_quantiles(
+        merged = sketch_merge.merged_quantiles(
             groups, [row[1] for row in hist_rows], [row[2] for row in hist_rows], _PERCENTILES
         )
         by_tool = {tool: merged.get(at) for tool, at in tool_at.items()}
@@ -600,6 +603,8 @@ class Queries:
     ) -> SummaryRows:
         """Run counts by status, duration and step percentiles, tokens, failing tools and
         errors of the runs that started in ``window``."""
+        from storage import sketch_merge  # numpy: loaded by the API, not by derivers
+
         if exact:
             return await self._exact_summary(agent, window)
         covered = cover(window.since_ns, window.until_ns)
@@ -626,7 +631,7 @@ class Queries:
             " FROM rollup_runs WHERE {where}"
         ).format(
             **{
-                column: sql.SQL(sketch.stored_elements(column))
+                column: sql.SQL(sketch_merge.stored_elements(column))
                 for column in ("duration_keys", "duration_counts", "step_keys", "step_counts")
             },
             where=where,
@@ -878,6 +883,8 @@ class Queries:
     ) -> dict[int, float]:
         """The p95 duration of each bucket index that has durations, of the buckets from
         ``low_ns`` to ``high_ns``."""
+        from storage import sketch_merge  # numpy: loaded by the API, not by derivers
+
         where, params = self._bucket_where(agent, level, low_ns, high_ns)
         # The sketches are merged here: over many buckets, unnesting and grouping them in SQL
         # costs several times more than reading them. They come in binary form, read straight
@@ -885,8 +892,8 @@ class Queries:
         query = sql.SQL(
             "SELECT (bucket_ns - %s) / %s AS b, {keys}, {counts} FROM rollup_runs WHERE {where}"
         ).format(
-            keys=sql.SQL(sketch.stored_elements("duration_keys")),
-            counts=sql.SQL(sketch.stored_elements("duration_counts")),
+            keys=sql.SQL(sketch_merge.stored_elements("duration_keys")),
+            counts=sql.SQL(sketch_merge.stored_elements("duration_counts")),
             where=where,
         )
         async with self._connection() as conn:
@@ -896,7 +903,7 @@ class Queries:
         if not rows:
             return {}
         groups, keys, counts = zip(*rows, strict=True)
-        merged = sketch.merged_quantiles(groups, keys, counts, (0.95,))
+        merged = sketch_merge.merged_quantiles(groups, keys, counts, (0.95,))
         return {bucket: p95 for bucket, (p95,) in merged.items()}
 
 

@@ -1,4 +1,4 @@
-"""Merging stored histograms by group from their binary form (``sketch.merged_quantiles``, how
+"""Merging stored histograms by group from their binary form (``sketch_merge.merged_quantiles``, how
 the timeseries and the tools read their percentiles) gives exactly what adding them up as dicts
 and reading ``sketch.quantiles`` gives, for arrays as a real PostgreSQL sends them."""
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage import sketch
+from storage import sketch, sketch_merge
 from tests.support import PostgresServer
 
 # Few keys, so that histograms share buckets; and the two ends of smallint.
@@ -32,7 +32,8 @@ def stored(conn: psycopg.Connection[Any], histogram: dict[int, int]) -> tuple[by
     keys, counts = sketch.as_arrays(histogram)
     cursor = conn.cursor(binary=True)
     cursor.execute(
-        f"SELECT {sketch.stored_elements('%s::int2[]')}, {sketch.stored_elements('%s::int8[]')}",
+        f"SELECT {sketch_merge.stored_elements('%s::int2[]')},"
+        f" {sketch_merge.stored_elements('%s::int8[]')}",
         (keys, counts),
     )
     row = cursor.fetchone()
@@ -67,15 +68,15 @@ def test_merged_quantiles_equal_adding_up_dicts(
     groups = [group for group, _, _ in rows]
     keys = [key_bytes for _, key_bytes, _ in rows]
     counts = [count_bytes for _, _, count_bytes in rows]
-    assert sketch.merged_quantiles(groups, keys, counts, qs) == added_up(histograms, qs)
+    assert sketch_merge.merged_quantiles(groups, keys, counts, qs) == added_up(histograms, qs)
 
 
 def test_merged_quantiles_refuses_arrays_with_nulls(conn: psycopg.Connection[Any]) -> None:
     cursor = conn.cursor(binary=True)
-    keys = sketch.stored_elements("'{1,NULL}'::int2[]")
-    counts = sketch.stored_elements("'{1,2}'::int8[]")
+    keys = sketch_merge.stored_elements("'{1,NULL}'::int2[]")
+    counts = sketch_merge.stored_elements("'{1,2}'::int8[]")
     cursor.execute(f"SELECT {keys}, {counts}")
     row = cursor.fetchone()
     assert row is not None
     with pytest.raises(ValueError):
-        sketch.merged_quantiles([0], [row[0]], [row[1]], [0.95])
+        sketch_merge.merged_quantiles([0], [row[0]], [row[1]], [0.95])
