@@ -525,12 +525,8 @@ class Queries:
             " HAVING sum(calls) > 0"
         ).format(where=where)
         # Merged here, as the timeseries' are: cheaper than unnesting and grouping them in SQL.
-        hists = sql.SQL(
-            "SELECT tool_name, {keys}, {counts} FROM rollup_tools WHERE {where}"
-        ).format(
-            keys=sql.SQL(sketch_merge.stored_elements("duration_keys")),
-            counts=sql.SQL(sketch_merge.stored_elements("duration_counts")),
-            where=where,
+        hists = sql.SQL("SELECT tool_name, {sketch} FROM rollup_tools WHERE {where}").format(
+            sketch=sql.SQL(sketch_merge.stored_sketch("duration")), where=where
         )
         async with self._connection(_AGGREGATE_SETTINGS) as conn:
             first = conn.cursor()
@@ -626,14 +622,9 @@ class Queries:
             " FROM rollup_models WHERE {where} GROUP BY model HAVING sum(calls) > 0"
         ).format(where=where)
         # Merged here, as the timeseries' are: cheaper than unnesting and grouping them in SQL.
-        hists = sql.SQL(
-            "SELECT {duration_keys}, {duration_counts}, {step_keys}, {step_counts}"
-            " FROM rollup_runs WHERE {where}"
-        ).format(
-            **{
-                column: sql.SQL(sketch_merge.stored_elements(column))
-                for column in ("duration_keys", "duration_counts", "step_keys", "step_counts")
-            },
+        hists = sql.SQL("SELECT {duration}, {step} FROM rollup_runs WHERE {where}").format(
+            duration=sql.SQL(sketch_merge.stored_sketch("duration")),
+            step=sql.SQL(sketch_merge.stored_sketch("step")),
             where=where,
         )
         failing = sql.SQL(
@@ -890,12 +881,8 @@ class Queries:
         # costs several times more than reading them. They come in binary form, read straight
         # into numpy: decoding them into Python ints cost more than the query.
         query = sql.SQL(
-            "SELECT (bucket_ns - %s) / %s AS b, {keys}, {counts} FROM rollup_runs WHERE {where}"
-        ).format(
-            keys=sql.SQL(sketch_merge.stored_elements("duration_keys")),
-            counts=sql.SQL(sketch_merge.stored_elements("duration_counts")),
-            where=where,
-        )
+            "SELECT (bucket_ns - %s) / %s AS b, {sketch} FROM rollup_runs WHERE {where}"
+        ).format(sketch=sql.SQL(sketch_merge.stored_sketch("duration")), where=where)
         async with self._connection() as conn:
             cursor = conn.cursor(binary=True)
             await cursor.execute(query, [first_ns, bucket_ns, *params])

@@ -29,6 +29,12 @@ def stored_elements(column: str) -> str:
     return f"substr(array_send({column}), {_ARRAY_HEADER + 1})"
 
 
+def stored_sketch(name: str) -> str:
+    """SQL for both arrays of sketch ``name`` (``{name}_keys``, ``{name}_counts``), as
+    ``stored_elements`` selects them."""
+    return f"{stored_elements(name + '_keys')}, {stored_elements(name + '_counts')}"
+
+
 def _stored_values(
     elements: Sequence[bytes], record: np.dtype
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
