@@ -31,6 +31,7 @@ import json
 import math
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -578,12 +579,16 @@ def cases(sample: Sample, client: httpx.Client, now_ns: int) -> dict[str, Callab
 REQUEST_TIMEOUT_S = 60.0
 
 
-def measure(base_url: str, sample: Sample, requests: int) -> list[tuple[str, float, float, int]]:
+def measure(
+    base_url: str, sample: Sample, requests: int, only: re.Pattern[str] | None = None
+) -> list[tuple[str, float, float, int]]:
     """p50 and p95 of each case, printed as each is done; a case with a request slower than
     ``REQUEST_TIMEOUT_S`` is reported as timed out (infinite) and the next one measured."""
     results = []
     with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as client:
         for name, url in cases(sample, client, time.time_ns()).items():
+            if only is not None and not only.search(name):
+                continue
             timings = []
             items = 0
             try:
@@ -617,9 +622,14 @@ def main() -> int:
     parser.add_argument("--derive-workers", type=int, default=2, help="derive processes")
     parser.add_argument("--requests", type=int, default=100, help="timed requests per case")
     parser.add_argument("--reuse", action="store_true", help="query an already loaded database")
+    parser.add_argument("--cases", help="measure only the cases whose names match this regex")
+    parser.add_argument(
+        "--no-vacuum", action="store_true", help="measure the store as found only (with --reuse)"
+    )
     args = parser.parse_args()
 
-    phases = ["after VACUUM ANALYZE"]
+    phases = [] if args.no_vacuum and args.reuse else ["after VACUUM ANALYZE"]
+    only = re.compile(args.cases) if args.cases else None
     if args.reuse:
         database_url = database_in(args.database_url, args.database_name)
         derive_pending(database_url, args.derive_workers)  # a load cut short
@@ -658,7 +668,7 @@ def main() -> int:
             print(f"\nVACUUM ANALYZE in {time.perf_counter() - started:.1f} s")
         process, base_url = start_server(database_url)
         try:
-            results = measure(base_url, sample, args.requests)
+            results = measure(base_url, sample, args.requests, only)
         finally:
             process.terminate()
             process.wait(30)

@@ -50,11 +50,9 @@ from storage.search_queries import (
     RunSearch,
     SearchHit,
     SearchPage,
-    many_matches,
-    runs_by_search,
+    runs_newest_first,
     search_documents,
     search_exists,
-    walk_newest_first,
 )
 
 RUN_STATUSES = ("PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED")
@@ -238,6 +236,16 @@ def _run_conditions(project_id: int, filters: RunFilters, *, tool: bool = True) 
     return where
 
 
+def _run_page(rows: list[RunRow], limit: int, *, by_cost: bool) -> RunPage:
+    """A page of runs from up to ``limit`` + 1 rows (one more: there is a next page)."""
+    if len(rows) <= limit:
+        return RunPage(runs=rows, next_key=None)
+    rows = rows[:limit]
+    last = rows[-1]
+    cost_key = (-1.0 if last.cost is None else last.cost) if by_cost else None
+    return RunPage(runs=rows, next_key=RunKey(last.start_ns, last.id, cost_key))
+
+
 def _score_condition(where: _Conditions, score: ScoreFilter) -> None:
     """A score of the run or of its steps (index scores_by_run) that meets ``score``."""
     exists = _Conditions()
@@ -325,16 +333,22 @@ class Queries:
         by_search = bool(filters.attributes or filters.words) and not by_cost
         by_search = by_search and filters.tool is None
         if by_search:
-            query, params = runs_by_search(
-                self.project_id,
-                filters,
-                _run_conditions(self.project_id, replace(filters, attributes=(), words=())),
-                RUN_SELECT,
-                _run_key(after) if after is not None else None,
-                limit,
-                offset,
-            )
-        elif filters.tool is not None and not by_cost:
+            plain = replace(filters, attributes=(), words=())
+            search_where = _run_conditions(self.project_id, plain)
+            settings = {**settings, **SEARCH_SETTINGS} if filters.words else settings
+            async with self._connection(settings) as conn:
+                rows = await runs_newest_first(
+                    conn,
+                    self.project_id,
+                    filters,
+                    search_where,
+                    RUN_SELECT,
+                    _run_key(after) if after is not None else None,
+                    limit,
+                    offset,
+                )
+            return _run_page(rows, limit, by_cost=False)
+        if filters.tool is not None and not by_cost:
             query, params = self._runs_with_tool(filters, after, limit, offset)
             settings = _TOOL_PAGE_SETTINGS
         else:
@@ -359,17 +373,10 @@ class Queries:
         if filters.words:
             settings = {**settings, **SEARCH_SETTINGS}
         async with self._connection(settings) as conn:
-            if by_search and filters.words and await many_matches(conn, self.project_id, filters):
-                await walk_newest_first(conn)
             cursor = conn.cursor(row_factory=class_row(RunRow))
             await cursor.execute(query, params)
             rows = await cursor.fetchall()
-        if len(rows) <= limit:
-            return RunPage(runs=rows, next_key=None)
-        rows = rows[:limit]
-        last = rows[-1]
-        cost_key = (-1.0 if last.cost is None else last.cost) if by_cost else None
-        return RunPage(runs=rows, next_key=RunKey(last.start_ns, last.id, cost_key))
+        return _run_page(rows, limit, by_cost=by_cost)
 
     async def search_runs(
         self, filters: RunFilters, *, after: RunKey | None, limit: int, offset: int = 0

@@ -19,6 +19,7 @@ scores 0), best first, then newest first.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,31 +38,57 @@ _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # The planner does not count the cost of decompressing a tsvector to match it, and so may read
 # whole partitions rather than their words index: a text search forbids that.
 SEARCH_SETTINGS = {"enable_seqscan": "off", "max_parallel_workers_per_gather": "0"}
-# When more search rows than this match, the words index would hand over every one of them
-# (and a ranked search score them all): the search walks the rows newest first instead (index
-# run_search_start; bitmap scans off), and a ranked search scores only this many newest runs.
+# A ranked search scores the newest this many runs that match (after every other filter).
 RANKED_CANDIDATES = 2000
+# The windows of start time a search reads in turn, newest first, each this many hours wide
+# from the newest time it may find (then one window for everything older). An index hands over
+# every search row of its window that matches before they can be ordered: a value most runs
+# have fills a page from the newest hour instead of from every matching row of the store, and a
+# rare one costs one probe of each day's index, as a single query over every day would.
+WINDOW_HOURS = (1, 4, 16, 64, 256, 1024)
+_NS_PER_HOUR = 3_600 * 10**9
 
 
-async def many_matches(
-    conn: psycopg.AsyncConnection[Any], project_id: int, filters: RunFilters
-) -> bool:
-    """Whether more than ``RANKED_CANDIDATES`` search rows meet the filters' search conditions
-    (reads at most one more than that)."""
-    parts, params = _search_rows(project_id, filters)
-    cursor = await conn.execute(
-        sql.SQL("SELECT count(*) FROM (SELECT 1 FROM run_search s WHERE {} LIMIT %s) x").format(
-            sql.SQL(" AND ").join(parts)
-        ),
-        [*params, RANKED_CANDIDATES + 1],
-    )
-    row = await cursor.fetchone()
-    return row is not None and int(row[0]) > RANKED_CANDIDATES
+def time_windows(newest_ns: int, since_ns: int | None) -> list[tuple[int | None, int | None]]:
+    """[lower, upper) start-time windows, newest first, covering every time at or above
+    ``since_ns``: the first has no upper bound, the last no lower bound (the caller's own
+    conditions bound the rows further)."""
+    windows: list[tuple[int | None, int | None]] = []
+    upper: int | None = None
+    for hours in WINDOW_HOURS:
+        lower = newest_ns - hours * _NS_PER_HOUR
+        if since_ns is not None and lower <= since_ns:
+            break
+        windows.append((lower, upper))
+        upper = lower
+    windows.append((None, upper))
+    return windows
 
 
-async def walk_newest_first(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Make this transaction's search read search rows newest first, not by bitmap."""
-    await conn.execute("SELECT set_config('enable_bitmapscan', 'off', true)")
+def _newest_time(filters: RunFilters, after: tuple[int, bytes, bytes] | None) -> int:
+    """The newest start time a page can hold: the cursor's, the window's end, or now."""
+    candidates = [time.time_ns()]
+    if filters.window.until_ns is not None:
+        candidates.append(filters.window.until_ns)
+    if after is not None:
+        candidates.append(after[0] + 1)
+    return min(candidates)
+
+
+def _bounded(
+    alias: str, window: tuple[int | None, int | None]
+) -> tuple[list[sql.Composable], list[Any]]:
+    """The conditions keeping ``alias.start_ns`` within a window."""
+    parts: list[sql.Composable] = []
+    params: list[Any] = []
+    lower, upper = window
+    if lower is not None:
+        parts.append(sql.SQL(f"{alias}.start_ns >= %s"))
+        params.append(lower)
+    if upper is not None:
+        parts.append(sql.SQL(f"{alias}.start_ns < %s"))
+        params.append(upper)
+    return parts, params
 
 
 def _number_literal(value: float) -> str:
@@ -142,7 +169,8 @@ class _Where(Protocol):
     def sql(self) -> sql.Composable: ...
 
 
-def runs_by_search(
+async def runs_newest_first(
+    conn: psycopg.AsyncConnection[Any],
     project_id: int,
     filters: RunFilters,
     runs: _Where,
@@ -150,25 +178,51 @@ def runs_by_search(
     after: tuple[int, bytes, bytes] | None,
     limit: int,
     offset: int,
-) -> tuple[sql.Composed, list[Any]]:
-    """Runs newest first whose search rows meet the filters' attribute and word conditions,
-    driven by those rows (found by their indexes), each run looked up by its key and checked
-    against ``runs`` (the other conditions, on ``r``). The lateral lookup's LIMIT 1 (a key
-    names one run) keeps the planner from turning it into a join that reads every run."""
+) -> list[RunRow]:
+    """Runs newest first whose search rows meet the filters' attribute and word conditions
+    (at most ``limit`` + 1 after skipping ``offset``), driven by those rows as their indexes
+    find them, window by window (``time_windows``); each run is looked up by its key and
+    checked against ``runs`` (the other conditions, on ``r``). The lateral lookup's LIMIT 1 (a
+    key names one run) keeps the planner from turning it into a join that reads every run."""
     parts, params = _search_rows(project_id, filters)
     if after is not None:
         parts.append(sql.SQL("(s.start_ns, s.trace_id, s.span_id) < (%s, %s, %s)"))
         params.extend(after)
-    query = sql.SQL(
-        "SELECT {columns} FROM ("
-        " SELECT s.start_ns, s.trace_id, s.span_id FROM run_search s WHERE {search}"
-        " ORDER BY s.start_ns DESC, s.trace_id DESC, s.span_id DESC) k"
-        " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
-        " AND r.start_ns = k.start_ns AND r.trace_id = k.trace_id AND r.span_id = k.span_id"
-        " AND {runs} LIMIT 1) r"
-        " ORDER BY k.start_ns DESC, k.trace_id DESC, k.span_id DESC LIMIT %s OFFSET %s"
-    ).format(columns=run_columns, search=sql.SQL(" AND ").join(parts), runs=runs.sql())
-    return query, [*params, project_id, *runs.params, limit + 1, offset]
+    wanted = offset + limit + 1
+    found: list[RunRow] = []
+    windows = time_windows(_newest_time(filters, after), filters.window.since_ns)
+    for window in windows:
+        search_bounds, search_bound_params = _bounded("s", window)
+        run_bounds, run_bound_params = _bounded("r", window)
+        query = sql.SQL(
+            "SELECT {columns} FROM ("
+            " SELECT s.start_ns, s.trace_id, s.span_id FROM run_search s WHERE {search}"
+            " ORDER BY s.start_ns DESC, s.trace_id DESC, s.span_id DESC) k"
+            " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
+            " AND r.start_ns = k.start_ns AND r.trace_id = k.trace_id AND r.span_id = k.span_id"
+            " AND {runs} LIMIT 1) r"
+            " ORDER BY k.start_ns DESC, k.trace_id DESC, k.span_id DESC LIMIT %s"
+        ).format(
+            columns=run_columns,
+            search=sql.SQL(" AND ").join(parts + search_bounds),
+            runs=sql.SQL(" AND ").join([runs.sql(), *run_bounds]),
+        )
+        cursor = conn.cursor(row_factory=class_row(RunRow))
+        await cursor.execute(
+            query,
+            [
+                *params,
+                *search_bound_params,
+                project_id,
+                *runs.params,
+                *run_bound_params,
+                wanted - len(found),
+            ],
+        )
+        found += await cursor.fetchall()
+        if len(found) >= wanted:
+            break
+    return found[offset:]
 
 
 def search_exists(filters: RunFilters) -> tuple[sql.Composable, list[Any]] | None:
@@ -253,85 +307,59 @@ class RunSearch:
         offset: int = 0,
     ) -> SearchPage:
         """Runs meeting ``run_where`` (conditions on ``r``, without the search conditions)
-        whose documents hold every word of ``filters.words``, best score first."""
+        whose documents hold every word of ``filters.words``, best score first, among the
+        newest ``RANKED_CANDIDATES`` of them (read window by window, ``time_windows``)."""
         parts, params = _search_rows(self.project_id, filters)
         tsquery, tsquery_params = _tsquery(filters.words)
         outer, outer_params = run_where
-        keyset: sql.Composable = sql.SQL("true")
-        common_keyset: sql.Composable = sql.SQL("true")
-        keyset_params: list[Any] = []
-        if after is not None and after.cost_key is not None:
-            trace_id, span_id = bytes.fromhex(after.id[:32]), bytes.fromhex(after.id[32:])
-            keyset = sql.SQL("(m.score, m.start_ns, m.trace_id, m.span_id) < (%s, %s, %s, %s)")
-            keyset_params = [after.cost_key, after.start_ns, trace_id, span_id]
-            # the run id's hex sorts like its bytes (in the "C" collation)
-            common_keyset = sql.SQL('(m.score, m.start_ns, m.id COLLATE "C") < (%s, %s, %s)')
-        query = sql.SQL(
-            "SELECT {columns}, m.score FROM ("
-            " SELECT s.trace_id, s.span_id, s.start_ns,"
-            " ts_rank(s.words, {tsquery})::float8 AS score"
-            " FROM run_search s WHERE {inner}) m"
-            " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
-            " AND r.start_ns = m.start_ns AND r.trace_id = m.trace_id AND r.span_id = m.span_id"
-            " AND {outer} LIMIT 1) r"
-            " WHERE {keyset}"
-            " ORDER BY m.score DESC, m.start_ns DESC, m.trace_id DESC, m.span_id DESC"
-            " LIMIT %s OFFSET %s"
-        ).format(
-            columns=run_columns,
-            tsquery=tsquery,
-            inner=sql.SQL(" AND ").join(parts),
-            outer=outer,
-            keyset=keyset,
-        )
-        values = [
-            *tsquery_params,
-            *params,
-            self.project_id,
-            *outer_params,
-            *keyset_params,
-            limit + 1,
-            offset,
-        ]
-        common = sql.SQL(
-            "SELECT * FROM ("
-            " SELECT {columns}, ts_rank(k.words, {tsquery})::float8 AS score FROM ("
-            " SELECT s.start_ns, s.trace_id, s.span_id, s.words FROM run_search s WHERE {inner}"
-            " ORDER BY s.start_ns DESC, s.trace_id DESC, s.span_id DESC) k"
-            " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
-            " AND r.start_ns = k.start_ns AND r.trace_id = k.trace_id AND r.span_id = k.span_id"
-            " AND {outer} LIMIT 1) r"
-            " ORDER BY k.start_ns DESC, k.trace_id DESC, k.span_id DESC LIMIT %s) m"
-            " WHERE {keyset}"
-            ' ORDER BY m.score DESC, m.start_ns DESC, m.id COLLATE "C" DESC'
-            " LIMIT %s OFFSET %s"
-        ).format(
-            columns=run_columns,
-            tsquery=tsquery,
-            inner=sql.SQL(" AND ").join(parts),
-            outer=outer,
-            keyset=common_keyset,
-        )
-        common_values = [
-            *tsquery_params,
-            *params,
-            self.project_id,
-            *outer_params,
-            RANKED_CANDIDATES,
-            *keyset_params[:2],
-            *([after.id] if keyset_params and after is not None else []),
-            limit + 1,
-            offset,
-        ]
+        candidates: list[tuple[float, int, bytes, bytes]] = []
         async with self.pool.connection() as conn, conn.transaction():
             for name, value in SEARCH_SETTINGS.items():
                 await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
-            if await many_matches(conn, self.project_id, filters):
-                await walk_newest_first(conn)
-                query, values = common, common_values
-            cursor = conn.cursor(row_factory=class_row(ScoredRun))
-            await cursor.execute(query, values)
-            rows = await cursor.fetchall()
+            for window in time_windows(_newest_time(filters, None), filters.window.since_ns):
+                search_bounds, search_bound_params = _bounded("s", window)
+                run_bounds, run_bound_params = _bounded("r", window)
+                query = sql.SQL(
+                    "SELECT ts_rank(k.words, {tsquery})::float8, k.start_ns, k.trace_id,"
+                    " k.span_id FROM ("
+                    " SELECT s.start_ns, s.trace_id, s.span_id, s.words FROM run_search s"
+                    " WHERE {search}"
+                    " ORDER BY s.start_ns DESC, s.trace_id DESC, s.span_id DESC) k"
+                    " WHERE EXISTS (SELECT 1 FROM runs r WHERE r.project_id = %s"
+                    " AND r.start_ns = k.start_ns AND r.trace_id = k.trace_id"
+                    " AND r.span_id = k.span_id AND {outer})"
+                    " ORDER BY k.start_ns DESC, k.trace_id DESC, k.span_id DESC LIMIT %s"
+                ).format(
+                    tsquery=tsquery,
+                    search=sql.SQL(" AND ").join(parts + search_bounds),
+                    outer=sql.SQL(" AND ").join([outer, *run_bounds]),
+                )
+                cursor = await conn.execute(
+                    query,
+                    [
+                        *tsquery_params,
+                        *params,
+                        *search_bound_params,
+                        self.project_id,
+                        *outer_params,
+                        *run_bound_params,
+                        RANKED_CANDIDATES - len(candidates),
+                    ],
+                )
+                candidates += await cursor.fetchall()
+                if len(candidates) >= RANKED_CANDIDATES:
+                    break
+            candidates.sort(reverse=True)
+            if after is not None and after.cost_key is not None:
+                position = (
+                    after.cost_key,
+                    after.start_ns,
+                    bytes.fromhex(after.id[:32]),
+                    bytes.fromhex(after.id[32:]),
+                )
+                candidates = [c for c in candidates if c < position]
+            chosen = candidates[offset : offset + limit + 1]
+            rows = await _scored_runs(conn, self.project_id, run_columns, chosen)
             more = len(rows) > limit
             rows = rows[:limit]
             documents = await search_documents(conn, self.project_id, rows)
@@ -344,6 +372,28 @@ class RunSearch:
             last = rows[-1]
             next_key = RunKey(last.start_ns, last.id, last.score)
         return SearchPage(runs=runs, hits=hits, next_key=next_key)
+
+
+async def _scored_runs(
+    conn: psycopg.AsyncConnection[Any],
+    project_id: int,
+    run_columns: sql.Composable,
+    chosen: Sequence[tuple[float, int, bytes, bytes]],
+) -> list[ScoredRun]:
+    """The runs of ``chosen`` (score, start, trace id, span id), in that order, with scores."""
+    if not chosen:
+        return []
+    query = sql.SQL(
+        "SELECT {columns}, k.score FROM unnest(%s::float8[], %s::int8[], %s::bytea[],"
+        " %s::bytea[]) WITH ORDINALITY AS k(score, start_ns, trace_id, span_id, position)"
+        " CROSS JOIN LATERAL (SELECT * FROM runs r WHERE r.project_id = %s"
+        " AND r.start_ns = k.start_ns AND r.trace_id = k.trace_id AND r.span_id = k.span_id"
+        " LIMIT 1) r ORDER BY k.position"
+    ).format(columns=run_columns)
+    cursor = conn.cursor(row_factory=class_row(ScoredRun))
+    columns = [list(column) for column in zip(*chosen, strict=True)]
+    await cursor.execute(query, [*columns, project_id])
+    return await cursor.fetchall()
 
 
 class ScoredRun(RunRow):

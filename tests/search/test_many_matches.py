@@ -54,7 +54,6 @@ def test_newest_first_pages_every_run(
     filters = RunFilters(words=(word,))
 
     async def pages(queries: Queries) -> list[str]:
-        assert await _many(queries, filters)
         seen: list[str] = []
         after: RunKey | None = None
         while True:
@@ -92,8 +91,3 @@ def test_relevance_ranks_the_newest_candidates(
     scores = [score for _, score in found]
     assert scores[0] is not None and scores[0] > 0
     assert scores[2] == 0
-
-
-async def _many(queries: Queries, filters: RunFilters) -> bool:
-    async with queries.connection() as conn:
-        return await search_queries.many_matches(conn, queries.project_id, filters)
