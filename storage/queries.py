@@ -207,6 +207,10 @@ def _run_conditions(project_id: int, filters: RunFilters, *, tool: bool = True) 
         where.add("r.status = %s", filters.status)
     if filters.trace_id is not None:
         where.add("r.trace_id = %s", filters.trace_id)
+        where.add(  # the partitions of the trace's rows only
+            "r.start_ns BETWEEN " + ROWS_FROM + " AND " + ROWS_TO,
+            *(filters.trace_id, project_id) * 2,
+        )
     if filters.session_id is not None:
         where.add("r.session_id = %s", filters.session_id)
     if filters.user_id is not None:
