@@ -45,7 +45,7 @@ RANKED_CANDIDATES = 2000
 # every search row of its window that matches before they can be ordered: a value most runs
 # have fills a page from the newest hour instead of from every matching row of the store, and a
 # rare one costs one probe of each day's index, as a single query over every day would.
-WINDOW_HOURS = (1, 4, 16, 64, 256, 1024)
+WINDOW_HOURS = (1, 4, 16, 64)
 _NS_PER_HOUR = 3_600 * 10**9
 
 
