@@ -169,18 +169,20 @@ async def payloads_of(
     span_count: int | None,
     shown_ids: Sequence[str],
     log_reader: PostgresLogReader | None = None,
+    spans_within: tuple[int, int] | None = None,
 ) -> Payloads:
     """Whole payloads and artifacts of a run (``run_id``) and of the steps ``shown_ids``,
-    with the events its spans' log records carry (``mapping.log_events``)."""
+    with the events its spans' log records carry (``mapping.log_events``). ``spans_within``:
+    the start times of the trace's spans, when the caller has read its registry entry."""
     trace_hex = run_id[:32]
     trace_id = bytes.fromhex(trace_hex)
     logs = log_reader if log_reader is not None else PostgresLogReader(reader.pool)
     if span_count is not None and span_count <= FULL_TRACE_MAX_SPANS:
-        spans = await reader.derived_trace_spans(project_id, trace_id)
+        spans = await reader.derived_trace_spans(project_id, trace_id, within=spans_within)
         if spans:
             records = await logs.trace_logs(project_id, trace_id)
             return await asyncio.to_thread(_derive_whole, spans, records, run_id)
     wanted = [bytes.fromhex(entity_id[32:]) for entity_id in {run_id, *shown_ids}]
-    spans = await reader.derived_trace_spans(project_id, trace_id, wanted)
+    spans = await reader.derived_trace_spans(project_id, trace_id, wanted, spans_within)
     records = await logs.trace_logs(project_id, trace_id) if spans else []
     return await asyncio.to_thread(_map_spans, spans, records, trace_hex, run_id)

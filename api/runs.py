@@ -100,13 +100,14 @@ async def get_run(
     detail = await queries.get_run_detail(run_id)
     if detail is None:
         raise ApiError(404, f"no run {run_id}")
-    span_count = await queries.trace_span_count(bytes.fromhex(run_id[:32]))
+    trace = detail.trace
     payloads = await payloads_of(
         request.app.state.store.reader,
         queries.project_id,
         run_id,
-        span_count,
+        trace.span_count if trace is not None else None,
         [step.id for step in detail.steps],
+        spans_within=trace.spans_within if trace is not None else None,
     )
     detail.run = payloads.run(detail.run)
     detail.steps = [payloads.step(step) for step in detail.steps]

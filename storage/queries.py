@@ -43,6 +43,7 @@ from storage.query_records import (
     SummaryRows,
     TimeWindow,
     ToolStatsRow,
+    TraceEntry,
 )
 from storage.rollup_window import Cover, cover, level_for_width
 from storage.search_queries import (
@@ -112,16 +113,29 @@ _SELECT_RUN = sql.SQL(
     " AND r.start_ns BETWEEN " + ROWS_FROM + " AND " + ROWS_TO
 ).format(columns=RUN_SELECT)
 
+# The same, within the start times of the trace's rows read beforehand: the planner then
+# prunes the partitions itself (run-time pruning still plans every partition).
+_SELECT_RUN_WITHIN = sql.SQL(
+    "SELECT {columns} FROM runs r"
+    " WHERE r.trace_id = %s AND r.project_id = %s AND r.span_id = %s"
+    " AND r.start_ns BETWEEN %s AND %s"
+).format(columns=RUN_SELECT)
+
+_SELECT_CHILDREN_WITHIN = sql.SQL(
+    "SELECT {columns} FROM runs r"
+    " WHERE r.trace_id = %s AND r.project_id = %s AND r.parent_span_id = %s"
+    " AND r.start_ns BETWEEN %s AND %s ORDER BY r.start_ns, r.span_id"
+).format(columns=RUN_SELECT)
+
+_SELECT_TRACE_ENTRY = (
+    "SELECT span_count, spans_from_ns, spans_to_ns, rows_from_ns, rows_to_ns FROM traces"
+    " WHERE trace_id = %s AND project_id = %s AND rows_from_ns IS NOT NULL"
+)
+
 _SELECT_EXTRA = (
     "SELECT r.extra FROM runs r WHERE r.trace_id = %s AND r.project_id = %s AND r.span_id = %s"
     " AND r.start_ns = %s"
 )
-
-_SELECT_CHILDREN = sql.SQL(
-    "SELECT {columns} FROM runs r"
-    " WHERE r.trace_id = %s AND r.project_id = %s AND r.parent_span_id = %s"
-    " AND r.start_ns BETWEEN " + ROWS_FROM + " AND " + ROWS_TO + " ORDER BY r.start_ns, r.span_id"
-).format(columns=RUN_SELECT)
 
 _SELECT_STEPS = (
     STEP_SELECT
@@ -464,8 +478,14 @@ class Queries:
             return None
         trace_id, span_id = bytes.fromhex(ids[0]), bytes.fromhex(ids[1])
         async with self._connection() as conn:
+            cursor = await conn.execute(_SELECT_TRACE_ENTRY, (trace_id, self.project_id))
+            entry_row = await cursor.fetchone()
+            if entry_row is None:
+                return None
+            entry = TraceEntry(*entry_row)
+            within = (entry.rows_from_ns, entry.rows_to_ns)
             runs = conn.cursor(row_factory=class_row(RunRow))
-            await runs.execute(_SELECT_RUN, self._by_id(trace_id, span_id))
+            await runs.execute(_SELECT_RUN_WITHIN, (trace_id, self.project_id, span_id, *within))
             run = await runs.fetchone()
             if run is None:
                 return None
@@ -479,7 +499,9 @@ class Queries:
                 await extra.execute(
                     _SELECT_EXTRA, (trace_id, self.project_id, span_id, run.start_ns)
                 )
-                await children.execute(_SELECT_CHILDREN, self._by_id(trace_id, span_id))
+                await children.execute(
+                    _SELECT_CHILDREN_WITHIN, (trace_id, self.project_id, span_id, *within)
+                )
             extra_row = await extra.fetchone()
             extra_value = extra_row[0] if extra_row else None
             return RunDetailRows(
@@ -489,6 +511,7 @@ class Queries:
                 metrics=run_metrics(run, extra_value),
                 child_runs=await children.fetchall(),
                 price_versions=list((extra_value or {}).get("price_versions", [])),
+                trace=entry,
             )
 
     async def get_step(self, step_id: str) -> StepRow | None:

@@ -161,6 +161,22 @@ class MetricRow:
     tags: dict[str, object]
 
 
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    """A derived trace's registry entry: its span count and the start times bounding its
+    stored spans and its derived rows (which partitions hold them)."""
+
+    span_count: int
+    spans_from_ns: int
+    spans_to_ns: int
+    rows_from_ns: int
+    rows_to_ns: int
+
+    @property
+    def spans_within(self) -> tuple[int, int]:
+        return self.spans_from_ns, self.spans_to_ns
+
+
 @dataclass(slots=True)
 class RunDetailRows:
     """A run with everything the trace holds about it."""
@@ -171,6 +187,7 @@ class RunDetailRows:
     metrics: list[MetricRow]
     child_runs: list[RunRow]
     price_versions: list[str] = field(default_factory=list)
+    trace: TraceEntry | None = None
 
     @property
     def cost_with_sub_runs(self) -> float | None:

@@ -39,13 +39,13 @@ _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # whole partitions rather than their words index: a text search forbids that.
 SEARCH_SETTINGS = {"enable_seqscan": "off", "max_parallel_workers_per_gather": "0"}
 # A ranked search scores the newest this many runs that match (after every other filter).
-RANKED_CANDIDATES = 2000
+RANKED_CANDIDATES = 500
 # The windows of start time a search reads in turn, newest first, each this many hours wide
 # from the newest time it may find (then one window for everything older). An index hands over
 # every search row of its window that matches before they can be ordered: a value most runs
 # have fills a page from the newest hour instead of from every matching row of the store, and a
 # rare one costs one probe of each day's index, as a single query over every day would.
-WINDOW_HOURS = (1, 4, 16, 64)
+WINDOW_HOURS = (1, 4, 16, 64, 256)
 _NS_PER_HOUR = 3_600 * 10**9
 
 

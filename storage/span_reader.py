@@ -40,6 +40,9 @@ _SELECT_DERIVED_TRACE = (
 """
 )
 
+# The same, within start times read from that entry beforehand (pruned when planned).
+_SELECT_TRACE_WITHIN = _SELECT_TRACE + " AND s.start_ns BETWEEN %s AND %s"
+
 # Blocks of one span (the REST API's spans are blocks of their own).
 _SELECT_SINGLE_SPAN_BLOCKS = (
     _BLOCK_COLUMNS
@@ -95,12 +98,20 @@ class PostgresSpanReader:
         return stored_spans(await self._rows(_SELECT_TRACE, (trace_id, project_id)))
 
     async def derived_trace_spans(
-        self, project_id: int, trace_id: bytes, span_ids: Sequence[bytes] | None = None
+        self,
+        project_id: int,
+        trace_id: bytes,
+        span_ids: Sequence[bytes] | None = None,
+        within: tuple[int, int] | None = None,
     ) -> list[StoredSpan]:
         """The spans of a derived trace (all, or those of ``span_ids``), found through the
-        trace's registry entry; none when the trace was never derived."""
+        trace's registry entry, or within the start times ``within`` read from it by the
+        caller; none when the trace was never derived."""
         t, p = trace_id, project_id
-        rows = await self._rows(_SELECT_DERIVED_TRACE, (t, p, t, p, t, p))
+        if within is not None:
+            rows = await self._rows(_SELECT_TRACE_WITHIN, (t, p, *within))
+        else:
+            rows = await self._rows(_SELECT_DERIVED_TRACE, (t, p, t, p, t, p))
         return stored_spans(rows, None if span_ids is None else set(span_ids))
 
     @staticmethod
