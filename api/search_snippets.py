@@ -27,7 +27,6 @@ AFTER_CHARS = 140
 _CJK = f"[{CJK_CHARACTERS}]"
 _LETTER = f"(?:(?!{_CJK})[^\\W_])"  # a letter or digit, not CJK
 _PIECES = re.compile(f"{_CJK}+|{_LETTER}+")
-_WORD_START = f"(?:(?<![^\\W_])|(?<={_CJK}))"
 
 
 def _is_cjk(piece: str) -> bool:
@@ -42,8 +41,13 @@ def _pattern(pieces: Sequence[str]) -> re.Pattern[str]:
             parts.append("[\\W_]+" if apart else "[\\W_]*")
         if _is_cjk(piece):
             parts.append(re.escape(piece))
+        elif i == 0:
+            # The literal first, then the check that it starts a word: a pattern that begins
+            # with a literal is searched for by it, not tried at every position.
+            literal = re.escape(piece)
+            parts.append(f"{literal}(?:(?<![^\\W_]{literal})|(?<={_CJK}{literal}))")
         else:
-            parts.append((_WORD_START if i == 0 else "") + re.escape(piece))
+            parts.append(re.escape(piece))
     if not _is_cjk(pieces[-1]):
         parts.append(f"{_LETTER}*")
     return re.compile("".join(parts))

@@ -168,6 +168,8 @@ def test_snippets_find_words_as_the_database_does() -> None:
         return [f["text"] for f in fragments if f["match"]]
 
     assert marked("the Weather today", "weath") == ["Weather"]
+    assert marked("Weather first", "weath") == ["Weather"]
+    assert marked("xweather, weather", "weather") == ["weather"]
     assert marked("the redeployment", "deploy") == []
     assert marked("call get_weather now", "weather") == ["weather"]
     assert marked("mail User@Example.com.", "user@example.com") == ["User@Example.com"]
