@@ -139,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--compaction",
         choices=["on", "off"],
         default=os.environ.get("AGENTGUIDE_COMPACTION") or "on",
-        help="rebuild the indexes of each day's partitions in bulk once the day is over, "
-        "in the background (env AGENTGUIDE_COMPACTION; default on)",
+        help="rebuild the B-tree indexes of each day's partitions once the day is over, "
+        "and vacuum them, in the background (env AGENTGUIDE_COMPACTION; default on)",
     )
     _add_compact_after_flag(serve)
     serve.add_argument(
@@ -238,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="compact the sealed day partitions now",
         description="One compaction pass now, as the server runs every 10 minutes: each day "
         "partition whose day ended at least --compact-after ago and that was not compacted "
-        "since (or was written to since by more than a tenth of its rows) gets its indexes "
-        "rebuilt (REINDEX TABLE CONCURRENTLY: reads and writes go on) and is vacuumed. "
+        "since (or was written to since by more than a tenth of its rows) gets its B-tree "
+        "indexes rebuilt (REINDEX INDEX CONCURRENTLY: reads and writes go on) and is vacuumed. "
         "Prints each partition's bytes before and after. Pending schema migrations are "
         "applied first.",
     )

@@ -7,7 +7,7 @@ of 20,000 sessions and of 2,000 users) through the store's writer exactly as ing
 partition keeper does) and derives them with the derivers' engine in ``--derive-workers``
 processes (default 2, one shard each) into a fresh database; prints the bytes stored per span
 (tables and indexes, against the OTLP bytes of the requests); runs the compaction pass
-(``storage/compaction.py``: the indexes of each past day's partitions rebuilt in bulk, then
+(``storage/compaction.py``: the B-tree indexes of each past day's partitions rebuilt, then
 VACUUM) and prints the bytes per span again: the load writes 30 days at once, so this is the
 pass the server runs as each day ends (``--skip-compaction`` leaves it out); times each
 endpoint over HTTP right after that, then again after VACUUM ANALYZE. Search cases

@@ -1,28 +1,37 @@
-"""Compaction of sealed day partitions: their indexes rebuilt in bulk once their day is over.
+"""Compaction of sealed day partitions: their B-tree indexes rebuilt once their day is over.
 
-The derivers write a day's runs, steps and search rows one by one, and a B-tree whose leading
-key is random (``trace_id``) or a GIN index filled through its pending list ends up much larger
-than the same index built in one go: the words index of ``run_search`` took 5.2 kB a run built
-row by row against 2.1 kB built in bulk (docs/search.md). A day partition takes few writes
-once its day is over, so it is worth rebuilding once: ``REINDEX TABLE CONCURRENTLY`` (reads
-and writes go on; it waits for the transactions using the table, never blocks them) then
-``VACUUM (ANALYZE)``.
+The derivers write a day's runs, steps and search rows one by one, and a B-tree whose keys
+arrive in random order (``trace_id`` first) or are inserted into the middle (``start_ns DESC``)
+splits its pages in half and ends up about a fifth larger than built in one go, which fills
+its pages to 90%: at 200,000 spans of ``bench/bench_query.py``, the B-trees of ``runs`` took
+89 bytes a span and 74 rebuilt, those of ``steps`` 129 and 101. A day partition takes few
+writes once its day is over, so each of its B-trees is rebuilt once with ``REINDEX INDEX
+CONCURRENTLY`` (reads and writes go on; it waits for the transactions using the table, never
+blocks them), then the partition gets ``VACUUM (ANALYZE)``.
+
+GIN indexes (``run_search``'s words and attributes) are not rebuilt: a GIN build inserts its
+keys in order and splits its entry pages in half, so it came out larger than the same index
+filled row by row (the words index 278 -> 337 bytes a span at 200,000 spans; on 18,181 runs
+in one table, 21.8 MB row by row against 25.5 MB built, the attributes 12.2 against 15.4 MB).
+The VACUUM merges their pending lists. Nor is the TOAST table's index: its keys arrive in
+order, so it is as dense as built, and rebuilding it would read the whole TOAST table, most of
+a partition's bytes.
 
 A partition is compacted when its day ended at least ``compact_after_ns`` ago, its table has
 pages, and it was never compacted, or the rows written to it since (inserted, updated and
 deleted, by ``pg_stat_user_tables``) are more than ``REWRITE_FRACTION`` of the rows it had
 then: a backfill or late spans of that day. ``partition_compactions`` (migration 0015)
-records each compaction. The largest indexes go first: the rebuild is all indexes and its
-gain grows with them, so a pass cut short (a restart, an outage) has reclaimed the most it
-could; in steady state a pass finds one day's four partitions and the order does not matter.
-Days retention is about to drop are left alone (``drop_horizon_ns``): the rebuild would be
-thrown away, and retention's DETACH would wait for it.
+records each compaction. The largest B-trees go first: the gain grows with them, so a pass cut
+short (a restart, an outage) has reclaimed the most it could; in steady state a pass finds one
+day's four partitions and the order does not matter. Days retention is about to drop are left
+alone (``drop_horizon_ns``): the rebuild would be thrown away, and retention's DETACH would
+wait for it.
 
 One process at a time (a session advisory lock). The connection must be in autocommit mode:
 neither statement runs in a transaction. A partition dropped meanwhile (retention) is
 skipped. A REINDEX CONCURRENTLY that failed or was cancelled leaves an invalid index named
-``*_ccnew*`` (or ``*_ccold*``) behind, which REINDEX would skip for ever: a pass drops those
-first.
+``*_ccnew*`` (or ``*_ccold*``) behind, which REINDEX TABLE would skip for ever: a pass drops
+those first.
 """
 
 from __future__ import annotations
@@ -46,9 +55,15 @@ COMPACT_AFTER_S = 3_600.0  # a day partition is compacted this long after its da
 REWRITE_FRACTION = 0.1  # compacted again once written this much (of its rows then) since
 _COMPACTION_LOCK = 0x6167_636F_6D70  # "agcomp": one compacting process at a time
 
+REBUILT_INDEX_METHODS = ("btree",)  # see above: GIN indexes come out larger rebuilt
+
 _PARTITIONS = """
 SELECT child.oid, child.relname, pg_total_relation_size(child.oid),
-       pg_indexes_size(child.oid), pg_relation_size(child.oid),
+       (SELECT coalesce(sum(pg_relation_size(pg_index.indexrelid)), 0)
+        FROM pg_index JOIN pg_class index ON index.oid = pg_index.indexrelid
+        JOIN pg_am ON pg_am.oid = index.relam
+        WHERE pg_index.indrelid = child.oid AND pg_am.amname = ANY(%(methods)s)),
+       pg_relation_size(child.oid),
        coalesce(stats.n_tup_ins + stats.n_tup_upd + stats.n_tup_del, 0),
        done.relid, done.rows_then, done.writes_then
 FROM pg_inherits
@@ -57,7 +72,17 @@ JOIN pg_class child ON child.oid = pg_inherits.inhrelid
 JOIN pg_namespace ns ON ns.oid = parent.relnamespace
 LEFT JOIN pg_stat_user_tables stats ON stats.relid = child.oid
 LEFT JOIN partition_compactions done ON done.name = child.relname
-WHERE ns.nspname = current_schema() AND parent.relname = ANY(%s)
+WHERE ns.nspname = current_schema() AND parent.relname = ANY(%(tables)s)
+"""
+
+_REBUILT_INDEXES = """
+SELECT index_ns.nspname, index.relname
+FROM pg_index
+JOIN pg_class index ON index.oid = pg_index.indexrelid
+JOIN pg_namespace index_ns ON index_ns.oid = index.relnamespace
+JOIN pg_am ON pg_am.oid = index.relam
+WHERE pg_index.indrelid = %s AND pg_index.indisvalid AND pg_am.amname = ANY(%s)
+ORDER BY 2
 """
 
 # Invalid indexes left by a REINDEX CONCURRENTLY that did not finish, on the partitions or on
@@ -104,7 +129,7 @@ class DuePartition:
     table: str
     day: int
     total_bytes: int  # table, TOAST and indexes
-    index_bytes: int
+    rebuilt_bytes: int  # of the indexes to rebuild
     again: bool  # compacted before, and written to since
 
 
@@ -113,7 +138,7 @@ class CompactedPartition:
     name: str
     bytes_before: int  # table, TOAST and indexes
     bytes_after: int
-    index_bytes_before: int
+    index_bytes_before: int  # every index of the table
     index_bytes_after: int
     seconds: float
 
@@ -151,14 +176,17 @@ async def due_partitions(
     drop_horizon_ns: int | None = None,
     rewrite_fraction: float = REWRITE_FRACTION,
 ) -> list[DuePartition]:
-    """The day partitions to compact now, largest indexes first: those of days that ended at
+    """The day partitions to compact now, largest B-trees first: those of days that ended at
     least ``compact_after_ns`` before ``now_ns`` (and, given ``drop_horizon_ns``, after it)
     that hold pages and were never compacted, or were written to more than
     ``rewrite_fraction`` of their rows since."""
-    cursor = await conn.execute(_PARTITIONS, (list(partitions.PARTITIONED_TABLES),))
+    cursor = await conn.execute(
+        _PARTITIONS,
+        {"tables": list(partitions.PARTITIONED_TABLES), "methods": list(REBUILT_INDEX_METHODS)},
+    )
     due: list[DuePartition] = []
     for row in await cursor.fetchall():
-        oid, name, total, index, heap, writes, relid, rows_then, writes_then = row
+        oid, name, total, rebuilt, heap, writes, relid, rows_then, writes_then = row
         parsed = partitions.table_and_day(name)
         if parsed is None or total is None or not heap:
             continue  # the default partition; one dropped meanwhile; one without rows
@@ -171,8 +199,8 @@ async def due_partitions(
         again = relid == oid
         if again and _written_since(writes, writes_then) <= rewrite_fraction * rows_then:
             continue
-        due.append(DuePartition(oid, name, table, day, total, index, again))
-    due.sort(key=lambda partition: (-partition.index_bytes, partition.day, partition.name))
+        due.append(DuePartition(oid, name, table, day, total, int(rebuilt), again))
+    due.sort(key=lambda partition: (-partition.rebuilt_bytes, partition.day, partition.name))
     return due
 
 
@@ -206,16 +234,20 @@ async def _sizes(conn: psycopg.AsyncConnection[Any], oid: int) -> tuple[int, int
 async def compact_partition(
     conn: psycopg.AsyncConnection[Any], partition: DuePartition
 ) -> CompactedPartition | None:
-    """REINDEX TABLE CONCURRENTLY, then VACUUM (ANALYZE), one partition, and record it; None
-    when the partition is gone (dropped since it was found)."""
+    """REINDEX INDEX CONCURRENTLY each B-tree of one partition, then VACUUM (ANALYZE) it, and
+    record it; None when the partition is gone (dropped since it was found)."""
     started = time.perf_counter()
     before = await _sizes(conn, partition.oid)
     if before is None:
         return None
-    table = sql.Identifier(partition.name)
+    cursor = await conn.execute(_REBUILT_INDEXES, (partition.oid, list(REBUILT_INDEX_METHODS)))
+    indexes = await cursor.fetchall()
     try:
-        await conn.execute(sql.SQL("REINDEX TABLE CONCURRENTLY {}").format(table))
-        await conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(table))
+        for schema, index in indexes:
+            await conn.execute(
+                sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier(schema, index))
+            )
+        await conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(partition.name)))
     except errors.UndefinedTable:
         return None
     after = await _sizes(conn, partition.oid)

@@ -1,6 +1,6 @@
 -- depends: 0014_hist_merge
--- The day partitions compacted (storage/compaction.py): their indexes rebuilt in bulk by
--- REINDEX TABLE CONCURRENTLY, then VACUUM (ANALYZE), once their day is over. A partition is
+-- The day partitions compacted (storage/compaction.py): their B-tree indexes rebuilt by
+-- REINDEX INDEX CONCURRENTLY, then VACUUM (ANALYZE), once their day is over. A partition is
 -- compacted again when the rows written to it since (writes_then against pg_stat_user_tables)
 -- pass a tenth of rows_then. A row whose partition no longer exists is deleted by the next
 -- pass; relid tells a partition dropped and made again under the same name from the one
