@@ -129,21 +129,23 @@ def _partition(table: str, back: int) -> str:
     return partition_name(table, day_of(time.time_ns()) - back)
 
 
-def _indexes(database_url: str) -> dict[str, tuple[str, str, int, int]]:
-    """Each index of every day partition: its partition, access method, file node and size."""
+Index = tuple[str, str, int, int, list[str] | None]
+
+
+def _indexes(database_url: str) -> dict[str, Index]:
+    """Each index of every day partition: its partition, access method, file node, size and
+    storage options."""
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             "SELECT i.relname, t.relname, am.amname, pg_relation_filenode(i.oid),"
-            " pg_relation_size(i.oid)"
+            " pg_relation_size(i.oid), i.reloptions"
             " FROM pg_inherits JOIN pg_class p ON p.oid = pg_inherits.inhparent"
             " JOIN pg_class t ON t.oid = pg_inherits.inhrelid"
             " JOIN pg_index x ON x.indrelid = t.oid JOIN pg_class i ON i.oid = x.indexrelid"
             " JOIN pg_am am ON am.oid = i.relam WHERE p.relname = ANY(%s)",
             (list(PARTITIONED_TABLES),),
         ).fetchall()
-    return {
-        index: (table, method, int(node), int(size)) for index, table, method, node, size in rows
-    }
+    return {row[0]: (row[1], row[2], int(row[3]), int(row[4]), row[5]) for row in rows}
 
 
 _QUERIES = (
@@ -190,15 +192,17 @@ def test_past_days_are_compacted_and_today_is_not(postgres: PostgresServer) -> N
     assert not (done.vanished or done.failed or done.leftovers_dropped or done.locked_out)
     after = _indexes(database_url)
     assert set(after) == set(before)
-    methods = {method for _, method, _, _ in before.values()}
+    methods = {method for _, method, _, _, _ in before.values()}
     assert methods == {"btree", "gin"}
-    for index, (table, method, node, size) in before.items():
+    for index, (table, method, node, size, options) in before.items():
         if table in _past_partitions() and method == "btree":
             assert after[index][2] != node, f"{index} was rebuilt"
             assert after[index][3] <= size, f"{index} is not larger"
+            assert after[index][4] == ["fillfactor=100"], f"{index} fills its pages"
         else:
             # GIN indexes are not rebuilt (the VACUUM merges their pending lists into them)
             assert after[index][2] == node, f"{index} of {table} was left alone"
+            assert after[index][4] == options
     assert _answers(database_url) == answers
     with psycopg.connect(database_url) as conn:
         recorded = conn.execute("SELECT name, rows_then FROM partition_compactions").fetchall()
