@@ -2,16 +2,14 @@
 
 The derivers write a day's runs, steps and search rows one by one, and a B-tree whose keys
 arrive in random order (``trace_id`` first) or are inserted into the middle (``start_ns DESC``)
-splits its pages in half and ends up about a fifth larger than built in one go, which fills
-its pages to 90%: at 200,000 spans of ``bench/bench_query.py``, the B-trees of ``runs`` took
-89 bytes a span and 74 rebuilt, those of ``steps`` 129 and 101. A day partition takes few
-writes once its day is over, so each of its B-trees is rebuilt once with ``REINDEX INDEX
-CONCURRENTLY`` (reads and writes go on; it waits for the transactions using the table, never
-blocks them), then the partition gets ``VACUUM (ANALYZE)``. The rebuilt B-trees fill their
-pages whole (fillfactor 100 instead of 90, set on the partition's index alone): a sealed day
-takes few inserts between them, and it made them another 6 to 9% smaller (runs 70 -> 66 bytes a
-span, steps 98 -> 90). A late write into a full page splits it; writes of a tenth of the rows
-make the partition due again.
+splits its pages in half and ends up 20 to 30% larger than built in one go, which fills its
+pages to 90%. A day partition takes few writes once its day is over, so each of its
+B-trees is rebuilt once with ``REINDEX INDEX CONCURRENTLY`` (reads and writes go on; it waits
+for the transactions using the table, never blocks them), filling its pages whole (fillfactor
+100, set on the partition's index alone: a late write into a full page splits it, and writes
+of a tenth of the rows make the partition due again), then the partition gets ``VACUUM
+(ANALYZE)``. At 200,000 spans of ``bench/bench_query.py`` the B-trees of ``runs`` took 88 bytes
+a span and 69 rebuilt (74 at fillfactor 90), those of ``steps`` 130 and 93 (101).
 
 GIN indexes (``run_search``'s words and attributes) are not rebuilt: a GIN build inserts its
 keys in order and splits its entry pages in half, so it came out larger than the same index
@@ -34,8 +32,8 @@ wait for it.
 One process at a time (a session advisory lock). The connection must be in autocommit mode:
 neither statement runs in a transaction. A partition dropped meanwhile (retention) is
 skipped. A REINDEX CONCURRENTLY that failed or was cancelled leaves an invalid index named
-``*_ccnew*`` (or ``*_ccold*``) behind, which REINDEX TABLE would skip for ever: a pass drops
-those first.
+``*_ccnew*`` (or ``*_ccold*``) behind, which nothing else drops (it takes space, and writes may
+still update it): a pass drops those first.
 """
 
 from __future__ import annotations
