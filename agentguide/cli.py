@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agentguide.config import (
+    DEFAULT_COMPACT_AFTER_S,
+    DEFAULT_COMPACTION_INTERVAL_S,
     DEFAULT_RATE_LIMITS,
     DEFAULT_RETENTION_INTERVAL_S,
     ConfigError,
@@ -134,6 +136,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between retention passes (env AGENTGUIDE_RETENTION_INTERVAL_S; default 600)",
     )
     serve.add_argument(
+        "--compaction",
+        choices=["on", "off"],
+        default=os.environ.get("AGENTGUIDE_COMPACTION") or "on",
+        help="rebuild the B-tree indexes of each day's partitions once the day is over, "
+        "and vacuum them, in the background (env AGENTGUIDE_COMPACTION; default on)",
+    )
+    _add_compact_after_flag(serve)
+    serve.add_argument(
+        "--compaction-interval",
+        type=float,
+        default=env_float("AGENTGUIDE_COMPACTION_INTERVAL_S", DEFAULT_COMPACTION_INTERVAL_S),
+        metavar="SECONDS",
+        help="seconds between compaction passes, the first one this long after start "
+        "(env AGENTGUIDE_COMPACTION_INTERVAL_S; default 600)",
+    )
+    serve.add_argument(
         "--db-pool-size",
         type=int,
         default=env_int("AGENTGUIDE_DB_POOL_SIZE", ServeSettings.db_pool_size),
@@ -215,6 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     configure_rederive_parser(rederive, _add_database_flags)
 
+    compact = commands.add_parser(
+        "compact",
+        help="compact the sealed day partitions now",
+        description="One compaction pass now, as the server runs every 10 minutes: each day "
+        "partition whose day ended at least --compact-after ago and that was not compacted "
+        "since (or was written to since by more than a tenth of its rows) gets its B-tree "
+        "indexes rebuilt (REINDEX INDEX CONCURRENTLY: reads and writes go on) and is vacuumed. "
+        "Prints each partition's bytes before and after. Pending schema migrations are "
+        "applied first.",
+    )
+    _add_compact_after_flag(compact)
+    _add_database_flags(compact)
+
     from agentguide.alerts_cli import configure_parser as configure_alerts_parser
 
     alerts = commands.add_parser(
@@ -225,6 +256,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     configure_alerts_parser(alerts, _add_database_flags)
     return parser
+
+
+def _add_compact_after_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compact-after",
+        type=float,
+        default=env_float("AGENTGUIDE_COMPACT_AFTER_S", DEFAULT_COMPACT_AFTER_S),
+        metavar="SECONDS",
+        help="compact a day's partitions this long after the day ended (UTC), when late "
+        "writes have mostly stopped (env AGENTGUIDE_COMPACT_AFTER_S; default 3600)",
+    )
 
 
 def _add_security_flags(parser: argparse.ArgumentParser) -> None:
@@ -292,6 +334,12 @@ def _serve(args: argparse.Namespace) -> int:
             raise ConfigError("--max-concurrent-exports and --max-inflight-bytes must be 1 or more")
         if args.admission_wait is None or args.admission_wait < 0:
             raise ConfigError("--admission-wait must be 0 or more seconds")
+        if args.compaction not in ("on", "off"):
+            raise ConfigError("--compaction / AGENTGUIDE_COMPACTION must be 'on' or 'off'")
+        if args.compact_after is None or args.compact_after < 0:
+            raise ConfigError("--compact-after must be 0 or more seconds")
+        if args.compaction_interval is None or args.compaction_interval <= 0:
+            raise ConfigError("--compaction-interval must be more than 0 seconds")
     except ConfigError as exc:
         print(f"agentguide serve: {exc}", file=sys.stderr)
         return 2
@@ -313,6 +361,9 @@ def _serve(args: argparse.Namespace) -> int:
         rate_limits=_rate_limits(args),
         retention_days=args.retention_days,
         retention_interval_s=args.retention_interval,
+        compaction=args.compaction == "on",
+        compact_after_s=args.compact_after,
+        compaction_interval_s=args.compaction_interval,
         derive_workers=args.derive_workers,
     )
     asyncio.run(serve(settings))
@@ -380,13 +431,22 @@ def _alerts(args: argparse.Namespace) -> int:
     return _with_migrated_database(args, run)
 
 
+def _compact(args: argparse.Namespace) -> int:
+    from agentguide.compact_cli import compact
+
+    if args.compact_after is None or args.compact_after < 0:
+        print("agentguide compact: --compact-after must be 0 or more seconds", file=sys.stderr)
+        return 2
+    return _with_migrated_database(args, compact)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from agentguide.simulation import run_from_args
 
     return run_from_args(args)
 
 
-_QUIET_COMMANDS = frozenset({"keys", "derive", "rederive", "prices", "alerts"})
+_QUIET_COMMANDS = frozenset({"keys", "derive", "rederive", "prices", "alerts", "compact"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -404,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "derive": _derive,
         "rederive": _rederive,
         "alerts": _alerts,
+        "compact": _compact,
     }
     return handlers[args.command](args)
 

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentguide.compaction_job import DEFAULT_COMPACT_AFTER_S, DEFAULT_COMPACTION_INTERVAL_S
 from receiver.auth import AuthMode
 from receiver.limits import (
     DEFAULT_ADMISSION_WAIT_S,
@@ -116,4 +117,7 @@ class ServeSettings:
     rate_limits: RateLimits = field(default_factory=lambda: DEFAULT_RATE_LIMITS)
     retention_days: float | None = None
     retention_interval_s: float = DEFAULT_RETENTION_INTERVAL_S
+    compaction: bool = True
+    compact_after_s: float = DEFAULT_COMPACT_AFTER_S
+    compaction_interval_s: float = DEFAULT_COMPACTION_INTERVAL_S
     derive_workers: int = field(default_factory=lambda: default_derive_workers())

@@ -1,6 +1,7 @@
 """Derive workers: processes of their own that map stored spans into runs and steps; the
-first also keeps the day partitions, runs retention when it is on, and the triage jobs
-(alerts, the embedding worker: ``agentguide.triage_jobs``).
+first also keeps the day partitions, compacts the sealed ones (``agentguide.compaction_job``),
+runs retention when it is on, and the triage jobs (alerts, the embedding worker:
+``agentguide.triage_jobs``).
 
 Started by ``agentguide serve`` (``--derive-workers N``), so that deriving and deleting never
 hold up the event loop that answers exports. Each reads wake-ups from a pipe (one byte per
@@ -25,6 +26,11 @@ from pathlib import Path
 
 from psycopg_pool import AsyncConnectionPool
 
+from agentguide.compaction_job import (
+    DEFAULT_COMPACT_AFTER_S,
+    DEFAULT_COMPACTION_INTERVAL_S,
+    CompactionJob,
+)
 from agentguide.logs import configure_logging
 from agentguide.memory import tune_allocator, tune_garbage_collector
 from agentguide.retention_job import RetentionJob
@@ -57,10 +63,17 @@ class WorkerOptions:
     metrics_dir: Path | None = None
     shard: int = 0
     shards: int = 1
+    compaction: bool = True
+    compact_after_s: float = DEFAULT_COMPACT_AFTER_S
+    compaction_interval_s: float = DEFAULT_COMPACTION_INTERVAL_S
 
     def arguments(self) -> list[str]:
         args = ["--log-level", self.log_level, "--log-format", self.log_format]
         args += ["--shard", str(self.shard), "--shards", str(self.shards)]
+        if self.shard == 0:
+            args += ["--compaction", "on" if self.compaction else "off"]
+            args += ["--compact-after", repr(self.compact_after_s)]
+            args += ["--compaction-interval", repr(self.compaction_interval_s)]
         if self.retention_days is not None and self.shard == 0:
             args += [
                 "--retention-days",
@@ -196,10 +209,13 @@ async def _run(
     retention_interval_s: float,
     shard: tuple[int, int],
     log: tuple[str, str] = ("info", "auto"),
+    compaction: tuple[float, float] | None = None,
 ) -> None:
+    """``compaction``: (seconds after a day's end, seconds between passes), None when off."""
     metrics = WorkerMetrics()
     keeper = shard[0] == 0
     # the keeper: partitions, alert evaluation and webhook delivery hold one connection each
+    # (compaction opens one of its own for each pass)
     pool_size = 2 + (1 if retention_days else 0) + (3 if keeper else 0)
     store = await Store.open(database_url, max_size=pool_size)
     extensions, similar = await triage_extensions(store.pool, keeper=keeper)
@@ -224,6 +240,17 @@ async def _run(
         if retention_days and keeper
         else None
     )
+    compaction_job = (
+        CompactionJob(
+            database_url,
+            compaction[0],
+            compaction[1],
+            retention_days=retention_days,
+            on_pass=metrics.compaction_pass,
+        )
+        if compaction is not None and keeper
+        else None
+    )
     loop = asyncio.get_running_loop()
     os.set_blocking(wake_fd, False)
 
@@ -245,6 +272,8 @@ async def _run(
     if keeper:
         background.append(loop.create_task(_maintain_partitions(store.pool)))
         background.append(loop.create_task(_report_queue(store, metrics)))
+        if compaction_job is not None:
+            background.append(loop.create_task(compaction_job.run()))
         background += start_triage_jobs(
             store.pool, database_url, similar=similar, log_level=log[0], log_format=log[1]
         )
@@ -252,7 +281,9 @@ async def _run(
         await deriver.run()
     finally:
         for task in background:
-            task.cancel()  # a retention batch cut short rolls back whole
+            # a retention batch cut short rolls back whole; a REINDEX CONCURRENTLY cut short
+            # leaves an invalid index, which the next compaction pass drops
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await store.close()
@@ -268,6 +299,9 @@ def main() -> int:
     parser.add_argument("--retention-interval", type=float, default=600.0)
     parser.add_argument("--shard", type=int, default=0)
     parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--compaction", choices=["on", "off"], default="off")
+    parser.add_argument("--compact-after", type=float, default=DEFAULT_COMPACT_AFTER_S)
+    parser.add_argument("--compaction-interval", type=float, default=DEFAULT_COMPACTION_INTERVAL_S)
     args = parser.parse_args()
     configure_logging(args.log_level, args.log_format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -282,6 +316,7 @@ def main() -> int:
             args.retention_interval,
             (args.shard, args.shards),
             (args.log_level, args.log_format),
+            (args.compact_after, args.compaction_interval) if args.compaction == "on" else None,
         )
     )
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from storage.compaction import CompactionPass
 from storage.derive_queue import QueueStatus
 from storage.deriver import BatchResult
 from storage.retention import RetentionPass
@@ -63,6 +64,16 @@ class WorkerMetrics:
             "Spans of days without a partition of their own deleted by retention",
             registry=r,
         )
+        self.compacted_partitions = Counter(
+            "agentguide_compaction_partitions",
+            "Day partitions compacted (indexes rebuilt, then vacuumed)",
+            registry=r,
+        )
+        self.compaction_reclaimed = Counter(
+            "agentguide_compaction_reclaimed_bytes",
+            "Bytes the compacted partitions shrank by (tables, TOAST and indexes)",
+            registry=r,
+        )
         self.spans_mapped = Counter(
             "agentguide_derive_spans_mapped", "Spans mapped by the derivers", registry=r
         )
@@ -110,3 +121,7 @@ class WorkerMetrics:
         self.retention_days.inc(done.days)
         self.retention_straddling.inc(done.straddling_traces)
         self.retention_default_rows.inc(done.default_rows)
+
+    def compaction_pass(self, done: CompactionPass) -> None:
+        self.compacted_partitions.inc(len(done.compacted))
+        self.compaction_reclaimed.inc(max(0, done.bytes_before - done.bytes_after))

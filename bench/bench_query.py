@@ -6,11 +6,15 @@ of 20,000 sessions and of 2,000 users) through the store's writer exactly as ing
 (``prepare_request`` + ``Store.write_spans``; the day partitions made first, as the server's
 partition keeper does) and derives them with the derivers' engine in ``--derive-workers``
 processes (default 2, one shard each) into a fresh database; prints the bytes stored per span
-(tables and indexes, against the OTLP bytes of the requests); times each endpoint over HTTP
-right after the load, then again after VACUUM ANALYZE. Search cases (docs/search.md): attribute
-filters (equality on a span and a resource attribute, a numeric comparison, existence with an
-agent) and text searches (a rarer word and two of one document drawn from the stored search
-documents, one within the last day, a word found in most runs, a rarer word with sort=start).
+(tables and indexes, against the OTLP bytes of the requests); runs the compaction pass
+(``storage/compaction.py``: the B-tree indexes of each past day's partitions rebuilt, then
+VACUUM) and prints the bytes per span again: the load writes 30 days at once, so this is the
+pass the server runs as each day ends (``--skip-compaction`` leaves it out); times each
+endpoint over HTTP right after that, then again after VACUUM ANALYZE. Search cases
+(docs/search.md): attribute filters (equality on a span and a resource attribute, a numeric
+comparison, existence with an agent) and text searches (a rarer word and two of one document
+drawn from the stored search documents, one within the last day, a word found in most runs, a
+rarer word with sort=start).
 
     python bench/bench_query.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
     python bench/bench_query.py --database-url ... --spans 100000      # a quick run
@@ -19,8 +23,8 @@ documents, one within the last day, a word found in most runs, a rarer word with
 
 The database (``--database-name``, default agentguide_bench) is dropped and re-created unless
 ``--reuse`` is given; it is kept afterwards so that later runs can reuse it (``--reuse`` first
-derives what a load cut short left dirty, prints the bytes stored per span, and measures as
-it finds the database, then after VACUUM ANALYZE).
+derives what a load cut short left dirty, prints the bytes stored per span, compacts what is
+due and prints them again, and measures as it finds the database, then after VACUUM ANALYZE).
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from agentguide.memory import tune_garbage_collector  # noqa: E402
 from mapping.pricing.catalogue import load_price_data  # noqa: E402
 from mapping.search_document import fold  # noqa: E402
 from receiver.ingest import prepare_request  # noqa: E402
+from storage.compaction import compact_database  # noqa: E402
 from storage.database import apply_migrations  # noqa: E402
 from storage.deriver import DeriveEngine, derive_all_pending  # noqa: E402
 from storage.partitions import day_of, ensure_partitions  # noqa: E402
@@ -378,6 +383,30 @@ def storage_sizes(database_url: str) -> dict[str, int]:
     return sizes
 
 
+def print_sizes(sizes: dict[str, int], spans: int) -> None:
+    for family, size in sizes.items():
+        print(f"  {family:<22} {size / max(1, spans):>7,.0f} bytes per span")
+
+
+def compact(database_url: str, spans: int, received: int | None) -> None:
+    """The compaction pass the server runs once each day is over, for every past day at once;
+    then the bytes stored per span again."""
+    started = time.perf_counter()
+    done = asyncio.run(compact_database(database_url))
+    elapsed = time.perf_counter() - started
+    print(
+        f"\ncompaction: {len(done.compacted)} day partitions in {elapsed:.1f} s, "
+        f"{done.bytes_before:,} -> {done.bytes_after:,} bytes"
+    )
+    sizes = storage_sizes(database_url)
+    against = f", {sizes['everything'] / received:.2f}x the OTLP received" if received else ""
+    print(
+        f"stored after compaction: {sizes['everything']:,} "
+        f"({sizes['everything'] / max(1, spans):,.0f} per span{against})"
+    )
+    print_sizes(sizes, spans)
+
+
 def recreate_database(admin_url: str, name: str) -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -626,6 +655,9 @@ def main() -> int:
     parser.add_argument(
         "--no-vacuum", action="store_true", help="measure the store as found only (with --reuse)"
     )
+    parser.add_argument(
+        "--skip-compaction", action="store_true", help="measure without the compaction pass"
+    )
     args = parser.parse_args()
 
     phases = [] if args.no_vacuum and args.reuse else ["after VACUUM ANALYZE"]
@@ -638,9 +670,11 @@ def main() -> int:
             spans = conn.execute("SELECT coalesce(sum(span_count), 0) FROM traces").fetchone()
         stored_spans = int(spans[0]) if spans else 0
         print(f"stored: {sizes['everything']:,} bytes for {stored_spans:,} spans")
-        for family, size in sizes.items():
-            print(f"  {family:<22} {size / max(1, stored_spans):>7,.0f} bytes per span")
-        phases.insert(0, "as found (before VACUUM ANALYZE)")
+        print_sizes(sizes, stored_spans)
+        if not args.skip_compaction:
+            compact(database_url, stored_spans, None)
+        found = "as found" if args.skip_compaction else "as found after the compaction pass"
+        phases.insert(0, f"{found} (before VACUUM ANALYZE)")
     else:
         database_url = recreate_database(args.database_url, args.database_name)
         apply_migrations(database_url)
@@ -654,9 +688,11 @@ def main() -> int:
             f"stored: {sizes['everything']:,} ({sizes['everything'] / args.spans:,.0f} per span, "
             f"{sizes['everything'] / received:.2f}x)"
         )
-        for family, size in sizes.items():
-            print(f"  {family:<22} {size / args.spans:>7,.0f} bytes per span")
-        phases.insert(0, "right after the load")
+        print_sizes(sizes, args.spans)
+        if not args.skip_compaction:
+            compact(database_url, args.spans, received)
+        after = "the load" if args.skip_compaction else "the load and compaction"
+        phases.insert(0, f"right after {after}")
 
     sample = draw_sample(database_url)
     print("stored: " + ", ".join(f"{n:,} {table}" for table, n in sample.counts.items()))

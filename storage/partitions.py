@@ -55,7 +55,8 @@ def partition_name(table: str, day: int) -> str:
     return f"{table}_d{date:%Y%m%d}"
 
 
-def _day_of_name(name: str) -> tuple[str, int] | None:
+def table_and_day(name: str) -> tuple[str, int] | None:
+    """The table and day of a day partition's name; None for another name."""
     match = _NAME.match(name)
     if match is None:
         return None
@@ -95,7 +96,7 @@ async def list_partitions(conn: psycopg.AsyncConnection[Any]) -> PartitionedDays
     cursor = await conn.execute(_LIST_PARTITIONS, (list(PARTITIONED_TABLES),))
     days: dict[str, set[int]] = {table: set() for table in PARTITIONED_TABLES}
     for parent, child in await cursor.fetchall():
-        parsed = _day_of_name(child)
+        parsed = table_and_day(child)
         if parsed is not None and parsed[0] == parent:
             days[parent].add(parsed[1])
     return PartitionedDays({table: frozenset(found) for table, found in days.items()})
