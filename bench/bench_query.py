@@ -664,6 +664,7 @@ def main() -> int:
     only = re.compile(args.cases) if args.cases else None
     if args.reuse:
         database_url = database_in(args.database_url, args.database_name)
+        apply_migrations(database_url)  # as the server does when it starts
         derive_pending(database_url, args.derive_workers)  # a load cut short
         sizes = storage_sizes(database_url)
         with psycopg.connect(database_url) as conn:
