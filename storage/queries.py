@@ -798,10 +798,18 @@ class Queries:
         where.add("s.project_id = %s", self.project_id)
         where.add("s.kind = 'llm'")
         where.window("s.run_start_ns", window)
+        # The parent shares the step's run start: bounding it by the window too makes the
+        # anti-join read the window's partitions, not every day's LLM steps.
+        parents = _Conditions()
+        parents.window("p.run_start_ns", window)
+        parent_window = sql.SQL(" AND ") + parents.sql() if parents.params else sql.SQL("")
         where.add(
-            "NOT EXISTS (SELECT 1 FROM steps p WHERE p.trace_id = s.trace_id"
-            " AND p.project_id = s.project_id AND p.span_id = s.parent_span_id"
-            " AND p.run_start_ns = s.run_start_ns AND p.kind = 'llm')"
+            sql.SQL(
+                "NOT EXISTS (SELECT 1 FROM steps p WHERE p.trace_id = s.trace_id"
+                " AND p.project_id = s.project_id AND p.span_id = s.parent_span_id"
+                " AND p.run_start_ns = s.run_start_ns AND p.kind = 'llm'{})"
+            ).format(parent_window),
+            *parents.params,
         )
         source = sql.SQL("steps s")
         if agent is not None:
