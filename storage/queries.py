@@ -602,6 +602,7 @@ class Queries:
                 " AND r.span_id = s.run_span_id AND r.start_ns = s.run_start_ns"
             )
             where.add("r.agent_name = %s", agent)
+            where.window("r.start_ns", window)  # the run's start is its steps' run start
         query = sql.SQL(
             "SELECT s.tool_name, count(*), count(*) FILTER (WHERE s.status = 'FAILED'),"
             " avg(s.duration_ms),"
@@ -818,6 +819,7 @@ class Queries:
                 " AND r.span_id = s.run_span_id AND r.start_ns = s.run_start_ns"
             )
             where.add("r.agent_name = %s", agent)
+            where.window("r.start_ns", window)  # the run's start is its steps' run start
         query = sql.SQL(
             "SELECT coalesce(s.model, ''), count(*),"
             " count(*) FILTER (WHERE s.cost IS NULL AND s.cost_source = 'unpriced'), sum(s.cost),"
