@@ -401,11 +401,14 @@ class Queries:
     ) -> SearchPage:
         """Runs matching ``filters`` whose search documents hold every one of ``filters.words``,
         most relevant first (``storage.search_queries``)."""
-        outer = _run_conditions(self.project_id, replace(filters, attributes=(), words=()))
+        plain = replace(filters, attributes=(), words=())
+        outer = _run_conditions(self.project_id, plain)
+        # Every search row has its run: without conditions on the runs, none need be read.
+        run_where = None if replace(plain, window=TimeWindow()) == RunFilters() else outer
         try:
             return await RunSearch(self.pool, self.project_id).search(
                 filters,
-                (outer.sql(), outer.params),
+                (run_where.sql(), run_where.params) if run_where is not None else None,
                 RUN_SELECT,
                 after=after,
                 limit=limit,

@@ -315,40 +315,46 @@ class RunSearch:
     async def search(
         self,
         filters: RunFilters,
-        run_where: tuple[sql.Composable, list[Any]],
+        run_where: tuple[sql.Composable, list[Any]] | None,
         run_columns: sql.Composable,
         *,
         after: RunKey | None,
         limit: int,
         offset: int = 0,
     ) -> SearchPage:
-        """Runs meeting ``run_where`` (conditions on ``r``, without the search conditions)
-        whose documents hold every word of ``filters.words``, best score first, among the
-        newest ``RANKED_CANDIDATES`` of them (read window by window, ``time_windows``)."""
+        """Runs meeting ``run_where`` (conditions on ``r``, without the search conditions;
+        None: no condition on the runs) whose documents hold every word of
+        ``filters.words``, best score first, among the newest ``RANKED_CANDIDATES`` of them
+        (read window by window, ``time_windows``)."""
         parts, params = _search_rows(self.project_id, filters)
         tsquery, tsquery_params = _tsquery(filters.words)
-        outer, outer_params = run_where
         candidates: list[tuple[float, int, bytes, bytes]] = []
         async with self.pool.connection() as conn, conn.transaction():
             for name, value in SEARCH_SETTINGS.items():
                 await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
             for window in time_windows(_newest_time(filters, None), filters.window.since_ns):
                 search_bounds, search_bound_params = _bounded("s", window)
-                run_bounds, run_bound_params = _bounded("r", window)
+                runs_exist: sql.Composable = sql.SQL("")
+                runs_params: list[Any] = []
+                if run_where is not None:
+                    run_bounds, run_bound_params = _bounded("r", window)
+                    runs_exist = sql.SQL(
+                        " WHERE EXISTS (SELECT 1 FROM runs r WHERE r.project_id = %s"
+                        " AND r.start_ns = k.start_ns AND r.trace_id = k.trace_id"
+                        " AND r.span_id = k.span_id AND {})"
+                    ).format(sql.SQL(" AND ").join([run_where[0], *run_bounds]))
+                    runs_params = [self.project_id, *run_where[1], *run_bound_params]
                 query = sql.SQL(
                     "SELECT ts_rank(k.words, {tsquery})::float8, k.start_ns, k.trace_id,"
                     " k.span_id FROM ("
                     " SELECT s.start_ns, s.trace_id, s.span_id, s.words FROM run_search s"
                     " WHERE {search}"
-                    " ORDER BY s.start_ns DESC, s.trace_id DESC, s.span_id DESC) k"
-                    " WHERE EXISTS (SELECT 1 FROM runs r WHERE r.project_id = %s"
-                    " AND r.start_ns = k.start_ns AND r.trace_id = k.trace_id"
-                    " AND r.span_id = k.span_id AND {outer})"
+                    " ORDER BY s.start_ns DESC, s.trace_id DESC, s.span_id DESC) k{runs_exist}"
                     " ORDER BY k.start_ns DESC, k.trace_id DESC, k.span_id DESC LIMIT %s"
                 ).format(
                     tsquery=tsquery,
                     search=sql.SQL(" AND ").join(parts + search_bounds),
-                    outer=sql.SQL(" AND ").join([outer, *run_bounds]),
+                    runs_exist=runs_exist,
                 )
                 cursor = await conn.execute(
                     query,
@@ -356,9 +362,7 @@ class RunSearch:
                         *tsquery_params,
                         *params,
                         *search_bound_params,
-                        self.project_id,
-                        *outer_params,
-                        *run_bound_params,
+                        *runs_params,
                         RANKED_CANDIDATES - len(candidates),
                     ],
                 )
