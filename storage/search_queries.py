@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import psycopg
@@ -73,6 +73,26 @@ def _newest_time(filters: RunFilters, after: tuple[int, bytes, bytes] | None) ->
     if after is not None:
         candidates.append(after[0] + 1)
     return min(candidates)
+
+
+T = TypeVar("T")
+Window = tuple[int | None, int | None]
+
+
+async def _newest_by_window(
+    filters: RunFilters,
+    after: tuple[int, bytes, bytes] | None,
+    wanted: int,
+    read: Callable[[Window, int], Awaitable[list[T]]],
+) -> list[T]:
+    """What ``read`` finds in each window of ``time_windows``, newest first, until ``wanted``
+    rows are found (``read`` is given the window and how many more are wanted)."""
+    found: list[T] = []
+    for window in time_windows(_newest_time(filters, after), filters.window.since_ns):
+        found += await read(window, wanted - len(found))
+        if len(found) >= wanted:
+            break
+    return found
 
 
 def _bounded(
@@ -188,10 +208,8 @@ async def runs_newest_first(
     if after is not None:
         parts.append(sql.SQL("(s.start_ns, s.trace_id, s.span_id) < (%s, %s, %s)"))
         params.extend(after)
-    wanted = offset + limit + 1
-    found: list[RunRow] = []
-    windows = time_windows(_newest_time(filters, after), filters.window.since_ns)
-    for window in windows:
+
+    async def read(window: Window, wanted: int) -> list[RunRow]:
         search_bounds, search_bound_params = _bounded("s", window)
         run_bounds, run_bound_params = _bounded("r", window)
         query = sql.SQL(
@@ -210,18 +228,11 @@ async def runs_newest_first(
         cursor = conn.cursor(row_factory=class_row(RunRow))
         await cursor.execute(
             query,
-            [
-                *params,
-                *search_bound_params,
-                project_id,
-                *runs.params,
-                *run_bound_params,
-                wanted - len(found),
-            ],
+            [*params, *search_bound_params, project_id, *runs.params, *run_bound_params, wanted],
         )
-        found += await cursor.fetchall()
-        if len(found) >= wanted:
-            break
+        return await cursor.fetchall()
+
+    found = await _newest_by_window(filters, after, offset + limit + 1, read)
     return found[offset:]
 
 
@@ -328,11 +339,11 @@ class RunSearch:
         (read window by window, ``time_windows``)."""
         parts, params = _search_rows(self.project_id, filters)
         tsquery, tsquery_params = _tsquery(filters.words)
-        candidates: list[tuple[float, int, bytes, bytes]] = []
         async with self.pool.connection() as conn, conn.transaction():
             for name, value in SEARCH_SETTINGS.items():
                 await conn.execute("SELECT set_config(%s, %s, true)", (name, value))
-            for window in time_windows(_newest_time(filters, None), filters.window.since_ns):
+
+            async def read(window: Window, wanted: int) -> list[tuple[float, int, bytes, bytes]]:
                 search_bounds, search_bound_params = _bounded("s", window)
                 runs_exist: sql.Composable = sql.SQL("")
                 runs_params: list[Any] = []
@@ -358,17 +369,11 @@ class RunSearch:
                 )
                 cursor = await conn.execute(
                     query,
-                    [
-                        *tsquery_params,
-                        *params,
-                        *search_bound_params,
-                        *runs_params,
-                        RANKED_CANDIDATES - len(candidates),
-                    ],
+                    [*tsquery_params, *params, *search_bound_params, *runs_params, wanted],
                 )
-                candidates += await cursor.fetchall()
-                if len(candidates) >= RANKED_CANDIDATES:
-                    break
+                return await cursor.fetchall()
+
+            candidates = await _newest_by_window(filters, None, RANKED_CANDIDATES, read)
             candidates.sort(reverse=True)
             if after is not None and after.cost_key is not None:
                 position = (
