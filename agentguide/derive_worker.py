@@ -32,13 +32,18 @@ from agentguide.compaction_job import (
     CompactionJob,
 )
 from agentguide.logs import configure_logging
-from agentguide.memory import tune_allocator, tune_garbage_collector
+from agentguide.memory import (
+    DERIVER_YOUNG_COLLECTION_THRESHOLD,
+    SurvivorFreezer,
+    tune_allocator,
+    tune_garbage_collector,
+)
 from agentguide.retention_job import RetentionJob
 from agentguide.triage_jobs import start_triage_jobs, triage_extensions
 from agentguide.worker_metrics import WORKER_METRICS_DIR_ENV, WorkerMetrics
 from mapping.pricing.catalogue import load_price_data
 from mapping.version import MAPPING_VERSION
-from storage.deriver import DeriveEngine, Deriver
+from storage.deriver import BatchResult, DeriveEngine, Deriver
 from storage.partitions import ensure_partitions_locked
 from storage.prices import PriceOverrideCache
 from storage.retention import Retention
@@ -227,9 +232,15 @@ async def _run(
         # The workers share one memory budget for cached facts, however many there are.
         cache=TraceCache(max_bytes=DEFAULT_CACHE_BYTES // max(1, shard[1])),
     )
-    deriver = Deriver(engine, on_batch=metrics.derived, on_pause=metrics.paused)
+    freezer = SurvivorFreezer()
+
+    def on_batch(result: BatchResult, seconds: float) -> None:
+        metrics.derived(result, seconds)
+        freezer.after_batch()
+
+    deriver = Deriver(engine, on_batch=on_batch, on_pause=metrics.paused)
     load_price_data()
-    tune_garbage_collector()
+    tune_garbage_collector(DERIVER_YOUNG_COLLECTION_THRESHOLD)
     retention = (
         RetentionJob(
             Retention(store.pool),

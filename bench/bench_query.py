@@ -60,13 +60,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status  # noqa: E402
 
-from agentguide.memory import tune_garbage_collector  # noqa: E402
+from agentguide.memory import (  # noqa: E402
+    DERIVER_YOUNG_COLLECTION_THRESHOLD,
+    SurvivorFreezer,
+    tune_garbage_collector,
+)
 from mapping.pricing.catalogue import load_price_data  # noqa: E402
 from mapping.search_document import fold  # noqa: E402
 from receiver.ingest import prepare_request  # noqa: E402
 from storage.compaction import compact_database  # noqa: E402
 from storage.database import apply_migrations  # noqa: E402
-from storage.deriver import DeriveEngine, derive_all_pending  # noqa: E402
+from storage.deriver import DeriveEngine  # noqa: E402
 from storage.partitions import day_of, ensure_partitions  # noqa: E402
 from storage.store import DEFAULT_PROJECT_ID, Store  # noqa: E402
 from tests.support import with_database  # noqa: E402
@@ -291,9 +295,15 @@ def derive_shard(database_url: str, shard: int, shards: int) -> int:
     async def derive() -> int:
         store = await Store.open(database_url, max_size=2)
         load_price_data()
-        tune_garbage_collector()  # as a derive worker does
+        tune_garbage_collector(DERIVER_YOUNG_COLLECTION_THRESHOLD)  # as a derive worker does
+        freezer = SurvivorFreezer()
+        engine = DeriveEngine(store.pool, shard=(shard, shards))
+        derived = 0
         try:
-            return await derive_all_pending(DeriveEngine(store.pool, shard=(shard, shards)))
+            while (result := await engine.derive_batch()) is not None:
+                derived += result.traces + result.quarantined
+                freezer.after_batch()
+            return derived
         finally:
             await store.close()
 

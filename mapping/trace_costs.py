@@ -96,6 +96,23 @@ def _counted(steps: list[Step]) -> set[str]:
     return counted
 
 
+def _with_children(
+    costs: TraceCosts, children: Mapping[str | None, list[str]], run_id: str, depth_left: int
+) -> CostRollup:
+    """The cost of a run and the runs below it, kept in ``costs.with_children``; a parent
+    cycle stops after as many levels as there are runs. (A function of its own, not a
+    closure: a recursive closure would make every derived trace a reference cycle.)"""
+    found = costs.with_children.get(run_id)
+    if found is not None:
+        return found
+    rollup = costs.runs.get(run_id, CostRollup())
+    if depth_left > 0:
+        for child in children.get(run_id, []):
+            rollup = rollup + _with_children(costs, children, child, depth_left - 1)
+    costs.with_children[run_id] = rollup
+    return rollup
+
+
 def price_trace(
     derived: DerivedTrace,
     facts_by_span: Mapping[str, SpanFacts],
@@ -139,18 +156,6 @@ def price_trace(
     children: dict[str | None, list[str]] = {}
     for run in derived.runs:
         children.setdefault(run.parent_run_id, []).append(run.id)
-
-    def total(run_id: str, depth: int = 0) -> CostRollup:
-        found = costs.with_children.get(run_id)
-        if found is not None:
-            return found
-        rollup = costs.runs.get(run_id, CostRollup())
-        if depth < len(derived.runs):
-            for child in children.get(run_id, []):
-                rollup = rollup + total(child, depth + 1)
-        costs.with_children[run_id] = rollup
-        return rollup
-
     for run in derived.runs:
-        total(run.id)
+        _with_children(costs, children, run.id, len(derived.runs))
     return costs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from mapping import derive_trace
 from mapping.derive import derived_agent_id
 from mapping.model import STEP_CATEGORIES, DerivedTrace, Run, SpanFacts, Step, make_id
+from mapping.trace_costs import price_trace
 from tests.mapping.otlp import scenario_dirs, scenario_facts
 
 SCENARIOS = scenario_dirs()
@@ -22,11 +24,15 @@ DETAIL_TOKEN_FIELDS = (
 )
 
 
-def _derived_by_trace(facts: list[SpanFacts]) -> dict[str, DerivedTrace]:
+def _facts_by_trace(facts: list[SpanFacts]) -> dict[str, list[SpanFacts]]:
     traces: dict[str, list[SpanFacts]] = {}
     for f in facts:
         traces.setdefault(f.trace_id, []).append(f)
-    return {trace_id: derive_trace(group) for trace_id, group in traces.items()}
+    return traces
+
+
+def _derived_by_trace(facts: list[SpanFacts]) -> dict[str, DerivedTrace]:
+    return {trace_id: derive_trace(group) for trace_id, group in _facts_by_trace(facts).items()}
 
 
 def _expected(scenario: Path) -> dict[str, Any]:
@@ -186,3 +192,23 @@ def test_scenario_agents_are_named_by_their_spans_not_their_service(scenario: Pa
         for run in trace.runs:
             assert run.agent_name not in services
             assert run.agent_id == derived_agent_id(run.agent_name)
+
+
+def test_deriving_and_pricing_leave_no_reference_cycles() -> None:
+    """A derived trace is freed by reference counting as soon as it is dropped: the derive
+    workers freeze what each batch leaves alive (agentguide.memory.SurvivorFreezer), so a
+    cycle would stay frozen until the next full pass."""
+    traces = _facts_by_trace([f for scenario in SCENARIOS for f in scenario_facts(scenario)])
+
+    def derive_and_price_all() -> None:
+        for trace_facts in traces.values():
+            price_trace(derive_trace(trace_facts), {f.span_id: f for f in trace_facts})
+
+    derive_and_price_all()  # loads the price catalogue and what is imported on first use
+    gc.collect()
+    gc.disable()
+    try:
+        derive_and_price_all()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
