@@ -95,6 +95,8 @@ def distinct_pairs(pairs: list[AttributePair]) -> tuple[AttributePair, ...]:
     """Pairs without repeats, in order, at most ``MAX_PAIRS``."""
     if len(pairs) <= 1:
         return tuple(pairs)
+    if len(pairs) <= MAX_PAIRS and len({key for key, _ in pairs}) == len(pairs):
+        return tuple(pairs)  # no key twice (the common case): no pair repeats
     seen: set[tuple[str, type, Scalar | None]] = set()
     kept: list[AttributePair] = []
     for key, value in pairs:
