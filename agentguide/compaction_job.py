@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 from storage.compaction import COMPACT_AFTER_S, CompactionPass, compact_database
 from storage.errors import StorageUnavailable
+from storage.partitions import NS_PER_DAY
 
 logger = logging.getLogger("agentguide.compaction")
 
-NS_PER_DAY = 86_400 * 10**9
 DEFAULT_COMPACT_AFTER_S = COMPACT_AFTER_S
 DEFAULT_COMPACTION_INTERVAL_S = 600.0
 

@@ -9,11 +9,10 @@ import time
 from collections.abc import Callable
 
 from storage.errors import StorageUnavailable
+from storage.partitions import NS_PER_DAY
 from storage.retention import Retention, RetentionPass
 
 logger = logging.getLogger("agentguide.retention")
-
-NS_PER_DAY = 86_400 * 10**9
 
 
 class RetentionJob:

@@ -590,6 +590,8 @@ def main() -> int:
                 print(f"peak RSS: {describe_rss(phase_server.process.pid)}")
             finally:
                 phase_server.stop()
+                # its tables' autovacuum would otherwise take the next phase's CPU
+                postgres.drop_database(fresh)
         if not phases & {"sustained", "overload", "onetrace"}:
             return 0
         database_url = postgres.create_database()

@@ -67,6 +67,13 @@ class PostgresServer:
         self._created.append(name)
         return with_database(self.admin_url, name)
 
+    def drop_database(self, url: str) -> None:
+        """Drop a database ``create_database`` made (and the autovacuum work it would bring)."""
+        name = conninfo_to_dict(url)["dbname"]
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._created.remove(name)
+
     def close(self) -> None:
         with (
             contextlib.suppress(psycopg.Error),
