@@ -3,12 +3,11 @@ after start (a restarted server derives its backlog first)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
+from agentguide.periodic_job import PeriodicJob
 from storage.compaction import COMPACT_AFTER_S, CompactionPass, compact_database
 from storage.errors import StorageUnavailable
 from storage.partitions import NS_PER_DAY
@@ -19,9 +18,10 @@ DEFAULT_COMPACT_AFTER_S = COMPACT_AFTER_S
 DEFAULT_COMPACTION_INTERVAL_S = 600.0
 
 
-class CompactionJob:
+class CompactionJob(PeriodicJob):
     """Compacts the day partitions whose day ended ``compact_after_s`` ago, every
-    ``interval_s`` seconds; with retention on, not the days it drops within a day."""
+    ``interval_s`` seconds (the first pass after one interval); with retention on, not the
+    days it drops within a day."""
 
     def __init__(
         self,
@@ -35,29 +35,18 @@ class CompactionJob:
     ) -> None:
         if compact_after_s < 0 or interval_s <= 0:
             raise ValueError("compact_after_s must be 0 or more and interval_s more than 0")
+        super().__init__(interval_s, first_pass_at_start=False)
         self.database_url = database_url
         self.compact_after_s = compact_after_s
-        self.interval_s = interval_s
         self.retention_days = retention_days
         self.on_pass = on_pass
         self._clock_ns = clock_ns
-        self._stopping = asyncio.Event()
 
     def drop_horizon_ns(self) -> int | None:
         """Days ending before this are dropped by retention within a day: not worth compacting."""
         if not self.retention_days:
             return None
         return self._clock_ns() - round((self.retention_days - 1) * NS_PER_DAY)
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
-            if not self._stopping.is_set():
-                await self.run_once()
 
     async def run_once(self) -> CompactionPass | None:
         started = time.perf_counter()

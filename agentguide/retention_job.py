@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
+from agentguide.periodic_job import PeriodicJob
 from storage.errors import StorageUnavailable
 from storage.partitions import NS_PER_DAY
 from storage.retention import Retention, RetentionPass
@@ -15,8 +14,9 @@ from storage.retention import Retention, RetentionPass
 logger = logging.getLogger("agentguide.retention")
 
 
-class RetentionJob:
-    """Deletes the traces that ended more than ``days`` ago, every ``interval_s`` seconds."""
+class RetentionJob(PeriodicJob):
+    """Deletes the traces that ended more than ``days`` ago, every ``interval_s`` seconds
+    (the first pass at start)."""
 
     def __init__(
         self,
@@ -29,24 +29,14 @@ class RetentionJob:
     ) -> None:
         if days <= 0:
             raise ValueError("retention days must be positive")
+        super().__init__(interval_s, first_pass_at_start=True)
         self.retention = retention
         self.days = days
-        self.interval_s = interval_s
         self.on_pass = on_pass
         self._clock_ns = clock_ns
-        self._stopping = asyncio.Event()
 
     def horizon_ns(self) -> int:
         return self._clock_ns() - round(self.days * NS_PER_DAY)
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            await self.run_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
 
     async def run_once(self) -> RetentionPass | None:
         started = time.perf_counter()
