@@ -25,7 +25,7 @@ class _Counting(PeriodicJob):
 @pytest.mark.parametrize("first_pass_at_start", [True, False])
 def test_passes_come_every_interval_and_stop_ends_the_loop(first_pass_at_start: bool) -> None:
     async def scenario() -> tuple[float, list[float]]:
-        job = _Counting(0.05, first_pass_at_start=first_pass_at_start, stop_after=3)
+        job = _Counting(0.5, first_pass_at_start=first_pass_at_start, stop_after=3)
         started = asyncio.get_running_loop().time()
         await asyncio.wait_for(job.run(), timeout=5)
         return started, job.passes
@@ -34,10 +34,10 @@ def test_passes_come_every_interval_and_stop_ends_the_loop(first_pass_at_start: 
     assert len(passes) == 3
     first_delay = passes[0] - started
     if first_pass_at_start:
-        assert first_delay < 0.04
+        assert first_delay < 0.25
     else:
-        assert first_delay >= 0.04
-    assert all(later - earlier >= 0.04 for earlier, later in itertools.pairwise(passes))
+        assert first_delay >= 0.45
+    assert all(later - earlier >= 0.45 for earlier, later in itertools.pairwise(passes))
 
 
 def test_a_job_stopped_before_it_runs_makes_no_pass() -> None:
