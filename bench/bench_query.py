@@ -36,6 +36,7 @@ import math
 import os
 import random
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,6 +55,7 @@ import psycopg
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench_ingest import postgres_cpu_seconds  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
     ExportTraceServiceRequest,
 )
@@ -310,15 +312,30 @@ def derive_shard(database_url: str, shard: int, shards: int) -> int:
     return asyncio.run(derive())
 
 
+def _per_span(seconds: float, spans: int | None) -> str:
+    return f" ({seconds / spans * 1e6:.0f} µs/span)" if spans else ""
+
+
 def derive_pending(database_url: str, workers: int, spans: int | None = None) -> None:
     """Derive every dirty trace in ``workers`` processes, one shard each; print the speed."""
     started = time.perf_counter()
+    postgres_before = postgres_cpu_seconds()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         shards = [pool.submit(derive_shard, database_url, i, workers) for i in range(workers)]
         traces = sum(shard.result() for shard in shards)
     elapsed = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    derive_cpu = (children.ru_utime + children.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
+    )
+    postgres_cpu = postgres_cpu_seconds() - postgres_before
     speed = f", {spans / elapsed:,.0f} spans/s" if spans else ""
     print(f"derived {traces:,} traces in {elapsed:.1f} s ({traces / elapsed:,.0f} traces/s{speed})")
+    print(
+        f"CPU while deriving: derive processes {derive_cpu:.1f} s{_per_span(derive_cpu, spans)}, "
+        f"PostgreSQL {postgres_cpu:.1f} s{_per_span(postgres_cpu, spans)}"
+    )
 
 
 async def load(database_url: str, spans: int, days: int, seed: int, workers: int) -> int:
