@@ -27,6 +27,7 @@ from typing import Any
 
 import grpc
 import httpx
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -393,18 +394,6 @@ def traces_requests(
     return requests
 
 
-def derived_trace_ids(database_url: str, since_ns: int) -> set[bytes]:
-    """Traces whose runs are derived and finished (what GET /v1/runs shows as done)."""
-    import psycopg
-
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT DISTINCT trace_id FROM runs WHERE start_ns >= %s AND end_ns IS NOT NULL",
-            (since_ns,),
-        ).fetchall()
-    return {bytes(row[0]) for row in rows}
-
-
 def finished_traces(conn: Any, trace_ids: list[bytes], since_ns: int) -> set[bytes]:
     """Which of these traces have their runs derived and finished."""
     rows = conn.execute(
@@ -447,8 +436,10 @@ def end_to_end_phase(server: RunningServer, traces: int, senders: int) -> None:
             for name in cpu_before
         )
     )
-    found = derived_trace_ids(server.database_url, since)
-    print(f"runs finished: {len({t for _, ids in requests for t in ids} & found):,} of {traces:,}")
+    sent = [t for _, ids in requests for t in ids]
+    with psycopg.connect(server.database_url) as conn:
+        found = finished_traces(conn, sent, since)
+    print(f"runs finished: {len(found):,} of {traces:,}")
 
 
 def paced_phase(server: RunningServer, spans_per_s: int, seconds: int, senders: int) -> None:
@@ -480,8 +471,6 @@ def paced_phase(server: RunningServer, spans_per_s: int, seconds: int, senders: 
     def poller() -> None:
         """Asks only for the traces of acknowledged requests not yet seen, on one connection:
         a poller that re-read every run 50 times a second would take the CPU it measures."""
-        import psycopg
-
         assert server.database_url is not None
         with psycopg.connect(server.database_url, autocommit=True) as conn:
             while True:

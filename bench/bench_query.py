@@ -72,7 +72,7 @@ from mapping.search_document import fold  # noqa: E402
 from receiver.ingest import prepare_request  # noqa: E402
 from storage.compaction import compact_database  # noqa: E402
 from storage.database import apply_migrations  # noqa: E402
-from storage.deriver import DeriveEngine  # noqa: E402
+from storage.deriver import DeriveEngine, derive_all_pending  # noqa: E402
 from storage.partitions import day_of, ensure_partitions  # noqa: E402
 from storage.store import DEFAULT_PROJECT_ID, Store  # noqa: E402
 from tests.support import with_database  # noqa: E402
@@ -298,14 +298,9 @@ def derive_shard(database_url: str, shard: int, shards: int) -> int:
         store = await Store.open(database_url, max_size=2)
         load_price_data()
         tune_garbage_collector(DERIVER_YOUNG_COLLECTION_THRESHOLD)  # as a derive worker does
-        freezer = SurvivorFreezer()
         engine = DeriveEngine(store.pool, shard=(shard, shards))
-        derived = 0
         try:
-            while (result := await engine.derive_batch()) is not None:
-                derived += result.traces + result.quarantined
-                freezer.after_batch()
-            return derived
+            return await derive_all_pending(engine, SurvivorFreezer().after_batch)
         finally:
             await store.close()
 

@@ -663,9 +663,14 @@ class Deriver:
             await self.engine.queue.requeue_due()
 
 
-async def derive_all_pending(engine: DeriveEngine) -> int:
-    """Derive until no trace is dirty (tests, benchmarks, one-shot tools); traces derived."""
+async def derive_all_pending(
+    engine: DeriveEngine, after_batch: Callable[[], None] | None = None
+) -> int:
+    """Derive until no trace is dirty (tests, benchmarks, one-shot tools); traces derived.
+    ``after_batch`` is called after each batch."""
     total = 0
     while (result := await engine.derive_batch()) is not None:
         total += result.traces + result.quarantined
+        if after_batch is not None:
+            after_batch()
     return total
