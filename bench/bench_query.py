@@ -74,6 +74,7 @@ from storage.compaction import compact_database  # noqa: E402
 from storage.database import apply_migrations  # noqa: E402
 from storage.deriver import DeriveEngine, derive_all_pending  # noqa: E402
 from storage.partitions import day_of, ensure_partitions  # noqa: E402
+from storage.search_index import decode_document  # noqa: E402
 from storage.store import DEFAULT_PROJECT_ID, Store  # noqa: E402
 from tests.support import with_database  # noqa: E402
 
@@ -488,12 +489,10 @@ def draw_sample(database_url: str) -> Sample:
                 ("steps", "SELECT count(*) FROM steps"),
             )
         }
-        words, pairs = _search_words(
-            [
-                fold(body)
-                for body in column("SELECT body FROM run_search ORDER BY random() LIMIT 500")
-            ]
-        )
+        documents = conn.execute(
+            "SELECT document, body, segments FROM run_search ORDER BY random() LIMIT 500"
+        ).fetchall()
+        words, pairs = _search_words([fold(decode_document(*row)[0]) for row in documents])
         return Sample(
             agents=column("SELECT DISTINCT agent_name FROM runs"),
             tools=column("SELECT DISTINCT tool_name FROM steps WHERE tool_name IS NOT NULL"),

@@ -7,6 +7,8 @@ the bytes that compressing them one by one takes (the keys and much of the text 
 one row holds them all. A block written by the layout before blocks is one span's protobuf,
 uncompressed; a serialized ``Span`` starts with field 1 (``trace_id``, tag byte 0x0A), never
 with the zstd magic number, so the two are told apart without a column.
+
+``compress`` and ``decompress`` are the same zstd for other stored bytes (search documents).
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ def encode_block(spans: Sequence[bytes]) -> tuple[bytes, int]:
     framed = b"".join(_LENGTH.pack(len(span)) + span for span in spans)
     digest = hashlib.blake2b(framed, digest_size=8).digest()
     return _compressor().compress(framed), int.from_bytes(digest, "big", signed=True)
+
+
+def compress(data: bytes) -> bytes:
+    """``data`` as one zstd frame."""
+    return _compressor().compress(data)
+
+
+def decompress(stored: bytes) -> bytes:
+    """The bytes of a zstd frame made by ``compress``."""
+    return _decompressor().decompress(stored)
 
 
 def decode_block(stored: bytes) -> list[bytes]:

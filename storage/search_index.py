@@ -4,7 +4,8 @@ A ``DerivedExtension``: for every trace a batch derives, it builds each run's se
 (``mapping.search_document``), compares its digest with the stored one and rewrites only the
 runs whose document changed, deleting those of runs that are gone. It writes in the
 derivation's transaction, so documents and runs commit together. ``words`` is the stripped
-'simple' tsvector of ``words_text(body)``, made by the server.
+'simple' tsvector of ``words_text(body)``, made by the server; ``document`` is the body and
+segments as one zstd frame (``encode_document``), read only to cut snippets (migration 0016).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import orjson
 import psycopg
 
 from mapping.search_document import WORDS_FORMAT, SearchDocument, run_documents, words_text
+from storage.codec import compress, decompress
 from storage.derived_extensions import TraceChange
 from storage.derived_rows import clean_text
 
@@ -30,33 +32,58 @@ WHERE x.project_id = %s AND x.trace_id = k.t AND x.span_id = k.s AND x.start_ns 
   AND x.start_ns BETWEEN %s AND %s
 """
 _INSERT = """
-INSERT INTO run_search (trace_id, project_id, span_id, start_ns, digest, attributes, body,
-                        words, segments)
-SELECT t, %s, s, st, d, a::jsonb, b, strip(to_tsvector('simple', w)), g::jsonb
+INSERT INTO run_search (trace_id, project_id, span_id, start_ns, digest, attributes, words,
+                        document)
+SELECT t, %s, s, st, d, a::jsonb, strip(to_tsvector('simple', w)), doc
 FROM unnest(%b::bytea[], %b::bytea[], %b::int8[], %b::bytea[], %b::text[], %b::text[],
-            %b::text[], %b::text[]) AS x(t, s, st, d, a, b, w, g)
+            %b::bytea[]) AS x(t, s, st, d, a, w, doc)
 ON CONFLICT (trace_id, project_id, span_id, start_ns) DO UPDATE SET
-    digest = EXCLUDED.digest, attributes = EXCLUDED.attributes, body = EXCLUDED.body,
-    words = EXCLUDED.words, segments = EXCLUDED.segments
+    digest = EXCLUDED.digest, attributes = EXCLUDED.attributes, words = EXCLUDED.words,
+    document = EXCLUDED.document, body = NULL, segments = NULL
 """
+# Part of every digest: raised when the stored form of a row changes, so that deriving a trace
+# again rewrites its rows in the new form. 2: the document as one zstd frame (migration 0016).
+STORED_FORMAT = 2
 
 Key = tuple[bytes, bytes, int]  # trace id, span id, start
+Segments = list[list[Any]]  # [offset, span id (hex), name, field] of each piece of the body
+
+
+def encode_document(body: str, segments: Segments) -> bytes:
+    """The stored form of a run's document: the JSON array [body, segments], zstd-compressed."""
+    return compress(orjson.dumps([body, segments]))
+
+
+def decode_document(
+    document: bytes | None, body: str | None, segments: Segments | None
+) -> tuple[str, Segments]:
+    """A stored row's document (body, segments): from ``document``, or from the columns a row
+    written before migration 0016 keeps them in."""
+    if document is not None:
+        decoded_body, decoded_segments = orjson.loads(decompress(document))
+        return decoded_body, decoded_segments
+    return body or "", segments or []
 
 
 class _Row:
-    __slots__ = ("attributes", "body", "digest", "key", "segments", "words")
+    __slots__ = ("attributes", "digest", "document", "key", "words")
 
     def __init__(self, trace_id: bytes, document: SearchDocument) -> None:
         self.key: Key = (trace_id, bytes.fromhex(document.span_id), document.start_ns)
         body = clean_text(document.body) or ""
-        self.body = body
         self.words = words_text(body)
         self.attributes = orjson.dumps(document.attributes).decode()
-        self.segments = orjson.dumps(
-            [[s.offset, s.span_id, clean_text(s.name), s.field] for s in document.segments]
-        ).decode()
+        segments = [[s.offset, s.span_id, clean_text(s.name), s.field] for s in document.segments]
+        self.document = encode_document(body, segments)
         self.digest = hashlib.blake2b(
-            "\x1f".join((str(WORDS_FORMAT), self.attributes, body, self.segments)).encode(),
+            b"\x1f".join(
+                (
+                    f"{WORDS_FORMAT}.{STORED_FORMAT}".encode(),
+                    self.attributes.encode(),
+                    body.encode(),
+                    orjson.dumps(segments),
+                )
+            ),
             digest_size=8,
         ).digest()
 
@@ -117,9 +144,8 @@ class SearchIndex:
                     [row.key[2] for row in fresh],
                     [row.digest for row in fresh],
                     [row.attributes for row in fresh],
-                    [row.body for row in fresh],
                     [row.words for row in fresh],
-                    [row.segments for row in fresh],
+                    [row.document for row in fresh],
                 ),
             )
 

@@ -32,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from mapping.search_document import words_text
 from storage.query_records import AttributeFilter, RunFilters, RunKey, RunRow
+from storage.search_index import decode_document
 
 _COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -275,7 +276,7 @@ def _tsquery(words: Sequence[str]) -> tuple[sql.Composable, list[Any]]:
 
 
 _SELECT_HITS = """
-SELECT encode(s.trace_id || s.span_id, 'hex'), s.body, s.segments FROM run_search s
+SELECT encode(s.trace_id || s.span_id, 'hex'), s.document, s.body, s.segments FROM run_search s
 JOIN unnest(%s::bytea[], %s::bytea[], %s::int8[]) AS k(t, sp, st)
   ON s.trace_id = k.t AND s.span_id = k.sp AND s.start_ns = k.st
 WHERE s.project_id = %s
@@ -313,7 +314,10 @@ async def search_documents(
             project_id,
         ),
     )
-    return {run_id: (body, segments) for run_id, body, segments in await cursor.fetchall()}
+    return {
+        run_id: decode_document(document, body, segments)
+        for run_id, document, body, segments in await cursor.fetchall()
+    }
 
 
 class RunSearch:
