@@ -10,9 +10,29 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 logger = logging.getLogger(__name__)
+
+
+# Settings of the embedded PostgreSQL for a store that writes much (docs/operations.md): with
+# PostgreSQL's default max_wal_size of 1GB, a steady load of spans and their derivation fills
+# the WAL within a minute, so checkpoints follow each other, and after each one the next change
+# of every page logs the whole page. Neither needs a restart. (WAL compression is left off: the
+# embedded server has only pglz, which costs more CPU than the bytes it saves.)
+EMBEDDED_SETTINGS: dict[str, str] = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}
+
+
+def apply_settings(database_url: str, settings: dict[str, str]) -> None:
+    """Set ``settings`` on the server (ALTER SYSTEM, then a reload). Only for a server of ours:
+    it writes the server's postgresql.auto.conf."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for name, value in settings.items():
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+            )
+        conn.execute("SELECT pg_reload_conf()")
 
 
 class EmbeddedPostgres:
@@ -28,7 +48,9 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         logger.info("starting embedded PostgreSQL in %s", self.data_dir)
         self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
-        return str(self._server.get_uri())
+        uri = str(self._server.get_uri())
+        apply_settings(uri, EMBEDDED_SETTINGS)
+        return uri
 
     def stop(self) -> None:
         if self._server is not None:

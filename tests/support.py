@@ -20,6 +20,8 @@ import httpx
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from storage.database import EMBEDDED_SETTINGS, apply_settings
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,6 +59,7 @@ class PostgresServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="agentguide-test-pg-")
             self._embedded = pgserver.get_server(self._tmp.name, cleanup_mode="stop")
             self.admin_url = self._embedded.get_uri()
+            apply_settings(self.admin_url, EMBEDDED_SETTINGS)  # as `agentguide serve` does
         self._created: list[str] = []
 
     def create_database(self) -> str:
