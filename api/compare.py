@@ -58,12 +58,14 @@ async def _compared_steps(
     wanted = [row.id for row in rows if _needs_whole_payload(row)]
     whole = {}
     if wanted:
+        trace = await queries.trace_entry(bytes.fromhex(run.trace_id))
         payloads = await payloads_of(
             request.app.state.store.reader,
             queries.project_id,
             run.id,
-            await queries.trace_span_count(bytes.fromhex(run.trace_id)),
+            trace.span_count if trace is not None else None,
             wanted,
+            spans_within=trace.spans_within if trace is not None else None,
         )
         whole = {i: payloads.by_id[i] for i in wanted if i in payloads.by_id}
     steps = []

@@ -59,12 +59,14 @@ async def list_run_steps(
     page = await steps.step_page(run_id, offset=offset, limit=limit)
     if page is None:
         raise ApiError(404, f"no run {run_id}")
+    trace = await queries.trace_entry(bytes.fromhex(run_id[:32]))
     payloads = await payloads_of(
         request.app.state.store.reader,
         queries.project_id,
         run_id,
-        await queries.trace_span_count(bytes.fromhex(run_id[:32])),
+        trace.span_count if trace is not None else None,
         [step.id for step in page.steps],
+        spans_within=trace.spans_within if trace is not None else None,
     )
     by_step: dict[str | None, list[Artifact]] = defaultdict(list)
     for artifact in payloads.all_artifacts():
@@ -92,8 +94,14 @@ async def get_run_timeline(
     if detail is None:
         raise ApiError(404, f"no run {run_id}")
     rows = await steps.timeline(run_id, detail.run.start_ns)
+    trace = detail.trace
     payloads = await payloads_of(
-        request.app.state.store.reader, queries.project_id, run_id, None, []
+        request.app.state.store.reader,
+        queries.project_id,
+        run_id,
+        None,
+        [],
+        spans_within=trace.spans_within if trace is not None else None,
     )
     # Tens of thousands of steps: serialised as they come, not through Pydantic models.
     document = present_run(payloads.run(detail.run)).model_dump(mode="json")
@@ -119,8 +127,14 @@ async def get_run_step(
     row = await queries.get_step(step_id) if step_id[:32] == run_id[:32] else None
     if row is None or row.run_id != run_id:
         raise ApiError(404, f"no step {step_id} in run {run_id}")
+    trace = await queries.trace_entry(bytes.fromhex(run_id[:32]))
     payloads = await payloads_of(
-        request.app.state.store.reader, queries.project_id, run_id, None, [step_id]
+        request.app.state.store.reader,
+        queries.project_id,
+        run_id,
+        None,
+        [step_id],
+        spans_within=trace.spans_within if trace is not None else None,
     )
     return present_step(
         payloads.step(row),

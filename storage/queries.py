@@ -148,8 +148,6 @@ _SELECT_STEP = (
     " AND s.run_start_ns BETWEEN " + ROWS_FROM + " AND " + ROWS_TO
 )
 
-_TRACE_SPAN_COUNT = "SELECT span_count FROM traces WHERE trace_id = %s AND project_id = %s"
-
 _SELECT_AGENT_NAME_BY_ID = """
 SELECT name FROM agents WHERE project_id = %s AND agent_id = %s
 ORDER BY last_seen_ns DESC, name LIMIT 1
@@ -464,12 +462,12 @@ class Queries:
         p = self.project_id
         return (trace_id, p, span_id, trace_id, p, trace_id, p)
 
-    async def trace_span_count(self, trace_id: bytes) -> int | None:
-        """How many spans the trace had when last derived; None when never derived."""
+    async def trace_entry(self, trace_id: bytes) -> TraceEntry | None:
+        """The trace's registry entry; None when it was never derived."""
         async with self._connection() as conn:
-            cursor = await conn.execute(_TRACE_SPAN_COUNT, (trace_id, self.project_id))
+            cursor = await conn.execute(_SELECT_TRACE_ENTRY, (trace_id, self.project_id))
             row = await cursor.fetchone()
-        return None if row is None else int(row[0])
+        return None if row is None else TraceEntry(*row)
 
     async def get_run_detail(
         self, run_id: str, max_steps: int = DETAIL_MAX_STEPS
