@@ -27,7 +27,7 @@ from storage.derived_rows import (
     clean_text,
     normalise_stored,
 )
-from storage.session_rollup import recompute_sessions, touched_sessions
+from storage.session_rollup import session_changes, update_sessions
 from storage.user_rollup import apply_user_deltas, user_deltas
 
 
@@ -219,8 +219,7 @@ class PostgresDerivedRowWriter:
         commits, the hottest (agents, rollups) after the slower sessions, to be held as
         briefly as can be."""
         changed = [(u.old_rows, u.new_rows) for u in updates]
-        touched, left = touched_sessions(changed)
-        await recompute_sessions(conn, project_id, sorted(touched), sorted(left))
+        await update_sessions(conn, project_id, session_changes(changed))
         await apply_user_deltas(conn, project_id, user_deltas(changed))
         await self._upsert_agents(conn, project_id, updates)
         deltas = rollups.Contributions()

@@ -27,7 +27,7 @@ from storage.derived_rows import RUN_COLUMNS, RUN_INDEX, TraceRows
 from storage.deriver import DeriveEngine, derive_all_pending
 from storage.partitions import ensure_partitions
 from storage.retention import Retention
-from storage.session_rollup import touched_sessions
+from storage.session_rollup import SessionChanges, session_changes, updated_session
 from storage.store import Store
 from tests.otlp_helpers import make_request, make_span
 from tests.support import PostgresServer
@@ -100,7 +100,7 @@ def _expected(conn: psycopg.Connection[Any]) -> dict[tuple[int, str], dict[str, 
     grouped: dict[tuple[int, str], list[tuple[Any, ...]]] = defaultdict(list)
     for row in conn.execute(
         "SELECT project_id, session_id, start_ns, end_ns, status, total_tokens, cost, agent_name,"
-        " user_id, input, parent_span_id, trace_id, span_id FROM runs"
+        " user_id, input, parent_span_id, trace_id, span_id, input_tokens, output_tokens FROM runs"
         " WHERE session_id IS NOT NULL"
     ):
         grouped[(row[0], row[1])].append(row)
@@ -119,6 +119,9 @@ def _expected(conn: psycopg.Connection[Any]) -> dict[tuple[int, str], dict[str, 
             "agent_names": sorted({r[7] for r in rows}),
             "user_id": next((r[8] for r in by_start if r[8] is not None), None),
             "first_input": first[9],
+            "running_count": sum(r[4] in ("PENDING", "RUNNING") for r in rows),
+            "tokens": (sum(r[13] for r in rows), sum(r[14] for r in rows)),
+            "first_run": (bytes(first[11]), bytes(first[12]), first[2], first[10] is not None),
         }
     return expected
 
@@ -135,10 +138,15 @@ def _stored(conn: psycopg.Connection[Any]) -> dict[tuple[int, str], dict[str, An
             "agent_names": list(row[8]),
             "user_id": row[9],
             "first_input": row[10],
+            "running_count": row[11],
+            "tokens": (row[12], row[13]),
+            "first_run": (bytes(row[14]), bytes(row[15]), row[16], row[17]),
         }
         for row in conn.execute(
             "SELECT project_id, session_id, run_count, failed_run_count, first_ns, last_ns,"
-            " total_tokens, cost, agent_names, user_id, first_input FROM sessions"
+            " total_tokens, cost, agent_names, user_id, first_input, running_count,"
+            " input_tokens, output_tokens, first_trace_id, first_span_id, first_start_ns,"
+            " first_nested FROM sessions"
         )
     }
 
@@ -261,21 +269,94 @@ def test_sessions_equal_the_runs(
     asyncio.run(scenario())
 
 
-def _run_in(session: str | None, status: str = "SUCCESS") -> tuple[Any, ...]:
+def _run_in(
+    session: str | None, status: str = "SUCCESS", *, start: int = 1, user: str | None = None
+) -> tuple[Any, ...]:
     row: list[Any] = [None] * len(RUN_COLUMNS)
+    row[RUN_INDEX["trace_id"]] = b"t" * 16
+    row[RUN_INDEX["span_id"]] = b"s" * 8
     row[RUN_INDEX["session_id"]] = session
     row[RUN_INDEX["status"]] = status
+    row[RUN_INDEX["start_ns"]] = start
+    row[RUN_INDEX["user_id"]] = user
+    row[RUN_INDEX["agent_name"]] = "a"
+    for tokens in ("input_tokens", "output_tokens", "total_tokens"):
+        row[RUN_INDEX[tokens]] = 0
     return tuple(row)
 
 
-def test_only_a_session_a_run_left_can_be_left_empty() -> None:
-    before = TraceRows(runs={b"moved": _run_in("a"), b"gone": _run_in("b"), b"kept": _run_in("c")})
-    after = TraceRows(
-        runs={b"moved": _run_in("d"), b"kept": _run_in("c", "FAILED"), b"new": _run_in("e")}
+def _changed(row: tuple[Any, ...], **values: Any) -> tuple[Any, ...]:
+    changed = list(row)
+    for name, value in values.items():
+        changed[RUN_INDEX[name]] = value
+    return tuple(changed)
+
+
+def test_what_a_batch_does_to_each_session() -> None:
+    """A run that left a session (gone, or moved) makes it recomputed and maybe empty; a run
+    that changed in place without moving what orders the runs keeps it incremental."""
+    before = TraceRows(
+        runs={
+            b"moved": _run_in("a"),
+            b"gone": _run_in("b"),
+            b"kept": _run_in("c"),
+            b"later": _run_in("f", start=5, user="u"),
+        }
     )
-    touched, left = touched_sessions([(before, after), (TraceRows(), after)])
-    assert touched == {"a", "b", "c", "d", "e"}
-    assert left == {"a", "b"}  # "c" changed but kept its run; "d" and "e" only gained one
+    after = TraceRows(
+        runs={
+            b"moved": _run_in("d"),
+            b"kept": _run_in("c", "FAILED"),
+            b"new": _run_in("e"),
+            b"later": _run_in("f", start=7, user="u"),
+        }
+    )
+    changes = session_changes([(before, after), (TraceRows(), after)])
+    assert sorted(changes) == ["a", "b", "c", "d", "e", "f"]
+    assert {s for s, c in changes.items() if c.recompute} == {"a", "b", "f"}  # f: start moved
+    assert {s for s, c in changes.items() if c.may_empty} == {"a", "b"}
+    assert len(changes["c"].changed) == 1 and len(changes["c"].added) == 1  # and a new trace
+    assert changes["d"].added and changes["e"].added
+
+
+def _stored_row(**values: Any) -> dict[str, Any]:
+    row = {
+        "user_id": "u", "run_count": 1, "failed_run_count": 0, "running_count": 0,
+        "first_ns": 10, "last_ns": 20, "input_tokens": 0, "output_tokens": 0,
+        "total_tokens": 0, "cost": None, "agent_names": ["a"], "first_input": "hi",
+        "first_trace_id": b"t" * 16, "first_span_id": b"s" * 8, "first_start_ns": 10,
+        "first_nested": False,
+    }  # fmt: skip
+    row.update(values)
+    return row
+
+
+def test_a_session_is_updated_from_its_row_only_when_that_is_exact() -> None:
+    later = _changed(_run_in("s", start=30, user="u"), span_id=b"x" * 8, agent_name="b")
+    row = updated_session(_stored_row(), SessionChanges(added=[later]))
+    assert row is not None
+    assert (row["run_count"], row["first_ns"], row["last_ns"]) == (2, 10, 30)
+    assert row["agent_names"] == ["a", "b"] and row["first_input"] == "hi"
+    # a top-level run before the first one becomes the first run
+    earlier = _changed(_run_in("s", start=5), span_id=b"y" * 8, input="before")
+    row = updated_session(_stored_row(), SessionChanges(added=[earlier]))
+    assert row is not None and row["first_input"] == "before" and row["first_start_ns"] == 5
+    assert row["user_id"] == "u"  # the earlier run names no user
+    # another user, named by a run that may come before the one naming the session's user
+    other = _changed(_run_in("s", start=15, user="v"), span_id=b"z" * 8)
+    assert updated_session(_stored_row(), SessionChanges(added=[other])) is None
+    # ... or after every run: the user stays
+    other = _changed(other, start_ns=25)
+    row = updated_session(_stored_row(), SessionChanges(added=[other]))
+    assert row is not None and row["user_id"] == "u"
+    # a row whose first run is unknown (before migration 0017) is recomputed
+    assert updated_session(_stored_row(first_start_ns=None), SessionChanges([later])) is None
+    # costs: a first priced run prices the session; an unpriced one leaves it unknown
+    priced = _changed(later, cost=0.25)
+    row = updated_session(_stored_row(), SessionChanges(added=[priced]))
+    assert row is not None and row["cost"] == 0.25
+    row = updated_session(_stored_row(), SessionChanges(added=[later]))
+    assert row is not None and row["cost"] is None
 
 
 BACKFILL_MARKER = "-- Backfill from the runs already stored"
@@ -324,7 +405,9 @@ def test_the_migration_backfills_what_is_stored(session_database: str) -> None:
         runs = conn.execute("SELECT count(*) FROM runs WHERE session_id IS NOT NULL").fetchone()
         assert runs is not None and runs[0] > 0
         conn.execute("TRUNCATE sessions, users, user_agents")
-        for statement in backfill.split(";"):
+        first_runs = (migrations_dir() / "0017_session_first_run.sql").read_text()
+        first_runs = first_runs[first_runs.index(BACKFILL_MARKER) :]
+        for statement in [*backfill.split(";"), first_runs]:
             if statement.strip():
                 conn.execute(statement)
     assert_sessions_match_runs(session_database)
