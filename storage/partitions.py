@@ -40,23 +40,6 @@ MAX_FUTURE_DAYS = 7  # nor does one further ahead than this
 
 _NAME = re.compile(r"^(?P<table>[a-z_]+)_d(?P<day>\d{8})$")
 
-# Storage parameters of a partition's index that differ from its parent's: a partitioned index
-# takes none of its own (PostgreSQL refuses ALTER INDEX ... SET on one), so each partition's is
-# set as the partition is attached (migration 0018 set those made before).
-PARTITION_INDEX_OPTIONS: dict[str, str] = {
-    # A 4 MB pending list makes inserting a run's words about 40% cheaper than 256 kB
-    # (docs/search.md); only today's partition keeps one long, the compaction's VACUUM merges
-    # those of past days.
-    "run_search_words": "gin_pending_list_limit = 4096",
-}
-_PARTITION_INDEXES = """
-SELECT child.relname, parent.relname FROM pg_inherits i
-JOIN pg_class child ON child.oid = i.inhrelid
-JOIN pg_class parent ON parent.oid = i.inhparent
-JOIN pg_index x ON x.indexrelid = child.oid
-WHERE x.indrelid = %s::regclass AND parent.relname = ANY(%s)
-"""
-
 
 def day_of(ns: int) -> int:
     """The day number (days since 1970-01-01 UTC) of a time in Unix nanoseconds."""
@@ -171,13 +154,6 @@ async def create_partition(conn: psycopg.AsyncConnection[Any], table: str, day: 
                 ident, sql.Identifier(f"{name}_range")
             )
         )
-        indexes = await conn.execute(_PARTITION_INDEXES, (name, list(PARTITION_INDEX_OPTIONS)))
-        for index, parent_index in await indexes.fetchall():
-            await conn.execute(
-                sql.SQL("ALTER INDEX {} SET ({})").format(
-                    sql.Identifier(index), sql.SQL(PARTITION_INDEX_OPTIONS[parent_index])
-                )
-            )
     if moved.rowcount:
         logger.info("partition %s created; %d rows moved in from the default", name, moved.rowcount)
     else:
