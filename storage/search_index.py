@@ -5,7 +5,8 @@ A ``DerivedExtension``: for every trace a batch derives, it builds each run's se
 runs whose document changed, deleting those of runs that are gone. It writes in the
 derivation's transaction, so documents and runs commit together. ``words`` is the stripped
 'simple' tsvector of ``words_text(body)``, made by the server; ``document`` is the body and
-segments as one zstd frame (``encode_document``), read only to cut snippets (migration 0016).
+segments as one zstd frame of the JSON [body, segments], read only to cut snippets (migration
+0016).
 """
 
 from __future__ import annotations
@@ -49,11 +50,6 @@ Key = tuple[bytes, bytes, int]  # trace id, span id, start
 Segments = list[list[Any]]  # [offset, span id (hex), name, field] of each piece of the body
 
 
-def encode_document(body: str, segments: Segments) -> bytes:
-    """The stored form of a run's document: the JSON array [body, segments], zstd-compressed."""
-    return compress(orjson.dumps([body, segments]))
-
-
 def decode_document(
     document: bytes | None, body: str | None, segments: Segments | None
 ) -> tuple[str, Segments]:
@@ -74,15 +70,11 @@ class _Row:
         self.words = words_text(body)
         self.attributes = orjson.dumps(document.attributes).decode()
         segments = [[s.offset, s.span_id, clean_text(s.name), s.field] for s in document.segments]
-        self.document = encode_document(body, segments)
+        stored = orjson.dumps([body, segments])  # the document's stored form, zstd-compressed
+        self.document = compress(stored)
         self.digest = hashlib.blake2b(
             b"\x1f".join(
-                (
-                    f"{WORDS_FORMAT}.{STORED_FORMAT}".encode(),
-                    self.attributes.encode(),
-                    body.encode(),
-                    orjson.dumps(segments),
-                )
+                (f"{WORDS_FORMAT}.{STORED_FORMAT}".encode(), self.attributes.encode(), stored)
             ),
             digest_size=8,
         ).digest()
