@@ -20,7 +20,7 @@ import httpx
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from storage.database import EMBEDDED_SETTINGS, apply_settings
+from storage.database import EmbeddedPostgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,12 +54,9 @@ class PostgresServer:
         if configured:
             self.admin_url = configured
         else:
-            import pgserver
-
             self._tmp = tempfile.TemporaryDirectory(prefix="agentguide-test-pg-")
-            self._embedded = pgserver.get_server(self._tmp.name, cleanup_mode="stop")
-            self.admin_url = self._embedded.get_uri()
-            apply_settings(self.admin_url, EMBEDDED_SETTINGS)  # as `agentguide serve` does
+            self._embedded = EmbeddedPostgres(Path(self._tmp.name))  # as `agentguide serve`
+            self.admin_url = self._embedded.start()
         self._created: list[str] = []
 
     def create_database(self) -> str:
@@ -85,7 +82,7 @@ class PostgresServer:
             for name in self._created:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if self._embedded is not None:
-            self._embedded.cleanup()
+            self._embedded.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
 
